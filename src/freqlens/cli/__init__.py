@@ -1,0 +1,62 @@
+"""The ``freqlens`` command line: a thin shell over the library.
+
+Every command turns a :class:`~freqlens.errors.FreqlensError` into a one-line message on stderr and exit code 2.
+Commands live in one module each under ``freqlens.cli`` and register themselves on :data:`app`.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import typer
+
+from freqlens.errors import FreqlensError
+
+app = typer.Typer(
+    name="freqlens",
+    help="How convolutional networks use the frequencies of their input images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command modules, imported for their @app.command registrations.
+COMMAND_MODULES = ["decompose", "spectrum"]
+
+
+def _register() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"freqlens.cli.{name}")
+
+
+def _warning_line(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    return f"warning: {message}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, mapping bad input to exit code 2 with a one-line error."""
+    _register()
+    warnings.formatwarning = _warning_line
+    try:
+        app(args=argv, standalone_mode=False)
+    except FreqlensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        return 1
+    except typer.TyperException as exc:  # usage errors: unknown command or option, bad value
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        return int(getattr(exc, "exit_code", 2))
+    return 0

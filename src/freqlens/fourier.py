@@ -1,0 +1,365 @@
+"""Spectral primitives on batched image tensors.
+
+Every function takes images shaped ``(N, C, H, W)`` (any H and W, odd or even, any C), works on CPU or CUDA in
+float32 or float64, and has no Python loop over images or pixels.
+
+Conventions (recorded by :func:`conventions`):
+
+* Masks and maps are *centred*: the DC bin sits at ``(H // 2, W // 2)``, as after ``fftshift``. Frequency
+  coordinates are integers ``i - H // 2`` and ``j - W // 2`` (cycles per image).
+* Disk masks are strict (``|k| < r``) by default, as the official HFC code; ``inclusive=True`` gives the paper's
+  ``|k| <= r``.
+* Filtering keeps the real part of the inverse transform, as both papers do. Keeping the real part of
+  ``ifft2(M * fft2(x))`` equals filtering with the Hermitian-symmetrised gain ``(M(k) + M(-k)) / 2``, so a mask that
+  is not symmetric (Godfrey's square) acts with gain 1/2 on unpaired bins. We compute exactly that with real FFTs.
+* Spectra and power use ``norm="ortho"`` (unitary DFT), so Parseval holds without factors.
+
+Example:
+    >>> import torch
+    >>> x = torch.rand(2, 3, 32, 32, dtype=torch.float64)
+    >>> low, high = split(x, 8)
+    >>> bool(torch.allclose(low + high, x))
+    True
+    >>> int(disk_mask(32, 32, 8).sum())
+    193
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from freqlens.errors import FreqlensError
+
+__all__ = [
+    "apply_gain",
+    "band_mask",
+    "centred_frequencies",
+    "check_images",
+    "check_radius",
+    "conventions",
+    "disk_mask",
+    "effective_gain",
+    "fourier_basis",
+    "highpass",
+    "loglog_slope",
+    "lowpass",
+    "max_radius",
+    "normalize_per_image_max",
+    "power_map",
+    "radial_distance",
+    "radial_profile",
+    "rms_amplitude_map",
+    "split",
+    "square_highpass",
+    "square_mask",
+    "symmetric_index",
+    "symmetric_positions",
+]
+
+
+def check_images(x: Tensor, name: str = "images") -> Tensor:
+    """Validate an ``(N, C, H, W)`` floating-point batch and return it unchanged."""
+    if not isinstance(x, Tensor):
+        raise FreqlensError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4:
+        raise FreqlensError(f"{name} must have shape (N, C, H, W), got {tuple(x.shape)}; add a batch dimension")
+    if not x.is_floating_point():
+        raise FreqlensError(f"{name} must be float32 or float64, got {x.dtype}; convert with x.float() / 255")
+    if x.shape[0] == 0:
+        raise FreqlensError(f"{name} is an empty batch; pass at least one image")
+    return x
+
+
+def centred_frequencies(
+    h: int, w: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float64
+) -> tuple[Tensor, Tensor]:
+    """Integer frequency coordinates ``(ky, kx)`` of the centred ``(h, w)`` spectrum, each of shape ``(h, w)``."""
+    ky = torch.arange(h, device=device, dtype=dtype) - h // 2
+    kx = torch.arange(w, device=device, dtype=dtype) - w // 2
+    grid_y, grid_x = torch.meshgrid(ky, kx, indexing="ij")
+    return grid_y, grid_x
+
+
+def radial_distance(
+    h: int, w: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float64
+) -> Tensor:
+    """Euclidean distance of each centred bin from DC, in cycles per image."""
+    ky, kx = centred_frequencies(h, w, device, dtype)
+    return torch.sqrt(ky * ky + kx * kx)
+
+
+def max_radius(h: int, w: int) -> float:
+    """Distance from DC of the farthest bin: a strict disk of larger radius keeps the whole spectrum."""
+    return math.hypot(h // 2, w // 2)
+
+
+def check_radius(radius: float, h: int, w: int) -> None:
+    """Reject radii that are not positive or exceed the image size (radii up to it are allowed, as the HFC code
+    tests r = 24 and 28 on 32x32 images, where the LFC is the whole image)."""
+    if not math.isfinite(radius) or radius <= 0:
+        raise FreqlensError(f"radius must be a positive number, got {radius}")
+    if radius > max(h, w):
+        raise FreqlensError(
+            f"radius {radius} is beyond the spectrum of a {h}x{w} image (at most {max(h, w)}; every bin is within "
+            f"{max_radius(h, w):.2f} of DC); choose a smaller radius"
+        )
+
+
+def disk_mask(
+    h: int, w: int, radius: float, inclusive: bool = False, device: torch.device | str | None = None
+) -> Tensor:
+    """Boolean centred disk: ``|k| < radius`` (HFC code) or ``|k| <= radius`` with ``inclusive=True``."""
+    check_radius(radius, h, w)
+    d = radial_distance(h, w, device)
+    return d <= radius if inclusive else d < radius
+
+
+def band_mask(
+    h: int,
+    w: int,
+    inner: float,
+    outer: float,
+    inclusive: bool = False,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Boolean centred annulus ``inner <= |k| < outer`` (``<= outer`` with ``inclusive=True``)."""
+    if inner < 0 or outer <= inner:
+        raise FreqlensError(f"band needs 0 <= inner < outer, got inner={inner}, outer={outer}")
+    check_radius(outer, h, w)
+    d = radial_distance(h, w, device)
+    upper = d <= outer if inclusive else d < outer
+    return (d >= inner) & upper
+
+
+def square_mask(
+    h: int, w: int, cutoff: int, symmetric: bool = False, device: torch.device | str | None = None
+) -> Tensor:
+    """Boolean centred square of low frequencies.
+
+    ``symmetric=False`` is Godfrey's ``PassFilter`` exactly: the slice ``[H/2-c : H/2+c, W/2-c : W/2+c]``, which
+    includes frequency ``-c`` but not ``+c`` on each axis. ``symmetric=True`` keeps ``|ky| <= c-1`` and
+    ``|kx| <= c-1``, a square closed under ``k -> -k``.
+    """
+    if cutoff <= 0 or cutoff > min(h, w) // 2:
+        raise FreqlensError(f"square cutoff must be in 1..{min(h, w) // 2} for a {h}x{w} image, got {cutoff}")
+    mask = torch.zeros(h, w, dtype=torch.bool, device=device)
+    if symmetric:
+        ky, kx = centred_frequencies(h, w, device)
+        return (ky.abs() < cutoff) & (kx.abs() < cutoff)
+    mask[h // 2 - cutoff : h // 2 + cutoff, w // 2 - cutoff : w // 2 + cutoff] = True
+    return mask
+
+
+def symmetric_index(n: int, i: Tensor) -> Tensor:
+    """Index of the bin holding frequency ``-k`` when index ``i`` holds ``k``, along a centred axis of size n."""
+    return (2 * (n // 2) - i) % n
+
+
+def effective_gain(mask: Tensor) -> Tensor:
+    """Centred real gain that "mask, inverse FFT, keep the real part" applies: ``(M(k) + M(-k)) / 2``."""
+    h, w = mask.shape[-2:]
+    m = mask.to(torch.float64) if not mask.is_floating_point() else mask
+    rows = symmetric_index(h, torch.arange(h, device=mask.device))
+    cols = symmetric_index(w, torch.arange(w, device=mask.device))
+    mirrored = m[..., rows, :][..., :, cols]
+    return (m + mirrored) / 2
+
+
+def _half_spectrum_gain(gain: Tensor, dtype: torch.dtype) -> Tensor:
+    """Centred symmetric gain (..., H, W) -> gain on the ``rfft2`` half-spectrum layout (..., H, W//2+1)."""
+    w = gain.shape[-1]
+    return torch.fft.ifftshift(gain, dim=(-2, -1))[..., : w // 2 + 1].to(dtype)
+
+
+def apply_gain(x: Tensor, gain: Tensor) -> Tensor:
+    """Filter images with a centred real gain ``(H, W)`` or a stack ``(R, H, W)`` (result ``(R, N, C, H, W)``).
+
+    The gain is first Hermitian-symmetrised (:func:`effective_gain`), which is what keeping the real part of a
+    complex inverse FFT does, so any mask or gain gives the same result as the papers' ``real(ifft2(...))``.
+    """
+    check_images(x)
+    if gain.shape[-2:] != x.shape[-2:]:
+        raise FreqlensError(f"gain of shape {tuple(gain.shape)} does not match images of size {tuple(x.shape[-2:])}")
+    h, w = x.shape[-2:]
+    half = _half_spectrum_gain(effective_gain(gain.to(x.device)), x.dtype)
+    spectrum = torch.fft.rfft2(x)
+    if half.dim() == 2:
+        return torch.fft.irfft2(spectrum * half, s=(h, w))
+    return torch.fft.irfft2(spectrum.unsqueeze(0) * half[:, None, None], s=(h, w))
+
+
+def split(x: Tensor, radius: float | Sequence[float], inclusive: bool = False) -> tuple[Tensor, Tensor]:
+    """Split images into their low- and high-frequency components (LFC, HFC) with a centred disk.
+
+    ``low + high == x`` up to rounding. With one radius both outputs are ``(N, C, H, W)``; with a sequence of R radii
+    they are ``(R, N, C, H, W)`` and the forward transform is computed once for all radii.
+
+    Example:
+        >>> x = torch.rand(4, 3, 33, 20)
+        >>> low, high = split(x, [2, 5])
+        >>> tuple(low.shape)
+        (2, 4, 3, 33, 20)
+    """
+    check_images(x)
+    h, w = x.shape[-2:]
+    if isinstance(radius, (int, float)):
+        low = apply_gain(x, disk_mask(h, w, float(radius), inclusive, x.device))
+        return low, x - low
+    radii = [float(r) for r in radius]
+    if not radii:
+        raise FreqlensError("split needs at least one radius")
+    masks = torch.stack([disk_mask(h, w, r, inclusive, x.device) for r in radii])
+    low = apply_gain(x, masks)
+    return low, x.unsqueeze(0) - low
+
+
+def lowpass(x: Tensor, radius: float, inclusive: bool = False) -> Tensor:
+    """Low-frequency component (LFC) of images at one radius."""
+    return split(x, radius, inclusive)[0]
+
+
+def highpass(x: Tensor, radius: float, inclusive: bool = False) -> Tensor:
+    """High-frequency component (HFC) of images at one radius."""
+    return split(x, radius, inclusive)[1]
+
+
+def square_highpass(x: Tensor, cutoff: int, symmetric: bool = False) -> Tensor:
+    """Godfrey's high-pass filter: zero a centred square of low frequencies (asymmetric unless ``symmetric``)."""
+    check_images(x)
+    h, w = x.shape[-2:]
+    return apply_gain(x, ~square_mask(h, w, cutoff, symmetric, x.device))
+
+
+def normalize_per_image_max(x: Tensor) -> Tensor:
+    """The HFC code's rescaling ``x / max(x)`` per image (max over channels and pixels).
+
+    Images whose maximum is not positive (an all-zero HFC at a radius that keeps every bin) are returned unchanged
+    instead of becoming NaN.
+    """
+    check_images(x)
+    peak = x.amax(dim=(1, 2, 3), keepdim=True)
+    return torch.where(peak > 0, x / torch.where(peak > 0, peak, torch.ones_like(peak)), x)
+
+
+def power_map(x: Tensor) -> Tensor:
+    """Mean power ``E|FFT_ortho(x)|^2`` over images, per channel, centred: shape ``(C, H, W)``."""
+    check_images(x)
+    spec = torch.fft.fft2(x, norm="ortho")
+    return torch.fft.fftshift((spec.real**2 + spec.imag**2).mean(dim=0), dim=(-2, -1))
+
+
+def rms_amplitude_map(
+    x: Tensor,
+    mean: Sequence[float] | Tensor | None = None,
+    std: Sequence[float] | Tensor | None = None,
+    centre_spectrum: bool = False,
+) -> Tensor:
+    """Godfrey's ``empirical_power``: ``sqrt(E|FFT_ortho((x - mean) / std)|^2)`` per channel, centred.
+
+    ``mean``/``std`` are per-channel statistics (default: those of ``x``). ``centre_spectrum=True`` subtracts the mean
+    spectrum first, making the map a standard deviation rather than an uncentred RMS (off by default, as his code).
+    """
+    check_images(x)
+    c = x.shape[1]
+    m = x.mean(dim=(0, 2, 3)) if mean is None else torch.as_tensor(mean, dtype=x.dtype, device=x.device)
+    s = x.std(dim=(0, 2, 3)) if std is None else torch.as_tensor(std, dtype=x.dtype, device=x.device)
+    z = (x - m.view(1, c, 1, 1)) / s.view(1, c, 1, 1)
+    spec = torch.fft.fft2(z, norm="ortho")
+    if centre_spectrum:
+        spec = spec - spec.mean(dim=0, keepdim=True)
+    power = (spec.real**2 + spec.imag**2).mean(dim=0)
+    return torch.fft.fftshift(power.sqrt(), dim=(-2, -1))
+
+
+def radial_profile(values: Tensor) -> tuple[Tensor, Tensor]:
+    """Average a centred map ``(..., H, W)`` over bins at the same integer radius ``round(|k|)``.
+
+    Returns ``(profile, counts)`` with ``profile`` of shape ``(..., R)`` where ``R = round(max |k|) + 1`` and
+    ``counts[rho]`` the number of bins averaged into radius ``rho``.
+
+    Example:
+        >>> p, n = radial_profile(torch.ones(8, 8))
+        >>> p.tolist() == [1.0] * len(p), int(n.sum())
+        (True, 64)
+    """
+    h, w = values.shape[-2:]
+    rho = radial_distance(h, w, values.device).round().long().flatten()
+    bins = int(rho.max()) + 1
+    flat = values.reshape(-1, h * w)
+    sums = torch.zeros(flat.shape[0], bins, dtype=flat.dtype, device=flat.device).index_add_(1, rho, flat)
+    counts = torch.bincount(rho, minlength=bins)
+    profile = sums / counts.to(flat.dtype)
+    return profile.reshape(*values.shape[:-2], bins), counts
+
+
+def loglog_slope(profile: Tensor, rmin: int = 1, rmax: int | None = None) -> tuple[float, float]:
+    """Least-squares fit ``log p = slope * log rho + intercept`` over integer radii ``rmin <= rho <= rmax``.
+
+    Example:
+        >>> rho = torch.arange(0, 17, dtype=torch.float64)
+        >>> slope, _ = loglog_slope(3.0 * rho.clamp(min=1) ** -2.0, 1, 16)
+        >>> round(slope, 6)
+        -2.0
+    """
+    if profile.dim() != 1:
+        raise FreqlensError(f"loglog_slope needs a 1-D profile, got shape {tuple(profile.shape)}")
+    rmax = profile.shape[0] - 1 if rmax is None else rmax
+    if rmin < 1 or rmax >= profile.shape[0] or rmax - rmin < 1:
+        raise FreqlensError(f"fit range {rmin}..{rmax} must lie in 1..{profile.shape[0] - 1} and hold two radii")
+    rho = torch.arange(rmin, rmax + 1, dtype=torch.float64)
+    p = profile[rmin : rmax + 1].to(torch.float64).cpu()
+    if (p <= 0).any():
+        raise FreqlensError("loglog_slope needs a positive profile over the fit range")
+    a = torch.stack([rho.log(), torch.ones_like(rho)], dim=1)
+    sol = torch.linalg.lstsq(a, p.log().unsqueeze(1)).solution.squeeze(1)
+    return float(sol[0]), float(sol[1])
+
+
+def symmetric_positions(h: int, w: int) -> Tensor:
+    """One centred position ``(i, j)`` per pair ``{k, -k}`` of the spectrum, row-major: shape ``(K, 2)``.
+
+    For 32x32 that is (1024 - 4) / 2 + 4 = 514 positions.
+    """
+    i, j = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    flat = (i * w + j).flatten()
+    partner = (symmetric_index(h, i) * w + symmetric_index(w, j)).flatten()
+    keep = flat <= partner
+    return torch.stack([i.flatten()[keep], j.flatten()[keep]], dim=1)
+
+
+def fourier_basis(
+    h: int,
+    w: int,
+    positions: Tensor,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """Yin et al.'s real Fourier basis images for centred positions ``(K, 2)``: shape ``(K, H, W)``, unit L2 norm.
+
+    ``U = sqrt(HW) * real(ifft2(ifftshift(F)))`` where ``F`` is ``0.5 + 0.5i`` at ``(i, j)`` and ``0.5 - 0.5i`` at its
+    mirror (``1`` if the bin is its own mirror). In closed form ``U = (cos t - sin t) / sqrt(HW)`` with
+    ``t = 2 pi (ky y / H + kx x / W)``, which is what we evaluate. Mirror positions give identical images.
+    """
+    pos = positions.to(device=device, dtype=torch.float64)
+    ky = (pos[:, 0] - h // 2).view(-1, 1, 1)
+    kx = (pos[:, 1] - w // 2).view(-1, 1, 1)
+    y = torch.arange(h, device=device, dtype=torch.float64).view(1, h, 1)
+    x = torch.arange(w, device=device, dtype=torch.float64).view(1, 1, w)
+    # Reduce the phase modulo 1 in exact-ish arithmetic before scaling by 2 pi to keep float64 accuracy.
+    t = 2 * math.pi * torch.remainder(ky * y / h + kx * x / w, 1.0)
+    return ((torch.cos(t) - torch.sin(t)) / math.sqrt(h * w)).to(dtype)
+
+
+def conventions(inclusive: bool = False) -> dict[str, str]:
+    """The spectral conventions every result file records."""
+    return {
+        "spectrum_layout": "centred (fftshift): DC at (H//2, W//2); integer frequencies i - H//2, j - W//2",
+        "disk_mask": "|k| <= r (inclusive, paper text)" if inclusive else "|k| < r (strict, official HFC code)",
+        "filtering": "real part of inverse FFT == Hermitian-symmetrised gain (M(k) + M(-k)) / 2",
+        "fft_norm_spectra": "ortho (unitary)",
+        "radial_bins": "round(|k|) on integer frequencies",
+    }

@@ -1,0 +1,25 @@
+"""Shared fixtures: the project's CIFAR-10 copy (when present) and small deterministic image batches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_CIFAR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10"
+
+
+@pytest.fixture(scope="session")
+def cifar_dir() -> Path:
+    """The CIFAR-10 copy beside the project (``../shared/data/cifar10``) or ``$FREQLENS_TEST_CIFAR``."""
+    path = Path(os.environ.get("FREQLENS_TEST_CIFAR", SHARED_CIFAR))
+    if not (path / "data_batch_1").is_file():
+        pytest.skip(f"no CIFAR-10 copy at {path}")
+    return path
+
+
+@pytest.fixture
+def rng() -> torch.Generator:
+    return torch.Generator().manual_seed(0)

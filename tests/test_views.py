@@ -1,0 +1,28 @@
+import pytest
+import torch
+
+from freqlens import fourier
+from freqlens.errors import FreqlensError
+from freqlens.views import apply_in_chunks, parse_view
+
+
+def test_lfc_and_hfc_views_sum_to_the_image():
+    x = torch.rand(3, 3, 16, 16, dtype=torch.float64)
+    assert torch.allclose(parse_view("lfc:4")(x) + parse_view("hfc:4")(x), x, atol=1e-12)
+
+
+def test_hpsquare_matches_fourier_square_highpass():
+    x = torch.rand(2, 3, 32, 32, dtype=torch.float64)
+    assert torch.equal(parse_view("hpsquare:8")(x), fourier.square_highpass(x, 8))
+
+
+def test_chunked_application_equals_whole():
+    x = torch.rand(10, 1, 8, 8, dtype=torch.float64)
+    v = parse_view("band:1:3")
+    assert torch.allclose(apply_in_chunks(v, x, chunk=3), v(x), atol=1e-12)
+
+
+@pytest.mark.parametrize("spec", ["lfc", "lfc:x", "hfc:4:foo", "blur:3", "lfc:-2"])
+def test_bad_view_names_are_rejected(spec):
+    with pytest.raises(FreqlensError):
+        parse_view(spec)
