@@ -42,7 +42,7 @@ from freqlens import fourier
 from freqlens.errors import FreqlensError
 from freqlens.views import parse_view
 
-__all__ = ["Attack", "conventions", "fgsm", "pgd", "robust_accuracy"]
+__all__ = ["Attack", "conventions", "eval_mode", "fgsm", "model_device", "pgd", "resolve_attack", "robust_accuracy"]
 
 Norm = Literal["linf", "l2"]
 Band = str | Tensor | None
@@ -240,13 +240,15 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             m.training = training
 
 
-def _device_of(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """Device of the model's first parameter or buffer (CPU for a model with neither)."""
     for tensor in (*model.parameters(), *model.buffers()):
         return tensor.device
     return torch.device("cpu")
 
 
-def _resolve_attack(attack: str | Attack, kwargs: dict[str, object]) -> Attack:
+def resolve_attack(attack: str | Attack, kwargs: dict[str, object]) -> Attack:
+    """``"fgsm"``/``"pgd"`` with options bound, as a callable ``(model, x, y, eps) -> x_adv``; callables pass."""
     if callable(attack):
         if kwargs:
             raise FreqlensError("attack options are only accepted with a named attack ('fgsm' or 'pgd')")
@@ -296,8 +298,8 @@ def robust_accuracy(
     fourier.check_images(images)
     if labels.shape != (images.shape[0],):
         raise FreqlensError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
-    run = _resolve_attack(attack, dict(attack_kwargs))
-    device = _device_of(model)
+    run = resolve_attack(attack, dict(attack_kwargs))
+    device = model_device(model)
     correct = dict.fromkeys(eps_values, 0)
     batches = range(0, images.shape[0], batch_size)
     with eval_mode(model):
