@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 PROFILES = ("quick", "paper")
 PROVENANCE_TAGS = ("P", "C", "F", "W", "M", "I")
+_DATASETS: dict[tuple[str, str, str], ImageSet] = {}  # loaded once per process, shared by all contexts
 
 
 def canonical_json(obj: Any) -> str:
@@ -116,7 +117,6 @@ class Context:
     data_dir: Path | None = None
     executor: str = "inline"
     progress: bool = True
-    _datasets: dict[tuple[str, str], ImageSet] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.runs_root = Path(self.runs_root)
@@ -142,12 +142,12 @@ class Context:
 
     def dataset(self, spec: str, split: str) -> ImageSet:
         """A dataset by name (``cifar10``, ``synthetic:...``, a folder), loaded once per process from ``data_dir``."""
-        key = (spec, split)
-        if key not in self._datasets:
+        key = (spec, split, str(self.data_dir))
+        if key not in _DATASETS:
             from freqlens.data import open_dataset
 
-            self._datasets[key] = open_dataset(spec, split, self.data_dir)
-        return self._datasets[key]
+            _DATASETS[key] = open_dataset(spec, split, self.data_dir)
+        return _DATASETS[key]
 
     def trained_model(self, train_config: Mapping[str, Any]) -> tuple[nn.Module, Path]:
         """The model a training configuration produces, trained now only if no finished run has it.
