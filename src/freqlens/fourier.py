@@ -342,7 +342,8 @@ def fourier_basis(
 
     ``U = sqrt(HW) * real(ifft2(ifftshift(F)))`` where ``F`` is ``0.5 + 0.5i`` at ``(i, j)`` and ``0.5 - 0.5i`` at its
     mirror (``1`` if the bin is its own mirror). In closed form ``U = (cos t - sin t) / sqrt(HW)`` with
-    ``t = 2 pi (ky y / H + kx x / W)``, which is what we evaluate. Mirror positions give identical images.
+    ``t = 2 pi (ky y / H + kx x / W)``, which is what we evaluate. The mirror position gives the point-reflected image
+    ``U(-y, -x)`` (``cos t + sin t``: the same frequency, a quarter period shifted), not the same image.
     """
     pos = positions.to(device=device, dtype=torch.float64)
     ky = (pos[:, 0] - h // 2).view(-1, 1, 1)
