@@ -1,0 +1,1 @@
+"""Analyses of trained models: one concept per module (hfc, kernels, sensitivity, heatmap, datastats)."""
