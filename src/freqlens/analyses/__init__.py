@@ -1,0 +1,1 @@
+"""Analyses built on the spectral core: one concept per module."""
