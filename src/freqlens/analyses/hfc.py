@@ -358,7 +358,7 @@ def plot_examples(result: HFCResult, data: ImageSet, radius: float, k: int = 8) 
         ]
         for e in found
     ]
-    labels = [f"#{e.index} {_class_name(result, e.label)}" for e in found]
+    labels = [f"#{e.index}\ntrue: {_class_name(result, e.label)}" for e in found]
     fig = image_grid(
         rows,
         row_labels=labels,
