@@ -209,13 +209,18 @@ def split(x: Tensor, radius: float | Sequence[float], inclusive: bool = False) -
     check_images(x)
     h, w = x.shape[-2:]
     if isinstance(radius, (int, float)):
-        low = apply_gain(x, disk_mask(h, w, float(radius), inclusive, x.device))
-        return low, x - low
+        low, high = split(x, [radius], inclusive)
+        return low[0], high[0]
     radii = [float(r) for r in radius]
     if not radii:
         raise FreqlensError("split needs at least one radius")
     masks = torch.stack([disk_mask(h, w, r, inclusive, x.device) for r in radii])
     low = apply_gain(x, masks)
+    # A disk holding every bin is the identity: make it exact, so the HFC is exactly zero rather than round-off
+    # (which per-image-max normalisation would otherwise blow up to unit scale).
+    whole = masks.flatten(1).all(dim=1)
+    if bool(whole.any()):
+        low[whole] = x
     return low, x.unsqueeze(0) - low
 
 

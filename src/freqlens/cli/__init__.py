@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 # Command modules, imported for their @app.command registrations.
-COMMAND_MODULES = ["decompose", "spectrum", "attack", "smooth"]
+COMMAND_MODULES = ["decompose", "spectrum", "reproduce", "runs", "report", "attack", "smooth"]
 
 
 def _register() -> None:
