@@ -140,6 +140,8 @@ def smooth(
     out.mkdir(parents=True, exist_ok=True)
     provenance.save_figure(figure, out / "smooth.png")
     provenance.save_figure(kernels.kernel_grid(grid_panels), out / "kernels.png")
+    if all(w.shape[1] == 3 for w in grid_panels.values()):
+        provenance.save_figure(kernels.kernel_rgb_grid(grid_panels), out / "kernels_rgb.png")
     provenance.write_text(
         out / "smooth.md",
         f"# Kernel smoothing (Table 2 analogue), {len(images)} {images.name} {split} images\n\n{table}\n"
