@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Set up .venv and run the quick reproduction on CIFAR-10.
+# Set up .venv and run the quick reproduction of every experiment on CIFAR-10 (CPU, about 25 minutes on 2 cores).
 # Data: $FREQLENS_DATA, else ../shared/data/cifar10 beside the project, else the cache or a verified download.
+# The report lands in out/quick/report.html (and report.md); run folders and their index in out/runs.
+# Re-running skips finished work. Extra arguments go to `freqlens reproduce` (e.g. --device cuda, --executor pool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,5 +10,4 @@ data_args=()
 if [ -z "${FREQLENS_DATA:-}" ] && [ -f ../shared/data/cifar10/test_batch ]; then
   data_args=(--data-dir ../shared/data/cifar10)
 fi
-.venv/bin/freqlens spectrum "${data_args[@]}" -n 5000 -o out/spectrum
-.venv/bin/freqlens decompose "${data_args[@]}" --radii 4,8,12,16 -o out/decompose
+.venv/bin/freqlens reproduce quick "${data_args[@]}" --out out/quick "$@"

@@ -1,1 +1,1 @@
-"""Analyses: measurements of how a model uses input frequencies (one concept per module)."""
+"""Analyses built on the spectral core: one concept per module."""

@@ -1,0 +1,370 @@
+"""Which images a model reads through their high frequencies (Wang et al. 2020, Fig. 2 and the test-set sweeps).
+
+For every radius r of a sweep, each image x is split into its low-frequency component x_l (centred disk ``|k| < r``)
+and its high-frequency component x_h = x - x_l, and the model classifies x, x_l and x_h. We record accuracy and mean
+confidence (the softmax probability of the predicted class) per view and per class, and the *HFC-explained* images:
+those the model gets right on x and on x_h but wrong on x_l, which looks almost identical to x.
+
+Everything runs in batches on the model's device, with one forward FFT per batch for all radii
+(:func:`freqlens.fourier.split`).
+
+Example:
+    >>> import torch
+    >>> from freqlens.data import ImageSet
+    >>> data = ImageSet.from_tensors(torch.rand(6, 3, 16, 16), torch.tensor([0, 1, 0, 1, 0, 1]))
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 2))
+    >>> result = evaluate_hfc(model, data, [2, 4, 8], progress=False)
+    >>> result.accuracy("lfc").shape, len(result.hfc_explained(4)) <= 6
+    (torch.Size([3]), True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from freqlens import fourier
+from freqlens.data import ImageSet
+from freqlens.errors import FreqlensError
+from freqlens.plotting import image_grid, plt
+
+__all__ = [
+    "CONFIDENCE_DEFINITION",
+    "HFC_EXPLAINED_DEFINITION",
+    "NORMALIZATIONS",
+    "RANKING",
+    "HFCExample",
+    "HFCResult",
+    "default_example_radius",
+    "evaluate_hfc",
+    "plot_accuracy_vs_radius",
+    "plot_examples",
+]
+
+NORMALIZATIONS = ("none", "per_image_max")
+HFC_EXPLAINED_DEFINITION = "correct on the original x and on its HFC x_h, wrong on its LFC x_l (same radius)"
+RANKING = "descending HFC confidence, then descending original confidence, then ascending image index"
+CONFIDENCE_DEFINITION = "softmax probability of the predicted class (max softmax), averaged over images"
+VIEWS = ("original", "lfc", "hfc")
+
+
+@dataclass(frozen=True)
+class HFCExample:
+    """One HFC-explained image: its index in the dataset, label, and prediction/confidence on x, x_l and x_h."""
+
+    index: int
+    label: int
+    pred_original: int
+    conf_original: float
+    pred_low: int
+    conf_low: float
+    pred_high: int
+    conf_high: float
+
+    COLUMNS = (
+        "index",
+        "label",
+        "pred_original",
+        "conf_original",
+        "pred_low",
+        "conf_low",
+        "pred_high",
+        "conf_high",
+    )
+
+    def row(self) -> list[int | float]:
+        """The fields in :attr:`COLUMNS` order (compact JSON)."""
+        return [getattr(self, name) for name in self.COLUMNS]
+
+
+@dataclass(frozen=True)
+class HFCResult:
+    """Per-image predictions on original, LFC and HFC views for a sweep of radii; summaries are derived from them.
+
+    ``pred_*``/``conf_*`` of the filtered views have shape ``(R, N)`` (radius, image); those of the original ``(N,)``.
+    All tensors live on the CPU.
+    """
+
+    radii: tuple[float, ...]
+    inclusive: bool
+    normalize: str
+    labels: Tensor
+    classes: tuple[str, ...]
+    pred_original: Tensor
+    conf_original: Tensor
+    pred_low: Tensor
+    conf_low: Tensor
+    pred_high: Tensor
+    conf_high: Tensor
+    dataset: str
+    device: str
+    dtype: str
+
+    @property
+    def num_images(self) -> int:
+        return int(self.labels.shape[0])
+
+    def radius_index(self, radius: float) -> int:
+        """Position of ``radius`` in the sweep."""
+        for i, r in enumerate(self.radii):
+            if math.isclose(r, float(radius)):
+                return i
+        raise FreqlensError(f"radius {radius:g} is not in the sweep {list(self.radii)}; choose one of those")
+
+    def _views(self, view: str) -> tuple[Tensor, Tensor]:
+        if view == "original":
+            return self.pred_original, self.conf_original
+        if view == "lfc":
+            return self.pred_low, self.conf_low
+        if view == "hfc":
+            return self.pred_high, self.conf_high
+        raise FreqlensError(f"unknown view {view!r}; use one of {', '.join(VIEWS)}")
+
+    def correct(self, view: str) -> Tensor:
+        """Boolean correctness per image: ``(N,)`` for the original, ``(R, N)`` for ``lfc``/``hfc``."""
+        return self._views(view)[0] == self.labels
+
+    def accuracy(self, view: str) -> Tensor:
+        """Fraction of images classified correctly: a scalar for the original, ``(R,)`` for ``lfc``/``hfc``."""
+        return self.correct(view).double().mean(dim=-1)
+
+    def confidence(self, view: str) -> Tensor:
+        """Mean confidence (softmax probability of the predicted class); scalar or ``(R,)``."""
+        return self._views(view)[1].double().mean(dim=-1)
+
+    def class_counts(self) -> Tensor:
+        """Number of images per class, ``(num_classes,)``."""
+        return torch.bincount(self.labels, minlength=len(self.classes))
+
+    def per_class_accuracy(self, view: str) -> Tensor:
+        """Accuracy per class: ``(num_classes,)`` or ``(R, num_classes)``; NaN for classes without images."""
+        correct = self.correct(view).double()
+        flat = correct.reshape(-1, self.num_images)
+        sums = torch.zeros(flat.shape[0], len(self.classes), dtype=torch.float64).index_add_(1, self.labels, flat)
+        per_class = sums / self.class_counts().double()
+        return per_class.reshape(*correct.shape[:-1], len(self.classes))
+
+    def hfc_explained_mask(self) -> Tensor:
+        """``(R, N)`` boolean: right on x and on x_h, wrong on x_l."""
+        return self.correct("original") & self.correct("hfc") & ~self.correct("lfc")
+
+    def hfc_explained_counts(self) -> Tensor:
+        """Number of HFC-explained images per radius, ``(R,)``."""
+        return self.hfc_explained_mask().sum(dim=-1)
+
+    def hfc_explained(self, radius: float) -> list[HFCExample]:
+        """The HFC-explained images at one radius of the sweep, ranked (see :data:`RANKING`)."""
+        r = self.radius_index(radius)
+        index = torch.nonzero(self.hfc_explained_mask()[r]).flatten().tolist()
+        found = [
+            HFCExample(
+                index=i,
+                label=int(self.labels[i]),
+                pred_original=int(self.pred_original[i]),
+                conf_original=float(self.conf_original[i]),
+                pred_low=int(self.pred_low[r, i]),
+                conf_low=float(self.conf_low[r, i]),
+                pred_high=int(self.pred_high[r, i]),
+                conf_high=float(self.conf_high[r, i]),
+            )
+            for i in index
+        ]
+        return sorted(found, key=lambda e: (-e.conf_high, -e.conf_original, e.index))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summaries, per-class breakdown and ranked HFC-explained lists, ready for JSON."""
+        return {
+            "dataset": self.dataset,
+            "images": self.num_images,
+            "classes": list(self.classes),
+            "radii": list(self.radii),
+            "mask": "|k| <= r" if self.inclusive else "|k| < r",
+            "normalize": self.normalize,
+            "original": {
+                "accuracy": float(self.accuracy("original")),
+                "confidence": float(self.confidence("original")),
+            },
+            **{
+                view: {"accuracy": self.accuracy(view).tolist(), "confidence": self.confidence(view).tolist()}
+                for view in ("lfc", "hfc")
+            },
+            "per_class": {
+                "count": self.class_counts().tolist(),
+                **{view: self.per_class_accuracy(view).tolist() for view in VIEWS},
+            },
+            "hfc_explained": {
+                "definition": HFC_EXPLAINED_DEFINITION,
+                "ranking": RANKING,
+                "columns": list(HFCExample.COLUMNS),
+                "by_radius": {
+                    f"{r:g}": {"count": len(found), "images": [e.row() for e in found]}
+                    for r in self.radii
+                    for found in [self.hfc_explained(r)]
+                },
+            },
+        }
+
+
+def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.is_floating_point():
+            return tensor.device, tensor.dtype
+    return torch.device("cpu"), torch.float32
+
+
+def _check_radii(radii: Sequence[float], h: int, w: int) -> tuple[float, ...]:
+    values = tuple(float(r) for r in radii)
+    if not values:
+        raise FreqlensError("the radius sweep is empty; give at least one radius, e.g. 4,8,12,16")
+    for r in values:
+        fourier.check_radius(r, h, w)
+    if len(set(values)) != len(values):
+        raise FreqlensError(f"radii {list(values)} contain duplicates; list each radius once")
+    return values
+
+
+def evaluate_hfc(
+    model: nn.Module,
+    data: ImageSet,
+    radii: Sequence[float],
+    *,
+    inclusive: bool = False,
+    normalize: str = "none",
+    batch_size: int = 256,
+    amp: bool = False,
+    progress: bool = True,
+) -> HFCResult:
+    """Classify every image, its LFC and its HFC at each radius, in batches on the model's device.
+
+    ``model`` is any module mapping ``(B, C, H, W)`` images in [0, 1] to logits ``(B, K)`` with K at least the
+    number of classes. ``normalize="per_image_max"`` rescales each LFC and HFC by its own maximum before the model
+    sees it, as the HFC code does for its LFC/HFC test sets (the original is never rescaled). ``amp`` runs the model
+    under float16 autocast on CUDA (ignored elsewhere). The model is put in eval mode and restored afterwards.
+    """
+    if normalize not in NORMALIZATIONS:
+        raise FreqlensError(f"unknown normalisation {normalize!r}; use one of {', '.join(NORMALIZATIONS)}")
+    if batch_size <= 0:
+        raise FreqlensError(f"batch size must be positive, got {batch_size}")
+    _, h, w = data.image_shape
+    rs = _check_radii(radii, h, w)
+    device, dtype = _model_device_dtype(model)
+    n, num_classes = len(data), data.num_classes
+    pred = torch.empty(1 + 2 * len(rs), n, dtype=torch.long, device=device)
+    conf = torch.empty(1 + 2 * len(rs), n, dtype=torch.float32, device=device)
+    autocast = torch.autocast("cuda", dtype=torch.float16) if amp and device.type == "cuda" else nullcontext()
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in tqdm(range(0, n, batch_size), desc="hfc sweep", unit="batch", disable=not progress):
+                x = data.images[start : start + batch_size].to(device=device, dtype=dtype, non_blocking=True)
+                low, high = fourier.split(x, rs, inclusive)
+                if normalize == "per_image_max":
+                    low, high = (fourier.normalize_per_image_max(v.flatten(0, 1)).view_as(v) for v in (low, high))
+                views = [x, *low, *high]
+                for v, image in enumerate(views):
+                    with autocast:
+                        logits = model(image)
+                    if logits.dim() != 2 or logits.shape[0] != image.shape[0] or logits.shape[1] < num_classes:
+                        raise FreqlensError(
+                            f"the model returned shape {tuple(logits.shape)} for {image.shape[0]} images, but "
+                            f"{data.name} has {num_classes} classes; it must return logits (B, K >= {num_classes})"
+                        )
+                    best, label = logits.float().softmax(dim=1).max(dim=1)
+                    pred[v, start : start + len(x)] = label
+                    conf[v, start : start + len(x)] = best
+    finally:
+        for module, mode in modes.items():
+            module.training = mode
+    pred, conf = pred.cpu(), conf.cpu()
+    r = len(rs)
+    return HFCResult(
+        radii=rs,
+        inclusive=inclusive,
+        normalize=normalize,
+        labels=data.labels.cpu(),
+        classes=data.classes,
+        pred_original=pred[0],
+        conf_original=conf[0],
+        pred_low=pred[1 : 1 + r],
+        conf_low=conf[1 : 1 + r],
+        pred_high=pred[1 + r :],
+        conf_high=conf[1 + r :],
+        dataset=data.name,
+        device=str(device),
+        dtype=str(dtype).replace("torch.", ""),
+    )
+
+
+def default_example_radius(radii: Sequence[float], h: int, w: int) -> float:
+    """The sweep radius closest to 3/8 of the smaller image side (12 for 32x32): the LFC keeps ~40 % of the bins
+    and looks like the original, as in the paper's Fig. 2."""
+    target = 0.375 * min(h, w)
+    return min(radii, key=lambda r: (abs(r - target), r))
+
+
+def _class_name(result: HFCResult, label: int) -> str:
+    return result.classes[label] if 0 <= label < len(result.classes) else str(label)
+
+
+def plot_examples(result: HFCResult, data: ImageSet, radius: float, k: int = 8) -> Figure | None:
+    """Fig. 2 of the paper: for the top-k HFC-explained images at ``radius``, the original, its LFC and its HFC
+    (min-max rescaled to be visible) with the predicted class and confidence under each. None if there are none.
+
+    ``data`` must be the dataset the result was computed on (same order).
+    """
+    if len(data) != result.num_images:
+        raise FreqlensError(f"the dataset has {len(data)} images but the result {result.num_images}; pass the same")
+    found = result.hfc_explained(radius)[:k]
+    if not found:
+        return None
+    x = data.images[[e.index for e in found]].double()
+    low, high = fourier.split(x, float(radius), result.inclusive)
+    rows = [[x[i], low[i], high[i]] for i in range(len(found))]
+    captions = [
+        [
+            f"{_class_name(result, e.pred_original)} {e.conf_original:.2f}",
+            f"{_class_name(result, e.pred_low)} {e.conf_low:.2f}",
+            f"{_class_name(result, e.pred_high)} {e.conf_high:.2f}",
+        ]
+        for e in found
+    ]
+    labels = [f"#{e.index} {_class_name(result, e.label)}" for e in found]
+    fig = image_grid(
+        rows,
+        row_labels=labels,
+        col_labels=["original x", f"LFC x_l (r={radius:g})", "HFC x_h (rescaled)"],
+        rescale=[False, False, True],
+        captions=captions,
+        cell=1.6,
+    )
+    seen = " (model saw per-image-max rescaled views)" if result.normalize == "per_image_max" else ""
+    fig.suptitle(f"HFC-explained: right on x and x_h, wrong on x_l{seen}", fontsize=8, y=1.01)
+    return fig
+
+
+def plot_accuracy_vs_radius(result: HFCResult, title: str | None = None) -> Figure:
+    """Accuracy on LFC and HFC views against the radius, with the clean accuracy and chance as reference lines."""
+    order = sorted(range(len(result.radii)), key=lambda i: result.radii[i])
+    rs = [result.radii[i] for i in order]
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.plot(rs, result.accuracy("lfc")[order].tolist(), "o-", ms=4, label="LFC x_l")
+    ax.plot(rs, result.accuracy("hfc")[order].tolist(), "s-", ms=4, label="HFC x_h")
+    clean = float(result.accuracy("original"))
+    ax.axhline(clean, color="k", ls="--", lw=1, label=f"original ({clean:.3f})")
+    ax.axhline(1 / len(result.classes), color="gray", ls=":", lw=1, label="chance")
+    ax.set_xlabel(f"radius r ({'|k| <= r' if result.inclusive else '|k| < r'}, cycles / image)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title or f"{result.dataset}: {result.num_images} images, normalize={result.normalize}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,136 @@
+"""Where in frequency a model is attacked: the spectrum of adversarial perturbations ``δ = x_adv − x``.
+
+For each image the perturbation's orthonormal 2-D FFT is taken per channel; ``|FFT_ortho(δ)|²`` is averaged over
+images and channels into a centred ``(H, W)`` map, then over bins of equal integer radius ``round(|k|)``
+(:func:`freqlens.fourier.radial_profile`). By Parseval, ``power.sum() * C`` is the mean squared L2 norm of δ.
+
+Example:
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))
+    >>> x, y = torch.rand(6, 3, 8, 8), torch.arange(6) % 4
+    >>> s = perturbation_spectrum(model, x, y, attack="fgsm", eps=0.01, progress=False)
+    >>> tuple(s.power.shape), s.profile.shape[0], s.images
+    ((8, 8), 7, 6)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from freqlens import fourier
+from freqlens.attacks import Attack, eval_mode, model_device, resolve_attack
+from freqlens.errors import FreqlensError
+from freqlens.plotting import plt
+
+__all__ = ["PerturbationSpectrum", "perturbation_spectrum", "spectrum_figure"]
+
+
+@dataclass(frozen=True)
+class PerturbationSpectrum:
+    """Mean perturbation power: centred map ``(H, W)``, radial profile ``(R,)`` with bin counts, and summaries."""
+
+    power: Tensor
+    profile: Tensor
+    counts: Tensor
+    images: int
+    eps: float
+    fooled: float
+    mean_l2: float
+    mean_linf: float
+
+    def energy_fraction(self) -> Tensor:
+        """Share of the perturbation energy at each integer radius (sums to 1)."""
+        energy = self.profile * self.counts.to(self.profile.dtype)
+        return energy / energy.sum().clamp_min(torch.finfo(energy.dtype).tiny)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "images": self.images,
+            "eps": self.eps,
+            "fooled": self.fooled,
+            "mean_l2": self.mean_l2,
+            "mean_linf": self.mean_linf,
+            "profile": self.profile,
+            "counts": self.counts,
+            "energy_fraction": self.energy_fraction(),
+        }
+
+
+@torch.no_grad()
+def perturbation_spectrum(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    attack: str | Attack = "pgd",
+    eps: float = 0.03,
+    batch_size: int = 256,
+    *,
+    progress: bool = True,
+    **attack_kwargs: object,
+) -> PerturbationSpectrum:
+    """Attack every image (model in eval mode, modes restored) and average the power of ``δ = x_adv − x``.
+
+    ``attack`` and ``attack_kwargs`` as :func:`freqlens.attacks.robust_accuracy`. ``fooled`` is the fraction of
+    images whose attacked prediction differs from the label.
+    """
+    fourier.check_images(images)
+    if labels.shape != (images.shape[0],):
+        raise FreqlensError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise FreqlensError(f"batch_size must be a positive integer, got {batch_size!r}")
+    run = resolve_attack(attack, dict(attack_kwargs))
+    device = model_device(model)
+    n, h, w = images.shape[0], *images.shape[-2:]
+    power = torch.zeros(h, w, dtype=torch.float64, device=device)
+    fooled, l2, linf = 0, 0.0, 0.0
+    with eval_mode(model):
+        for start in tqdm(range(0, n, batch_size), desc="perturbation spectrum", disable=not progress, leave=False):
+            x = images[start : start + batch_size].to(device)
+            y = labels[start : start + batch_size].to(device)
+            eps_t = torch.full((x.shape[0],), float(eps), dtype=x.dtype, device=device)
+            x_adv = run(model, x, y, eps_t)
+            delta = (x_adv - x).to(torch.float64)
+            power += fourier.power_map(delta).mean(dim=0) * x.shape[0]
+            fooled += int((model(x_adv).argmax(dim=1) != y).sum())
+            l2 += float(delta.flatten(1).norm(dim=1).sum())
+            linf += float(delta.flatten(1).abs().amax(dim=1).sum())
+    power = (power / n).cpu()
+    profile, counts = fourier.radial_profile(power)
+    return PerturbationSpectrum(power, profile, counts, n, float(eps), fooled / n, l2 / n, linf / n)
+
+
+def spectrum_figure(spectra: Mapping[str, PerturbationSpectrum]) -> Figure:
+    """Radial profiles of several models' perturbations (raw power and energy share) and their centred log maps."""
+    if not spectra:
+        raise FreqlensError("spectrum_figure needs at least one spectrum")
+    n = len(spectra)
+    fig, axes = plt.subplots(1, 2 + n, figsize=(3.6 * 2 + 2.4 * n, 3.2), squeeze=False)
+    prof_ax, share_ax, map_axes = axes[0][0], axes[0][1], axes[0][2:]
+    vmax = max(float(s.power.max()) for s in spectra.values())
+    for (name, s), ax in zip(spectra.items(), map_axes, strict=True):
+        radius = torch.arange(len(s.profile))
+        prof_ax.semilogy(radius, s.profile.clamp_min(1e-30), "o-", ms=3, label=name)
+        share_ax.plot(radius, s.energy_fraction(), "o-", ms=3, label=name)
+        im = ax.imshow(
+            s.power.clamp_min(vmax * 1e-6).log10().numpy(),
+            vmin=torch.tensor(vmax * 1e-6).log10().item(),
+            vmax=torch.tensor(vmax).log10().item(),
+            cmap="magma",
+        )
+        ax.set_title(f"{name}\nlog10 power, fooled {s.fooled:.2f}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
+    prof_ax.set_xlabel("radius |k| (cycles / image)")
+    prof_ax.set_ylabel("mean |FFT_ortho(δ)|²")
+    share_ax.set_xlabel("radius |k| (cycles / image)")
+    share_ax.set_ylabel("share of perturbation energy")
+    prof_ax.legend(fontsize=7)
+    share_ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,326 @@
+"""The recipe interface: an experiment is a list of cells, a function that runs one cell, and a summary.
+
+A **cell** is one fully resolved, JSON-serialisable configuration; the hash of ``(recipe, config)`` names its run
+folder, so re-running a recipe skips cells whose folder is finished. A **recipe** declares its cells per profile
+(``quick`` for a CPU, ``paper`` for the papers' own set-up on a GPU), runs one cell into a run folder, and turns the
+results of all its cells into a :class:`Summary`: figures, tables, and comparisons with the values the papers report,
+each with its provenance tag from ``papers.md`` and an agree/disagree mark.
+
+Writing a recipe::
+
+    @register_recipe
+    class TableOne(Recipe):
+        name = "hfc-e4"
+        title = "Train on LFC or HFC only, test on originals (HFC Table 1)"
+        paper_refs = ("HFC E4", "Table 1", "papers.md §1.4")
+
+        def cells(self, profile):
+            return [Cell("lfc-8", {"train": ...}), ...]
+
+        def trainings(self, cell):            # optional: models the cell needs, trained (and shared) first
+            return [cell.config["train"]]
+
+        def run_cell(self, cell, run_dir, ctx):
+            model, _ = ctx.trained_model(cell.config["train"])
+            ...                                 # runs.log_metrics(run_dir, {...}); runs.save_arrays(run_dir, ...)
+            return {"test_accuracy": acc}       # becomes summary.json
+
+        def summarize(self, results, out_dir):
+            ...
+            return Summary(self.name, self.title, self.paper_refs, text=..., figures=[...], comparisons=[...])
+
+Cells must not contain the device or the data directory: those come from the :class:`Context`, so a run folder means
+the same thing on a laptop and on a cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from freqlens.errors import FreqlensError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from freqlens.data import ImageSet
+
+PROFILES = ("quick", "paper")
+PROVENANCE_TAGS = ("P", "C", "F", "W", "M", "I")
+_DATASETS: dict[tuple[str, str, str], ImageSet] = {}  # loaded once per process, shared by all contexts
+
+
+def canonical_json(obj: Any) -> str:
+    """The canonical JSON text of a config: sorted keys, no whitespace, finite numbers only."""
+    try:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise FreqlensError(
+            f"cell config is not plain finite JSON ({exc}); use dicts, lists, str, int, float"
+        ) from None
+
+
+def config_hash(kind: str, config: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of ``kind`` and the canonical JSON of ``config``; it names run folders.
+
+    Example:
+        >>> config_hash("demo", {"b": 1, "a": [1, 2]}) == config_hash("demo", {"a": [1, 2], "b": 1})
+        True
+        >>> config_hash("demo", {"a": 1}) == config_hash("other", {"a": 1})
+        False
+    """
+    return hashlib.sha256(f"{kind}\n{canonical_json(config)}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class Cell:
+    """One fully resolved configuration of a recipe; ``name`` is a human label, ``config`` is what is hashed.
+
+    Example:
+        >>> Cell("lfc-8", {"radius": 8}).config
+        {'radius': 8}
+    """
+
+    name: str
+    config: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name:
+            raise FreqlensError(f"cell name {self.name!r} must be non-empty and contain no '/'")
+        object.__setattr__(self, "config", json.loads(canonical_json(self.config)))
+
+    def key(self, recipe: str) -> str:
+        """The hash naming this cell's run folder within ``recipe``."""
+        return config_hash(recipe, self.config)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "config": self.config}
+
+
+@dataclass
+class Context:
+    """What a recipe needs from its surroundings: device, data location, profile, where runs live.
+
+    ``trained_model`` and ``dataset`` are the two services recipes use to share work: a training configuration is
+    itself a cached run (keyed by its hash), and datasets are loaded once per process.
+    """
+
+    runs_root: Path
+    profile: str = "quick"
+    device: str = "cpu"
+    data_dir: Path | None = None
+    executor: str = "inline"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.runs_root = Path(self.runs_root)
+        if self.data_dir is not None:
+            self.data_dir = Path(self.data_dir)
+        if self.profile not in PROFILES:
+            raise FreqlensError(f"unknown profile {self.profile!r}; use one of {', '.join(PROFILES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Picklable/JSON form, for workers in other processes."""
+        return {
+            "runs_root": str(self.runs_root),
+            "profile": self.profile,
+            "device": self.device,
+            "data_dir": str(self.data_dir) if self.data_dir is not None else None,
+            "executor": self.executor,
+            "progress": self.progress,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Context:
+        return cls(**{k: d[k] for k in ("runs_root", "profile", "device", "data_dir", "executor", "progress")})
+
+    def dataset(self, spec: str, split: str) -> ImageSet:
+        """A dataset by name (``cifar10``, ``synthetic:...``, a folder), loaded once per process from ``data_dir``."""
+        key = (spec, split, str(self.data_dir))
+        if key not in _DATASETS:
+            from freqlens.data import open_dataset
+
+            _DATASETS[key] = open_dataset(spec, split, self.data_dir)
+        return _DATASETS[key]
+
+    def trained_model(self, train_config: Mapping[str, Any]) -> tuple[nn.Module, Path]:
+        """The model a training configuration produces, trained now only if no finished run has it.
+
+        Returns the model (in eval mode, on ``self.device``) and its run folder. Training resumes from its last
+        per-epoch checkpoint if an earlier attempt was interrupted.
+        """
+        from freqlens.runs import ensure_trained
+
+        return ensure_trained(train_config, self)
+
+
+@dataclass
+class CellResult:
+    """A finished cell as the summary step sees it: the cell, its run folder and the dict ``run_cell`` returned."""
+
+    cell: Cell
+    run_dir: Path
+    summary: dict[str, Any]
+
+    def arrays(self) -> dict[str, Any]:
+        """The numpy arrays the cell saved with :func:`freqlens.runs.save_arrays`."""
+        from freqlens.runs import load_arrays
+
+        return load_arrays(self.run_dir)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The records the cell logged with :func:`freqlens.runs.log_metrics`."""
+        from freqlens.runs import load_metrics
+
+        return load_metrics(self.run_dir)
+
+
+@dataclass
+class Comparison:
+    """One of our results next to what a paper reports.
+
+    ``paper`` is the reported value (a number, or text such as ``"0.60-0.78"`` or ``"rises with r"``), ``provenance``
+    its tag from ``papers.md`` (``P`` paper text, ``C`` code, ``F`` figure, ``W`` web, ``M`` recalled, ``I``
+    inferred), ``expectation`` the criterion we judged by, and ``agree`` the verdict (``None``: not judged, e.g. the
+    quick profile is too small for this claim).
+    """
+
+    claim: str
+    ours: float | str | None
+    paper: float | str | None
+    provenance: str
+    expectation: str
+    agree: bool | None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        tags = [t.strip("[] ") for t in self.provenance.split(",")]
+        if not all(t in PROVENANCE_TAGS for t in tags):
+            raise FreqlensError(
+                f"provenance {self.provenance!r} must be tags from papers.md ({', '.join(PROVENANCE_TAGS)})"
+            )
+        if isinstance(self.ours, float) and not math.isfinite(self.ours):
+            self.ours = str(self.ours)
+
+    @classmethod
+    def within(
+        cls, claim: str, ours: float, paper: float, tolerance: float, provenance: str, note: str = ""
+    ) -> Comparison:
+        """Agree when ``|ours - paper| <= tolerance``."""
+        return cls(claim, ours, paper, provenance, f"within ±{tolerance:g}", abs(ours - paper) <= tolerance, note)
+
+    @classmethod
+    def between(
+        cls, claim: str, ours: float, low: float, high: float, provenance: str, paper: Any = None, note: str = ""
+    ) -> Comparison:
+        """Agree when ``low <= ours <= high``; the paper value defaults to the band itself."""
+        paper = paper if paper is not None else f"{low:g}–{high:g}"
+        return cls(claim, ours, paper, provenance, f"in [{low:g}, {high:g}]", low <= ours <= high, note)
+
+
+@dataclass
+class Figure:
+    """A figure file (relative to the recipe's output folder) and its caption."""
+
+    path: str
+    caption: str
+
+
+@dataclass
+class Table:
+    """A small table: column names and rows of cells (numbers or text)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class Summary:
+    """What a recipe reports: Markdown text, figures, tables and comparisons with the papers."""
+
+    recipe: str
+    title: str
+    paper_refs: Sequence[str]
+    text: str = ""
+    figures: list[Figure] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["paper_refs"] = list(self.paper_refs)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Summary:
+        return cls(
+            recipe=d["recipe"],
+            title=d["title"],
+            paper_refs=tuple(d.get("paper_refs", ())),
+            text=d.get("text", ""),
+            figures=[Figure(**f) for f in d.get("figures", [])],
+            tables=[Table(**t) for t in d.get("tables", [])],
+            comparisons=[Comparison(**c) for c in d.get("comparisons", [])],
+        )
+
+
+class Recipe(ABC):
+    """An experiment: cells per profile, how to run one cell, how to summarise all of them."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    paper_refs: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def cells(self, profile: str) -> list[Cell]:
+        """The fully resolved cells of this experiment under ``profile`` (``quick`` or ``paper``)."""
+
+    def trainings(self, cell: Cell) -> list[dict[str, Any]]:
+        """Training configurations ``cell`` needs; the runner trains (and shares) them before running cells."""
+        return []
+
+    @abstractmethod
+    def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
+        """Run one cell, writing arrays and metrics into ``run_dir``; return a JSON-able summary of the cell."""
+
+    @abstractmethod
+    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
+        """Turn the finished cells into figures (saved under ``out_dir``), tables and comparisons."""
+
+
+_REGISTRY: dict[str, type[Recipe]] = {}
+R = TypeVar("R", bound=type[Recipe])
+
+
+def register_recipe(cls: R) -> R:
+    """Class decorator adding a recipe to the registry under ``cls.name``."""
+    name = getattr(cls, "name", None)
+    if not name:
+        raise FreqlensError(f"recipe class {cls.__name__} needs a 'name'")
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+        raise FreqlensError(f"recipe {name!r} is registered twice ({_REGISTRY[name].__name__}, {cls.__name__})")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def list_recipes() -> list[str]:
+    """Names of all registered recipes, in registration order (the order ``reproduce all`` runs them)."""
+    from freqlens.experiments import load_all
+
+    load_all()
+    return list(_REGISTRY)
+
+
+def get_recipe(name: str) -> Recipe:
+    """An instance of the recipe called ``name``."""
+    names = list_recipes()
+    if name not in _REGISTRY:
+        raise FreqlensError(f"unknown experiment {name!r}; choose one of: {', '.join(names)}, or all")
+    return _REGISTRY[name]()

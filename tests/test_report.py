@@ -1,0 +1,125 @@
+"""The report and the reproduce/runs/report commands, on the toy recipe; a real headless-browser render (slow)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import toy_recipe  # noqa: F401  (registers the "toy" recipe)
+from freqlens.cli import main
+from freqlens.report import build_report
+
+
+@pytest.fixture
+def reproduced(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    code = main(["reproduce", "toy", "--runs", str(tmp_path / "runs"), "--out", str(out), "--device", "cpu"])
+    assert code == 0
+    return out
+
+
+def test_report_is_self_contained_with_marks(reproduced: Path) -> None:
+    html, md = build_report(reproduced)
+    page = html.read_text()
+    (uri,) = re.findall(r"src='data:image/png;base64,([^']+)'", page)
+    assert base64.b64decode(uri) == (reproduced / "toy" / "squares.png").read_bytes()
+    assert not re.search(r"(src|href)=['\"](?!data:|#)", page)  # nothing external to fetch
+    assert page.count('<tr class="agrees">') == 1 and page.count('<tr class="disagrees">') == 1
+    assert page.count('<tr class="notjudged">') == 1
+    assert "<code>x2</code>" in page and "<strong>4</strong>" in page  # inline Markdown in the text
+    text = md.read_text()
+    assert "| square of 2 | 4.000 | 4.000 | [I] | within ±0 | ✓ agrees |" in text
+    assert "✗ disagrees" in text and "![value against its square](toy/squares.png)" in text
+
+
+def test_cli_runs_lists_and_filters(reproduced: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs_root = str(reproduced.parent / "runs")
+    capsys.readouterr()
+    assert main(["runs", "--runs", runs_root, "--where", "value=2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[1].split()[:3] == ["toy", "x2", "done"] and lines[-1].startswith("1 runs")
+    assert main(["runs", "--runs", runs_root, "--recipe", "toy", "--json"]) == 0
+    assert capsys.readouterr().out.count('"status": "done"') == 3
+
+
+def test_cli_reproduce_skips_finished_cells(reproduced: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs_root = reproduced.parent / "runs"
+    before = sorted(p.stat().st_mtime_ns for p in runs_root.glob("toy/*/summary.json"))
+    assert main(["reproduce", "toy", "--runs", str(runs_root), "--out", str(reproduced), "--device", "cpu"]) == 0
+    assert sorted(p.stat().st_mtime_ns for p in runs_root.glob("toy/*/summary.json")) == before
+    assert main(["report", "-o", str(reproduced)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["reproduce", "nope"], "unknown experiment"),
+        (["reproduce", "quick", "paper"], "conflicting profiles"),
+        (["reproduce", "all", "toy"], "either 'all'"),
+        (["reproduce", "toy", "--executor", "gpu"], "unknown executor"),
+        (["reproduce", "toy", "--slurm", "oops"], "key=value"),
+        (["runs", "--status", "weird"], "--status"),
+    ],
+)
+def test_cli_bad_input(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out" / "runs").mkdir(parents=True)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not list((tmp_path / "out").glob("*/*/summary.json"))
+
+
+def test_report_of_an_empty_folder_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "-o", str(tmp_path)]) == 2
+    assert "no recipe summaries" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def _chromium() -> str | None:
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+@pytest.mark.slow
+def test_report_renders_in_headless_chromium(reproduced: Path, tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium) to render the report")
+    html, _ = build_report(reproduced)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert "Scoreboard" in dom and dom.count("✓ agrees") == 1 and dom.count("✗ disagrees") == 1
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [browser, *flags, f"--screenshot={shot}", "--window-size=1200,3000", html.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
+
+    def count(rgb: tuple[int, int, int], tol: int = 12) -> int:
+        return int((np.abs(pixels - np.array(rgb)).max(axis=1) <= tol).sum())
+
+    assert count((31, 119, 180)) > 20  # matplotlib's blue line: the embedded figure was decoded and drawn
+    assert count((230, 244, 234), 2) > 200 and count((252, 232, 230), 2) > 200  # green ✓ and red ✗ rows
