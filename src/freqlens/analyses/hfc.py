@@ -280,9 +280,6 @@ def evaluate_hfc(
     n = len(data)
     pred = torch.empty(1 + 2 * len(rs), n, dtype=torch.long, device=device)
     conf = torch.empty(1 + 2 * len(rs), n, dtype=torch.float32, device=device)
-    # Radii whose disk keeps every bin: x_l is x and x_h is exactly zero (not rounding noise, which the per-image-max
-    # normalisation would blow up to unit scale).
-    whole = [i for i, r in enumerate(rs) if bool(fourier.disk_mask(h, w, r, inclusive).all())]
     autocast = torch.autocast("cuda", dtype=torch.float16) if amp and device.type == "cuda" else nullcontext()
     modes = {module: module.training for module in model.modules()}
     model.eval()
@@ -292,8 +289,6 @@ def evaluate_hfc(
             for start in tqdm(range(0, n, batch_size), desc="hfc sweep", unit="batch", disable=not progress):
                 x = data.images[start : start + batch_size].to(device=device, dtype=dtype, non_blocking=True)
                 low, high = fourier.split(x, rs, inclusive)
-                if whole:
-                    low[whole], high[whole] = x, 0
                 if normalize == "per_image_max":
                     low, high = (fourier.normalize_per_image_max(v.flatten(0, 1)).view_as(v) for v in (low, high))
                 for v, image in enumerate([x, *low, *high]):
