@@ -120,3 +120,21 @@ def test_a_missing_checkpoint_exits_2(folder, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "checkpoint missing/model.pt does not exist" in err and "\n" not in err
     assert not out.exists()
+
+
+def test_a_registry_model_runs_untrained_with_a_warning(folder, tmp_path):
+    out = tmp_path / "ev"
+    args = ["evaluate", "small_cnn", "--data", str(folder), "--radii", "3,6", "--seed", "3", "--device", "cpu"]
+    with pytest.warns(UserWarning, match=r"untrained weights \(seed 3\)"):
+        assert main([*args, "-o", str(out)]) == 0
+    result = json.loads((out / "evaluate.json").read_text())
+    assert result["model"] == {"source": "registry", "name": "small_cnn", "trained": False, "init_seed": 3}
+    assert result["provenance"]["seed"] == 3 and len(result["lfc"]["accuracy"]) == 2
+
+
+def test_an_unknown_model_name_exits_2(folder, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["evaluate", "small_cn", "--data", str(folder), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown model 'small_cn'; did you mean small_cnn?") and "\n" not in err
+    assert not out.exists()
