@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from freqlens.cli import main
 
@@ -39,13 +40,11 @@ def saved_models(tmp_path):
 
     paths = []
     for seed, name in ((0, "natural"), (1, "other")):
-        import torch
-
         torch.manual_seed(seed)
         model = create_model("small_cnn", num_classes=2, image_size=16, width=8)
         path = tmp_path / name / "model.pt"
         path.parent.mkdir()
-        checkpoint.save_model(model, path, name="small_cnn", kwargs={"num_classes": 2, "image_size": 16, "width": 8})
+        checkpoint.save_model(model, path)
         paths.append(path)
     return paths
 
