@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 # Command modules, imported for their @app.command registrations.
-COMMAND_MODULES = ["decompose", "spectrum", "reproduce", "runs", "report"]
+COMMAND_MODULES = ["decompose", "spectrum", "reproduce", "runs", "report", "train"]
 
 
 def _register() -> None:
