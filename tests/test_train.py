@@ -181,9 +181,11 @@ class _Poisonable(nn.Module):
         self.normalize = Normalize([0.5] * in_channels, [0.25] * in_channels)
         self.linear = nn.Linear(in_channels, num_classes)
         self.poison = False
+        self.dtypes: set[torch.dtype] = set()  # of the logits, to see autocast at work
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.linear(self.normalize(x).mean(dim=(2, 3)))
+        self.dtypes.add(out.dtype)
         return out * float("nan") if self.poison and self.training else out
 
 
@@ -292,3 +294,24 @@ def test_load_model_round_trip_and_architecture_errors(tmp_path: Path) -> None:
         load_model(tmp_path / "text.pt")
     with pytest.raises(FreqlensError, match="no model file"):
         load_model(tmp_path / "none.pt")
+
+
+def test_shipped_configs_are_valid() -> None:
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
+    assert configs
+    for path in configs:
+        cfg = load_config(path)
+        assert cfg.eval_radii == (4.0, 8.0, 12.0, 16.0), path.name
+    madry = load_config(configs[0].parent / "hfc_madry.toml")
+    assert (madry.adversarial, madry.adv_eps, madry.adv_steps, madry.adv_step_size) == ("pgd", 0.03, 10, 0.003)
+
+
+def test_cpu_bfloat16_autocast(tmp_path: Path) -> None:
+    result = train(tiny(epochs=1, cpu_amp=True, model="_poisonable", model_kwargs={}), tmp_path, progress=False)
+    assert result.model.dtypes == {torch.bfloat16}  # type: ignore[comparison-overlap]
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in result.model.parameters())
+    plain = train(tiny(epochs=1, model="_poisonable", model_kwargs={}), tmp_path / "plain", progress=False)
+    assert plain.model.dtypes == {torch.float32}  # type: ignore[comparison-overlap]
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["provenance"]["amp"] == "bfloat16"
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["cpu_amp"] is True

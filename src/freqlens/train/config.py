@@ -78,8 +78,9 @@ class TrainConfig:
     # --- run ---------------------------------------------------------------------------------------------------
     seed: int = 0  # fixes initialisation, data order, augmentation, subsets, label shuffle and attack starts
     device: str = "auto"  # cpu, cuda, cuda:N, or auto
-    amp: bool = True  # autocast on CUDA (never on CPU)
-    amp_dtype: str = "bfloat16"  # bfloat16, or float16 (with a gradient scaler)
+    amp: bool = True  # autocast on CUDA
+    amp_dtype: str = "bfloat16"  # bfloat16, or float16 (with a gradient scaler); CUDA only
+    cpu_amp: bool = False  # bfloat16 autocast on CPU as well (fast on CPUs with AMX or AVX512-BF16, slow elsewhere)
     channels_last: bool = True  # NHWC memory layout (faster convs on CPU and CUDA)
 
     def __post_init__(self) -> None:

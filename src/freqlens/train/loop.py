@@ -1,9 +1,10 @@
 """One fast, exact, resumable training loop for every model and heuristic (see :class:`TrainConfig`).
 
 Airbench-style: both splits live on the device as tensors; each step gathers a batch by index and augments it with
-batched tensor ops; no DataLoader. On CUDA the model runs in channels-last layout under autocast. Every epoch ends
-with the callbacks (test accuracy, LFC/HFC accuracy) and an atomic checkpoint of everything needed to continue
-bit-for-bit: weights, optimizer, scheduler, gradient scaler, all random generators, the epoch and the metrics.
+batched tensor ops; no DataLoader. The model runs in channels-last layout, under autocast on CUDA (and, if asked,
+bfloat16 autocast on CPU). Every epoch ends with the callbacks (test accuracy, LFC/HFC accuracy) and an atomic
+checkpoint of everything needed to continue bit-for-bit: weights, optimizer, scheduler, gradient scaler, all random
+generators, the epoch and the metrics.
 
 Files written to ``out_dir``: ``config.json`` (resolved config, model, data, provenance), ``metrics.jsonl`` (one
 JSON object per epoch), ``checkpoint.pt`` (resumable), ``model.pt`` (weights for :func:`freqlens.checkpoint.load_model`)
@@ -222,8 +223,8 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, total, config.warmup, config.schedule)
     )
-    use_amp = config.amp and device.type == "cuda"
-    amp_dtype = getattr(torch, config.amp_dtype)
+    use_amp = config.amp and (device.type == "cuda" or config.cpu_amp)
+    amp_dtype = getattr(torch, config.amp_dtype) if device.type == "cuda" else torch.bfloat16
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
     data_gen = torch.Generator().manual_seed(config.seed)  # data order, augmentation, mix-up
     noise_gen = torch.Generator(device=device).manual_seed(config.seed)  # adversarial random starts
@@ -261,7 +262,7 @@ def train(
                 device,
                 torch.float32,
                 config.seed,
-                amp=config.amp_dtype if use_amp else None,
+                amp=str(amp_dtype).replace("torch.", "") if use_amp else None,
                 eval_views=(
                     "LFC/HFC of the test images at each of eval_radii"
                     + (", rescaled by their per-image max (HFC code)" if config.eval_normalize else "")
