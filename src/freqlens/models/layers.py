@@ -1,0 +1,78 @@
+"""Building blocks shared by the model definitions: input normalisation and the activation/norm switches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from freqlens.errors import FreqlensError
+
+# Per-channel statistics of the CIFAR training sets in [0, 1] pixel units (the usual published values).
+STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
+class Normalize(nn.Module):
+    """``(x - mean) / std`` per channel, with mean and std as buffers (saved with the weights).
+
+    Example:
+        >>> norm = Normalize([0.5], [0.25])
+        >>> norm(torch.ones(1, 1, 2, 2)).flatten().tolist()
+        [2.0, 2.0, 2.0, 2.0]
+    """
+
+    mean: Tensor
+    std: Tensor
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        if len(mean) != len(std) or any(s <= 0 for s in std):
+            raise FreqlensError("normalisation needs one mean and one positive std per channel")
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+    def extra_repr(self) -> str:
+        mean = [round(v, 4) for v in self.mean.flatten().tolist()]
+        std = [round(v, 4) for v in self.std.flatten().tolist()]
+        return f"mean={mean}, std={std}"
+
+
+def make_normalize(normalize: str, in_channels: int) -> Normalize:
+    """The input normalisation named by ``normalize``.
+
+    ``"auto"``: CIFAR-10 statistics for 3 channels, mean 0.5 / std 0.5 otherwise; ``"cifar10"``, ``"cifar100"``,
+    ``"imagenet"``: those statistics; ``"none"``: identity (mean 0, std 1), i.e. the network sees [0, 1] pixels.
+    """
+    if normalize == "auto":
+        normalize = "cifar10" if in_channels == 3 else "half"
+    if normalize == "none":
+        return Normalize([0.0] * in_channels, [1.0] * in_channels)
+    if normalize == "half":
+        return Normalize([0.5] * in_channels, [0.5] * in_channels)
+    if normalize not in STATS:
+        raise FreqlensError(f"unknown normalize {normalize!r}; use auto, none, half, {', '.join(STATS)}")
+    mean, std = STATS[normalize]
+    if len(mean) != in_channels:
+        raise FreqlensError(f"normalize {normalize!r} has {len(mean)} channels but the model takes {in_channels}")
+    return Normalize(mean, std)
+
+
+def norm2d(channels: int, batchnorm: bool, batch_stats: bool = False, eps: float = 1e-5) -> nn.Module:
+    """BatchNorm (optionally always using the current batch's statistics, as the HFC code does) or identity."""
+    if not batchnorm:
+        return nn.Identity()
+    return nn.BatchNorm2d(channels, eps=eps, track_running_stats=not batch_stats)
+
+
+def check_dropout(p: float) -> float:
+    if not 0.0 <= p < 1.0:
+        raise FreqlensError(f"dropout must lie in [0, 1), got {p}")
+    return p
