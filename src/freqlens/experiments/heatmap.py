@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from freqlens import fourier, provenance, runs
 from freqlens.analyses import heatmap
 from freqlens.experiments import common
@@ -47,7 +45,7 @@ class FourierHeatMap(Recipe):
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         model, _ = ctx.trained_model(cell.config["train"])
-        test = ctx.dataset("cifar10", "test")
+        test = ctx.dataset(cell.config["train"]["data"], "test")
         x, y = heatmap.subsample(test.images, test.labels, cell.config["images"], cell.config["seed"])
         hm = heatmap.fourier_heatmap(
             model, x, y, cell.config["eps"], seed=cell.config["seed"], device=ctx.device, progress=ctx.progress
@@ -68,7 +66,7 @@ class FourierHeatMap(Recipe):
 
     def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
         by = {r.cell.name: r for r in results}
-        maps = {name: torch.as_tensor(r.arrays()["error"]) for name, r in by.items()}
+        maps = {name: r.arrays()["error"] for name, r in by.items()}
         fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
         for ax, (name, m) in zip(axes, maps.items(), strict=False):
             h, w = m.shape

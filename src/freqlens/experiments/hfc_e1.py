@@ -42,7 +42,7 @@ class HFCExamples(Recipe):
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         model, _ = ctx.trained_model(cell.config["train"])
-        data = ctx.dataset("cifar10", "test").subset(cell.config["images"], seed=0)
+        data = ctx.dataset(cell.config["train"]["data"], "test").subset(cell.config["images"], seed=0)
         result = hfc.evaluate_hfc(model, data, cell.config["radii"], progress=ctx.progress)
         r = cell.config["example_radius"]
         figure = hfc.plot_examples(result, data, r, k=8)

@@ -38,9 +38,7 @@ class BatchNormOnLFC(Recipe):
             Cell(
                 f"lfc-{r}-{'bn' if bn else 'vanilla'}",
                 {
-                    "train": common.filtered(
-                        profile, "lfc", r, **({"model_kwargs": {"batchnorm": True}} if bn else {})
-                    ),
+                    "train": common.filtered(profile, "lfc", r, **({"model_kwargs": common.BATCHNORM} if bn else {})),
                     "radius": r,
                     "batchnorm": bn,
                     "images": common.EVAL_IMAGES[profile],
@@ -55,7 +53,7 @@ class BatchNormOnLFC(Recipe):
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         model, train_dir = ctx.trained_model(cell.config["train"])
-        data = ctx.dataset("cifar10", "test").subset(cell.config["images"], seed=0)
+        data = ctx.dataset(cell.config["train"]["data"], "test").subset(cell.config["images"], seed=0)
         r = cell.config["radius"]
         result = hfc.evaluate_hfc(model, data, [r], normalize="per_image_max", progress=ctx.progress)
         return {

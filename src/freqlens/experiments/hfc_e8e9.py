@@ -94,7 +94,8 @@ class KernelSmoothing(Recipe):
         return [cell.config["train"]]
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
-        data = ctx.dataset("cifar10", "test").subset(cell.config["images"], seed=0)
+        train = cell.config["models"]["natural"] if "models" in cell.config else cell.config["train"]
+        data = ctx.dataset(train["data"], "test").subset(cell.config["images"], seed=0)
         if cell.name == "kernels":
             return self._kernels(cell, run_dir, ctx, data)
         model, _ = ctx.trained_model(cell.config["train"])
@@ -140,7 +141,7 @@ class KernelSmoothing(Recipe):
             spectra[name] = perturbations.perturbation_spectrum(
                 model, data.images, data.labels, "fgsm", cell.config["eps"], progress=False
             )
-        provenance.save_figure(kernels.kernel_grid(weights), run_dir / "kernels.png")
+        provenance.save_figure(kernels.kernel_rgb_grid(weights), run_dir / "kernels.png")
         provenance.save_figure(perturbations.spectrum_figure(spectra), run_dir / "perturbation_spectrum.png")
         return {"smoothness": stats, "perturbations": {k: v.to_json() for k, v in spectra.items()}}
 
