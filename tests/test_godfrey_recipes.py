@@ -49,3 +49,26 @@ def test_untrained_cell_measures_sensitivity_and_data_profile(tmp_path, view):
     assert arrays["mean"].shape == (3, 32, 32) and arrays["data_amplitude"].shape == (3, 32, 32)
     if view == HIGHPASS:  # the high-pass data have (almost) no power in the removed square
         assert s["data_mass_below_8"] < 0.2
+
+
+def test_a_dead_model_is_reported_not_normalised(tmp_path, monkeypatch):
+    """A network with zero input gradient (e.g. no ReLU fires) has no sensitivity profile; summaries skip it."""
+    from torch import nn
+
+    from freqlens.experiments import godfrey
+
+    def blind(spec, data, device):
+        model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+        nn.init.zeros_(model[1].weight)
+        return model
+
+    monkeypatch.setattr(godfrey, "_untrained", blind)
+    config = cell_config("quick", "small_cnn", None, data=DATA)
+    config["images"], config["data_images"] = 4, 24
+    ctx = Context(tmp_path, device="cpu", progress=False)
+    result = runs.execute_cell(GodfreyHighpass(), Cell("small_cnn-untrained-s0", config), ctx)
+    assert result.summary["dead"] is True and "profile" not in result.summary
+    group = godfrey._aggregate([result])
+    assert group["dead"] and group["dead_runs"] == 1 and "profile" not in group
+    claims = GodfreyHighpass._claims("small_cnn", group, group, group)
+    assert all(c.agree is None and c.ours == "dead model" for c in claims)

@@ -22,7 +22,6 @@ high-pass data, where he used the filtered data's own statistics.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -224,7 +223,6 @@ class _SensitivityRecipe(Recipe):
         train = ctx.dataset(cfg["data"], "train")
         data_x, _ = subsample(train.images, train.labels, cfg["data_images"], cfg["seed"])
         amplitude = datastats.spectrum_map(views.apply_in_chunks(view, data_x), "amplitude", standardize=True)
-        profile = datastats.radial_distribution(maps.mean)
         data_profile = datastats.radial_distribution(amplitude)
         h, w = x.shape[-2:]
         result: dict[str, Any] = {
@@ -233,37 +231,61 @@ class _SensitivityRecipe(Recipe):
             "view": view.name,
             "trained": cfg["train"] is not None,
             "test_accuracy": _accuracy(model, x, y, ctx.device),
-            "comparison": datastats.compare_profiles(profile, data_profile),
-            "mass_below_8": datastats.radial_mass(profile, 0, LOW_BAND),
             "data_mass_below_8": datastats.radial_mass(data_profile, 0, LOW_BAND),
-            "map_mass_in_square": datastats.map_mass(maps.mean, fourier.square_mask(h, w, CUTOFF)),
-            "peak_radius": int(profile[1:].argmax()) + 1,
-            "profile": profile.tolist(),
             "data_profile": data_profile.tolist(),
+            # A network whose ReLUs never fire has zero input gradient: no profile to normalise.
+            "dead": not float(maps.mean.sum()) > 0,
         }
-        runs.save_arrays(
-            run_dir, mean=maps.mean, std=maps.std, profile=profile, data_profile=data_profile, data_amplitude=amplitude
-        )
+        arrays: dict[str, Any] = {"mean": maps.mean, "std": maps.std, "data_profile": data_profile}
+        if not result["dead"]:
+            profile = datastats.radial_distribution(maps.mean)
+            result.update(
+                comparison=datastats.compare_profiles(profile, data_profile),
+                mass_below_8=datastats.radial_mass(profile, 0, LOW_BAND),
+                map_mass_in_square=datastats.map_mass(maps.mean, fourier.square_mask(h, w, CUTOFF)),
+                peak_radius=int(profile[1:].argmax()) + 1,
+                profile=profile.tolist(),
+            )
+            arrays["profile"] = profile
+        runs.save_arrays(run_dir, data_amplitude=amplitude, **arrays)
         return result
 
 
 def _aggregate(members: Sequence[CellResult]) -> dict[str, Any]:
-    """Average cells that differ only in their seed: mean profiles, statistics recomputed on them."""
+    """Average cells that differ only in their seed: mean profiles, statistics recomputed on them.
+
+    Dead models (zero sensitivity everywhere) have no profile; they are counted and left out of the averages, and a
+    group of only dead models is marked ``dead``.
+    """
     if not members:
         raise FreqlensError("no finished cells to summarise")
-    profile = torch.tensor([r.summary["profile"] for r in members], dtype=torch.float64).mean(0)
-    data_profile = torch.tensor([r.summary["data_profile"] for r in members], dtype=torch.float64).mean(0)
-    return {
+    live = [r for r in members if not r.summary.get("dead")]
+    out: dict[str, Any] = {
         "runs": len(members),
-        "profile": profile,
-        "data_profile": data_profile,
-        "comparison": datastats.compare_profiles(profile, data_profile),
-        "mass_below_8": datastats.radial_mass(profile, 0, LOW_BAND),
-        "mass_near_cutoff": datastats.radial_mass(profile, CUTOFF, CUTOFF + 4),
-        "map_mass_in_square": sum(r.summary["map_mass_in_square"] for r in members) / len(members),
+        "dead_runs": len(members) - len(live),
+        "dead": not live,
         "test_accuracy": sum(r.summary["test_accuracy"] for r in members) / len(members),
-        "peak_radius": int(profile[1:].argmax()) + 1,
+        "data_profile": torch.tensor([r.summary["data_profile"] for r in members], dtype=torch.float64).mean(0),
     }
+    if live:
+        profile = torch.tensor([r.summary["profile"] for r in live], dtype=torch.float64).mean(0)
+        out.update(
+            profile=profile,
+            comparison=datastats.compare_profiles(profile, out["data_profile"]),
+            mass_below_8=datastats.radial_mass(profile, 0, LOW_BAND),
+            mass_near_cutoff=datastats.radial_mass(profile, CUTOFF, CUTOFF + 4),
+            map_mass_in_square=sum(r.summary["map_mass_in_square"] for r in live) / len(live),
+            peak_radius=int(profile[1:].argmax()) + 1,
+        )
+    return out
+
+
+def _dead_note(*groups: dict[str, Any]) -> str:
+    return (
+        "not judged: a model in the comparison is dead (zero input gradient: no ReLU fires)"
+        if any(g["dead"] for g in groups)
+        else ""
+    )
 
 
 def _profile_panel(ax: Any, curves: Sequence[tuple[str, Tensor, str]], title: str) -> None:
@@ -341,20 +363,23 @@ class GodfreyHighpass(_SensitivityRecipe):
             nat, hp = agg[family, "natural"], agg[family, "highpass"]
             init = agg[family, "untrained"]
             curves = [
-                ("trained, natural", nat["profile"], "o-"),
-                ("trained, high-pass", hp["profile"], "s-"),
-                ("untrained", init["profile"], "^-"),
-                ("data, natural", nat["data_profile"], "k--"),
-                ("data, high-pass", hp["data_profile"], "k:"),
+                (label, a["profile"], style)
+                for label, a, style in (
+                    ("trained, natural", nat, "o-"),
+                    ("trained, high-pass", hp, "s-"),
+                    ("untrained", init, "^-"),
+                )
+                if not a["dead"]
             ]
-            _profile_panel(ax, curves, LABELS[family])
+            curves += [("data, natural", nat["data_profile"], "k--"), ("data, high-pass", hp["data_profile"], "k:")]
+            dead = [kind for kind in ("natural", "highpass") if agg[family, kind]["dead"]]
+            _profile_panel(ax, curves, LABELS[family] + (f" ({', '.join(dead)}: dead)" if dead else ""))
             for kind in self.KINDS:
                 a = agg[family, kind]
-                rows.append(
-                    [
-                        family,
-                        kind,
-                        a["test_accuracy"],
+                stats = (
+                    ["dead"] * 5
+                    if a["dead"]
+                    else [
                         a["comparison"]["spearman"],
                         a["comparison"]["js_divergence"],
                         a["mass_below_8"],
@@ -362,6 +387,7 @@ class GodfreyHighpass(_SensitivityRecipe):
                         a["peak_radius"],
                     ]
                 )
+                rows.append([family, kind, a["test_accuracy"], *stats])
             comparisons += self._claims(family, nat, hp, init)
         fig.tight_layout()
         provenance.save_figure(fig, out_dir / "godfrey_highpass_profiles.png")
@@ -395,53 +421,70 @@ class GodfreyHighpass(_SensitivityRecipe):
 
     @staticmethod
     def _claims(family: str, nat: dict[str, Any], hp: dict[str, Any], init: dict[str, Any]) -> list[Comparison]:
-        out = [
-            Comparison(
+        sp, js = "spearman", "js_divergence"
+        specs: list[tuple[str, tuple[dict[str, Any], ...], Callable[..., Any], str, str, str, Callable[..., bool]]] = [
+            (
                 f"Q2 {family}: trained on natural data, sensitivity profile tracks the data's",
-                round(nat["comparison"]["spearman"], 3),
+                (nat,),
+                lambda n: round(n["comparison"][sp], 3),
                 "mass at low-to-mid radii, decreasing with radius",
                 "M",
                 "Spearman(model, data profile) > 0.5",
-                nat["comparison"]["spearman"] > 0.5,
+                lambda n: n["comparison"][sp] > 0.5,
             ),
-            Comparison(
+            (
                 f"Q3 {family}: high-pass training moves sensitivity out of the removed square",
-                f"{hp['map_mass_in_square']:.3f} vs natural {nat['map_mass_in_square']:.3f}",
+                (hp, nat),
+                lambda h, n: (
+                    f"{h['map_mass_in_square']:.3f} vs natural {n['map_mass_in_square']:.3f}, "
+                    f"peak radius {h['peak_radius']}"
+                ),
                 "sensitivity inside the square drops; profile peaks just outside the cutoff (|k| 8-12)",
                 "M",
                 "map mass in the square: high-pass < natural, and peak radius >= 8",
-                hp["map_mass_in_square"] < nat["map_mass_in_square"] and hp["peak_radius"] >= CUTOFF,
-                note=f"high-pass peak radius {hp['peak_radius']}",
+                lambda h, n: h["map_mass_in_square"] < n["map_mass_in_square"] and h["peak_radius"] >= CUTOFF,
             ),
-            Comparison(
+            (
                 f"Q6 {family}: untrained sensitivity is less data-shaped",
-                f"JS {init['comparison']['js_divergence']:.4f} vs trained {nat['comparison']['js_divergence']:.4f}",
+                (init, nat),
+                lambda i, n: (
+                    f"JS {i['comparison'][js]:.4f} vs trained {n['comparison'][js]:.4f} "
+                    f"(Spearman {i['comparison'][sp]:.3f} vs {n['comparison'][sp]:.3f})"
+                ),
                 "initialisation profiles flatter / less data-shaped",
                 "M",
                 "untrained JS divergence from the data profile > trained",
-                init["comparison"]["js_divergence"] > nat["comparison"]["js_divergence"],
-                note=f"Spearman {init['comparison']['spearman']:.3f} vs {nat['comparison']['spearman']:.3f}",
+                lambda i, n: i["comparison"][js] > n["comparison"][js],
             ),
         ]
         if family == "small_cnn":
-            out += [
-                Comparison(
+            specs += [
+                (
                     "A13: trained small CNN has more profile mass at radius < 8 than untrained",
-                    f"{nat['mass_below_8']:.3f} vs {init['mass_below_8']:.3f}",
+                    (nat, init),
+                    lambda n, i: f"{n['mass_below_8']:.3f} vs {i['mass_below_8']:.3f}",
                     "more low-frequency mass than at initialisation",
                     "I",
                     "trained > untrained",
-                    nat["mass_below_8"] > init["mass_below_8"],
+                    lambda n, i: n["mass_below_8"] > i["mass_below_8"],
                 ),
-                Comparison.between(
+                (
                     "A13: high-pass-trained small CNN's sensitivity mass inside the removed square",
-                    round(hp["map_mass_in_square"], 4),
-                    0.0,
-                    0.5,
+                    (hp,),
+                    lambda h: round(h["map_mass_in_square"], 4),
+                    "< 0.5",
                     "I",
-                    note="share of the 2-D map (channels summed) in the 16x16 square",
+                    "share of the 2-D map (channels summed) in the 16x16 square < 0.5",
+                    lambda h: h["map_mass_in_square"] < 0.5,
                 ),
             ]
+        out = []
+        for claim, groups, ours, paper, tag, expectation, agree in specs:
+            note = _dead_note(*groups)
+            if note:
+                out.append(Comparison(claim, "dead model", paper, tag, expectation, None, note=note))
+            else:
+                out.append(Comparison(claim, ours(*groups), paper, tag, expectation, agree(*groups)))
         return out
 
     @staticmethod
@@ -516,23 +559,28 @@ def _sweep_summary(
         by_value = _group(members, lambda r: float(swept(r.cell.config["train"])))
         values = sorted(by_value)
         stat_key, stat_name = ("mass_below_8", "mass r<8") if view == "original" else ("mass_near_cutoff", "mass 8-11")
-        aggs = [_aggregate(by_value[v]) for v in values]
-        stats = [a[stat_key] for a in aggs]
-        for v, a in zip(values, aggs, strict=True):
-            rows.append([family, view, f"{v:g}", a["test_accuracy"], a["comparison"]["spearman"], a[stat_key]])
-        curves = [(f"{label} {v:g}", a["profile"], "o-") for v, a in zip(values, aggs, strict=True)]
-        curves.append(("data", aggs[0]["data_profile"], "k--"))
+        all_aggs = [_aggregate(by_value[v]) for v in values]
+        for v, a in zip(values, all_aggs, strict=True):
+            stats_row = ["dead", "dead"] if a["dead"] else [a["comparison"]["spearman"], a[stat_key]]
+            rows.append([family, view, f"{v:g}", a["test_accuracy"], *stats_row])
+        live = [(v, a) for v, a in zip(values, all_aggs, strict=True) if not a["dead"]]
+        curves = [(f"{label} {v:g}", a["profile"], "o-") for v, a in live]
+        curves.append(("data", all_aggs[0]["data_profile"], "k--"))
         _profile_panel(ax, curves, f"{LABELS[family]}, {view}")
-        trend = datastats.spearman(torch.tensor(values), torch.tensor(stats)) if len(values) >= 3 else math.nan
+        stats = [a[stat_key] for _, a in live]
+        trend = datastats.spearman(torch.tensor([v for v, _ in live]), torch.tensor(stats)) if len(live) >= 3 else None
+        dead = [f"{v:g}" for v, a in zip(values, all_aggs, strict=True) if a["dead"]]
+        note = f"Spearman({label}, {stat_name}) = {trend:.2f}" if trend is not None else ""
+        note += f"; dead (zero sensitivity) at {label} {', '.join(dead)}" if dead else ""
         comparisons.append(
             Comparison(
                 f"{claim} {family} ({view}): {stat_name} rises with {label}",
-                ", ".join(f"{s:.3f}" for s in stats),
+                ", ".join(f"{v:g}: {a[stat_key]:.3f}" for v, a in live),
                 "normalised profile concentrates (steepens) as it grows",
                 "M",
                 f"{stat_name} at the largest {label} > at the smallest",
-                stats[-1] > stats[0] if len(stats) > 1 else None,
-                note=f"Spearman({label}, {stat_name}) = {trend:.2f}",
+                stats[-1] > stats[0] if len(live) == len(values) and len(stats) > 1 else None,
+                note=note.lstrip("; "),
             )
         )
     fig.tight_layout()
