@@ -289,8 +289,13 @@ def _dead_note(*groups: dict[str, Any]) -> str:
 
 
 def _profile_panel(ax: Any, curves: Sequence[tuple[str, Tensor, str]], title: str) -> None:
+    """Log-log radial profiles; the y-range follows the model curves (data curves, black, may leave it: the
+    high-pass data have no power inside the square)."""
+    lows = [float(p[1:].min()) for _, p, style in curves if not style.startswith("k") and float(p[1:].min()) > 0]
     for label, p, style in curves:
         ax.loglog(range(1, len(p)), p[1:].clamp_min(1e-30).numpy(), style, ms=2.5, lw=1.2, label=label)
+    if lows:
+        ax.set_ylim(bottom=min(lows) / 3)
     ax.axvline(CUTOFF, color="grey", lw=0.8, ls=":")
     ax.set_title(title, fontsize=8)
     ax.set_xlabel("radius |k| (cycles / image)", fontsize=7)
@@ -365,9 +370,9 @@ class GodfreyHighpass(_SensitivityRecipe):
             curves = [
                 (label, a["profile"], style)
                 for label, a, style in (
-                    ("trained, natural", nat, "o-"),
-                    ("trained, high-pass", hp, "s-"),
-                    ("untrained", init, "^-"),
+                    ("trained, natural", nat, "C0o-"),
+                    ("trained, high-pass", hp, "C1s-"),
+                    ("untrained", init, "C2^-"),
                 )
                 if not a["dead"]
             ]
@@ -564,7 +569,7 @@ def _sweep_summary(
             stats_row = ["dead", "dead"] if a["dead"] else [a["comparison"]["spearman"], a[stat_key]]
             rows.append([family, view, f"{v:g}", a["test_accuracy"], *stats_row])
         live = [(v, a) for v, a in zip(values, all_aggs, strict=True) if not a["dead"]]
-        curves = [(f"{label} {v:g}", a["profile"], "o-") for v, a in live]
+        curves = [(f"{label} {v:g}", a["profile"], f"C{i}o-") for i, (v, a) in enumerate(live)]
         curves.append(("data", all_aggs[0]["data_profile"], "k--"))
         _profile_panel(ax, curves, f"{LABELS[family]}, {view}")
         stats = [a[stat_key] for _, a in live]
