@@ -197,7 +197,7 @@ def ensure_trained(train_config: Mapping[str, Any], ctx: Context) -> tuple[nn.Mo
                 if not (path / CONFIG).is_file():
                     _start(path, TRAIN_KIND, str(key_config.get("model")), key_config, ctx)
                 started = time.perf_counter()
-                train(config, path / TRAIN_KIND)
+                train(config, path / TRAIN_KIND, resume=True)  # continue an interrupted run from its checkpoint
                 epochs = load_metrics(path / TRAIN_KIND)
                 _finish(path, {"final": epochs[-1] if epochs else {}, "epochs": len(epochs)}, started)
     model, _ = load_model(path / TRAIN_KIND / "model.pt", device=ctx.device)
