@@ -50,7 +50,7 @@ class PatternReader(nn.Module):
         return SCALE * torch.cat([scores, background], dim=1)
 
 
-def planted_problem(c: int, h: int, w: int, n: int = 80, seed: int = 0) -> tuple[ImageSet, Tensor, Tensor]:
+def planted_problem(c: int, h: int, w: int, n: int = 60, seed: int = 0) -> tuple[ImageSet, Tensor, Tensor]:
     """Images = smooth low-frequency background + u * sum_k a_k P_k with unit-norm P_k (pixel amplitude 0.05 * a_k).
 
     Returns the data, the amplitudes (N, K) and the read-out weights P_k / u, so that <x, P_k / u> = a_k.
@@ -93,8 +93,9 @@ def in_disk(rho: float, r: float, inclusive: bool) -> bool:
     return rho <= r if inclusive else rho < r
 
 
-@pytest.mark.parametrize("shape", [(3, 16, 16), (1, 15, 18), (2, 17, 13)])
-@pytest.mark.parametrize("inclusive", [False, True])
+@pytest.mark.parametrize(
+    ("shape", "inclusive"), [((3, 16, 16), False), ((3, 16, 16), True), ((1, 15, 18), False), ((2, 17, 13), True)]
+)
 def test_high_frequency_model_finds_exactly_the_planted_hfc_images(shape, inclusive):
     c, h, w = shape
     data, amps, patterns = planted_problem(c, h, w)
@@ -167,7 +168,7 @@ def test_accuracy_and_confidence_match_a_direct_per_image_loop(inclusive, normal
     g = torch.Generator().manual_seed(2)
     data = ImageSet.from_tensors(torch.rand(23, 3, 12, 10, generator=g), torch.randint(0, 4, (23,), generator=g))
     model = small_cnn(3, 4)
-    radii = [1.5, 3.0, 4.0, 8.0]
+    radii = [1.5, 3.0, 4.0, 7.0]
     result = evaluate_hfc(model, data, radii, inclusive=inclusive, normalize=normalize, batch_size=7, progress=False)
     model.eval()
 
@@ -195,6 +196,24 @@ def test_accuracy_and_confidence_match_a_direct_per_image_loop(inclusive, normal
     assert per_class.shape == (4, 4)
     weighted = (torch.nan_to_num(per_class) * counts).sum(dim=1) / counts.sum()
     assert torch.allclose(weighted, result.accuracy("hfc"))
+
+
+@pytest.mark.parametrize("normalize", ["none", "per_image_max"])
+def test_a_radius_covering_the_whole_spectrum_gives_x_and_an_exactly_zero_hfc(normalize):
+    g = torch.Generator().manual_seed(4)
+    data = ImageSet.from_tensors(torch.rand(10, 3, 12, 10, generator=g), torch.randint(0, 4, (10,), generator=g))
+    model = small_cnn(3, 4)
+    result = evaluate_hfc(model, data, [7.0, 7.9, 12.0], normalize=normalize, batch_size=4, progress=False)
+    x = data.images.double()
+    with torch.no_grad():
+        zero = model.eval()(torch.zeros(1, 3, 12, 10, dtype=torch.float64)).softmax(1)
+        seen = model(x if normalize == "none" else fourier.normalize_per_image_max(x)).softmax(1).max(1)
+    for r in (7.9, 12.0):  # every bin of a 12x10 spectrum is within hypot(6, 5) = 7.81 of DC
+        i = result.radius_index(r)
+        assert torch.equal(result.pred_low[i], seen.indices)
+        assert torch.allclose(result.conf_low[i], seen.values.float())
+        assert bool((result.pred_high[i] == int(zero.argmax())).all())
+        assert torch.allclose(result.conf_high[i], zero.max().float().expand(10))
 
 
 def test_eval_mode_is_used_and_every_module_mode_is_restored():
@@ -254,7 +273,7 @@ def test_bad_options_and_models_are_rejected():
         evaluate_hfc(small_cnn(3, 4), data, [2], normalize="max", progress=False)
     with pytest.raises(FreqlensError, match="batch size"):
         evaluate_hfc(small_cnn(3, 4), data, [2], batch_size=0, progress=False)
-    with pytest.raises(FreqlensError, match="4 classes"):
+    with pytest.raises(FreqlensError, match="3 logits but tensors has 4 classes"):
         evaluate_hfc(small_cnn(3, 3), data, [2], progress=False)
     with pytest.raises(FreqlensError, match="logits"):
         evaluate_hfc(nn.Flatten(0), data, [2], progress=False)

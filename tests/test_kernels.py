@@ -13,6 +13,7 @@ from freqlens.analyses.kernels import (
     gradient_energy_ratio,
     high_frequency_fraction,
     kernel_grid,
+    kernel_rgb_grid,
     smooth_kernels,
     smooth_model,
     smoothness,
@@ -148,3 +149,12 @@ def test_kernel_grid_draws_one_panel_per_model(tmp_path):
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 2 and titles[0].startswith("natural\nHF fraction")
     assert save_figure(fig, tmp_path / "k.png").stat().st_size > 0
+
+
+def test_rgb_grid_needs_three_input_channels(tmp_path):
+    model = net()
+    fig = kernel_rgb_grid({"a": model[1].weight, "b": smooth_model(model, 0.5)[1].weight}, per_row=2)
+    assert len(fig.axes) == 2 and fig.axes[0].images[0].get_array().shape == (2 * 4 - 1, 2 * 4 - 1, 3)
+    save_figure(fig, tmp_path / "rgb.png")
+    with pytest.raises(FreqlensError, match="3 input channels"):
+        kernel_rgb_grid({"deep": model[4].weight})

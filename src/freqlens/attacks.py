@@ -182,7 +182,7 @@ def pgd(
         raise FreqlensError(f"norm must be 'linf' or 'l2', got {norm!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
         raise FreqlensError(f"steps must be a positive integer, got {steps!r}")
-    x = x.detach()
+    x, y = x.detach(), y.to(x.device)
     eps_t = _per_sample(eps, x, "eps")
     alpha = 2.5 * eps_t / steps if step_size is None else _per_sample(step_size, x, "step_size")
     flt = _band_filter(band, *x.shape[-2:])

@@ -48,7 +48,7 @@ def load_summaries(out_dir: Path) -> list[Summary]:
     """The recipe summaries under ``out_dir``, in the order ``reproduce all`` runs the recipes."""
     from freqlens.experiments import list_recipes
 
-    order = {name: i for i, name in enumerate(list_recipes())}
+    order = {name: i for i, name in enumerate(list_recipes(include_hidden=True))}
     summaries = [Summary.from_dict(json.loads(p.read_text())) for p in Path(out_dir).glob("*/summary.json")]
     return sorted(summaries, key=lambda s: (order.get(s.recipe, len(order)), s.recipe))
 

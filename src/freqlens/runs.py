@@ -23,7 +23,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +38,7 @@ if TYPE_CHECKING:
 CONFIG, METRICS, ARRAYS, SUMMARY, LOCK = "config.json", "metrics.jsonl", "arrays.npz", "summary.json", ".lock"
 TRAIN_KIND = "train"
 # Training-config fields that say where or how fast a model is trained, not which model: left out of the hash.
-MACHINE_FIELDS = ("device", "data_dir", "num_workers", "progress")
+MACHINE_FIELDS = ("device", "data_dir")
 
 
 def run_dir(root: Path, kind: str, name: str, config: Mapping[str, Any]) -> Path:
@@ -165,41 +164,67 @@ def execute_cell(recipe: Recipe, cell: Cell, ctx: Context) -> CellResult:
 
 
 def train_key_config(train_config: Mapping[str, Any]) -> dict[str, Any]:
-    """The resolved training config as hashed: all fields of ``TrainConfig`` except the machine-specific ones."""
+    """The resolved training config as hashed: every ``TrainConfig`` field except the machine-specific ones.
+
+    A ``callbacks`` entry (names of extra per-epoch analyses in :mod:`freqlens.train.callbacks`, e.g.
+    ``["eval_train_lfc"]``) is kept: it changes what the run records.
+    """
     from freqlens.train import TrainConfig
 
-    resolved = asdict(TrainConfig.from_dict(dict(train_config)))
-    return {k: v for k, v in resolved.items() if k not in MACHINE_FIELDS}
+    config = dict(train_config)
+    extra = [str(name) for name in config.pop("callbacks", [])]
+    resolved = TrainConfig.from_dict(config).to_dict()
+    key = {k: v for k, v in resolved.items() if k not in MACHINE_FIELDS}
+    return {**key, "callbacks": extra} if extra else key
+
+
+def _callbacks(names: list[str]) -> list[Any]:
+    from freqlens.train import callbacks
+
+    found = []
+    for name in names:
+        fn = getattr(callbacks, name, None)
+        if not callable(fn) or name.startswith("_"):
+            raise FreqlensError(f"unknown training callback {name!r}; name a function of freqlens.train.callbacks")
+        found.append(fn)
+    return found
 
 
 def train_run_dir(root: Path, train_config: Mapping[str, Any]) -> Path:
-    """The run folder of a training configuration."""
+    """The run folder of a training configuration: ``<root>/train/<model>-<hash12>``."""
     key_config = train_key_config(train_config)
-    return run_dir(root, TRAIN_KIND, str(key_config.get("model", "model")), key_config)
+    name = str(key_config["model"]).replace("/", "_").replace(":", "_")
+    return run_dir(root, TRAIN_KIND, name, key_config)
 
 
 def ensure_trained(train_config: Mapping[str, Any], ctx: Context) -> tuple[nn.Module, Path]:
     """Train the configured model into its run folder unless a finished run exists; load it on ``ctx.device``.
 
     The device and data directory come from ``ctx`` and are not part of the hash, so a model trained on one machine
-    is reused on another. Interrupted training resumes from the training loop's own checkpoint.
+    is reused on another. Interrupted training resumes from the training loop's own per-epoch checkpoint.
     """
     from freqlens.checkpoint import load_model
     from freqlens.train import TrainConfig, train
 
     key_config = train_key_config(train_config)
-    path = run_dir(ctx.runs_root, TRAIN_KIND, str(key_config.get("model", "model")), key_config)
+    path = train_run_dir(ctx.runs_root, train_config)
     if not is_done(path):
         with _locked(path):
             if not is_done(path):
+                fields = {k: v for k, v in key_config.items() if k != "callbacks"}
                 machine = {"device": ctx.device, "data_dir": str(ctx.data_dir) if ctx.data_dir else None}
-                config = TrainConfig.from_dict({**key_config, **machine})
+                config = TrainConfig.from_dict({**fields, **machine})
                 if not (path / CONFIG).is_file():
-                    _start(path, TRAIN_KIND, str(key_config.get("model")), key_config, ctx)
+                    _start(path, TRAIN_KIND, path.name.rsplit("-", 1)[0], key_config, ctx)
                 started = time.perf_counter()
-                train(config, path / TRAIN_KIND, resume=True)  # continue an interrupted run from its checkpoint
-                epochs = load_metrics(path / TRAIN_KIND)
-                _finish(path, {"final": epochs[-1] if epochs else {}, "epochs": len(epochs)}, started)
+                result = train(
+                    config,
+                    path / TRAIN_KIND,
+                    resume=True,
+                    progress=ctx.progress,
+                    callbacks=_callbacks(key_config.get("callbacks", [])),
+                )
+                _finish(path, {"final": result.final, "epochs": len(result.metrics)}, started)
     model, _ = load_model(path / TRAIN_KIND / "model.pt", device=ctx.device)
     return model.eval(), path
 

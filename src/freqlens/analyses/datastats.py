@@ -21,17 +21,23 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from torch import Tensor
 
 from freqlens import fourier
 from freqlens.errors import FreqlensError
+from freqlens.plotting import plt
 
 __all__ = [
     "compare_profiles",
+    "map_axes",
     "map_mass",
+    "profile_figure",
     "radial_distribution",
     "radial_mass",
     "spearman",
@@ -163,3 +169,50 @@ def map_mass(values: Tensor, mask: Tensor) -> float:
     if total <= 0:
         raise FreqlensError("the map has no positive mass")
     return float(flat[mask.to(flat.device)].sum() / total)
+
+
+def profile_figure(
+    profiles: Mapping[str, Tensor],
+    data: Tensor | None = None,
+    data_label: str = "data",
+    marks: Sequence[float] = (),
+    title: str = "",
+) -> Figure:
+    """Radial distributions on log-log axes (Godfrey's plots): one line per model, the data's dashed in black.
+
+    ``marks`` draws vertical lines (e.g. a high-pass cutoff). Radius 0 cannot be shown on a log axis and is left out.
+    """
+    if not profiles and data is None:
+        raise FreqlensError("profile_figure needs at least one profile")
+    fig, ax = plt.subplots(figsize=(4.8, 3.6))
+    for name, p in profiles.items():
+        rho = torch.arange(1, len(p))
+        ax.loglog(rho.numpy(), p[1:].clamp_min(1e-30).numpy(), "o-", ms=2.5, lw=1.2, label=name)
+    if data is not None:
+        rho = torch.arange(1, len(data))
+        ax.loglog(rho.numpy(), data[1:].clamp_min(1e-30).numpy(), "k--", lw=1.5, label=data_label)
+    for m in marks:
+        ax.axvline(m, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("radius |k| (cycles / image)")
+    ax.set_ylabel("share of radial profile")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def map_axes(ax: Axes, values: Tensor, title: str, log: bool = True, cmap: str = "magma") -> None:
+    """Draw a centred ``(H, W)`` map with frequency coordinates (ky down, kx across) and a colour bar."""
+    h, w = values.shape[-2:]
+    shown = values.detach().double().cpu()
+    if log:
+        floor = float(shown.max()) * 1e-6 if float(shown.max()) > 0 else 1e-30
+        shown = shown.clamp_min(floor).log10()
+    extent = (-(w // 2) - 0.5, w - w // 2 - 0.5, h - h // 2 - 0.5, -(h // 2) - 0.5)
+    im = ax.imshow(shown.numpy(), cmap=cmap, extent=extent, interpolation="nearest")
+    ax.set_title(title, fontsize=8)
+    ax.set_xlabel("kx", fontsize=7)
+    ax.set_ylabel("ky", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)

@@ -220,6 +220,27 @@ def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.float32
 
 
+def _probe(model: nn.Module, data: ImageSet, device: torch.device, dtype: torch.dtype) -> None:
+    """Run the model on two images and check that it returns logits for every class of ``data``."""
+    x = data.images[:2].to(device=device, dtype=dtype)
+    try:
+        logits = model(x)
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FreqlensError(
+            f"the model cannot read images of shape {tuple(x.shape[1:])} from {data.name} ({reason}); "
+            "use a dataset matching the model's input size and channels"
+        ) from exc
+    if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[:1] != x.shape[:1]:
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise FreqlensError(f"the model returned {shape} for {len(x)} images; it must return logits (B, K)")
+    if logits.shape[1] < data.num_classes:
+        raise FreqlensError(
+            f"the model returns {logits.shape[1]} logits but {data.name} has {data.num_classes} classes; "
+            "use the dataset the model was trained for"
+        )
+
+
 def _check_radii(radii: Sequence[float], h: int, w: int) -> tuple[float, ...]:
     values = tuple(float(r) for r in radii)
     if not values:
@@ -256,7 +277,7 @@ def evaluate_hfc(
     _, h, w = data.image_shape
     rs = _check_radii(radii, h, w)
     device, dtype = _model_device_dtype(model)
-    n, num_classes = len(data), data.num_classes
+    n = len(data)
     pred = torch.empty(1 + 2 * len(rs), n, dtype=torch.long, device=device)
     conf = torch.empty(1 + 2 * len(rs), n, dtype=torch.float32, device=device)
     autocast = torch.autocast("cuda", dtype=torch.float16) if amp and device.type == "cuda" else nullcontext()
@@ -264,20 +285,15 @@ def evaluate_hfc(
     model.eval()
     try:
         with torch.no_grad():
+            _probe(model, data, device, dtype)
             for start in tqdm(range(0, n, batch_size), desc="hfc sweep", unit="batch", disable=not progress):
                 x = data.images[start : start + batch_size].to(device=device, dtype=dtype, non_blocking=True)
                 low, high = fourier.split(x, rs, inclusive)
                 if normalize == "per_image_max":
                     low, high = (fourier.normalize_per_image_max(v.flatten(0, 1)).view_as(v) for v in (low, high))
-                views = [x, *low, *high]
-                for v, image in enumerate(views):
+                for v, image in enumerate([x, *low, *high]):
                     with autocast:
                         logits = model(image)
-                    if logits.dim() != 2 or logits.shape[0] != image.shape[0] or logits.shape[1] < num_classes:
-                        raise FreqlensError(
-                            f"the model returned shape {tuple(logits.shape)} for {image.shape[0]} images, but "
-                            f"{data.name} has {num_classes} classes; it must return logits (B, K >= {num_classes})"
-                        )
                     best, label = logits.float().softmax(dim=1).max(dim=1)
                     pred[v, start : start + len(x)] = label
                     conf[v, start : start + len(x)] = best
@@ -337,7 +353,7 @@ def plot_examples(result: HFCResult, data: ImageSet, radius: float, k: int = 8) 
         ]
         for e in found
     ]
-    labels = [f"#{e.index} {_class_name(result, e.label)}" for e in found]
+    labels = [f"#{e.index}\ntrue: {_class_name(result, e.label)}" for e in found]
     fig = image_grid(
         rows,
         row_labels=labels,

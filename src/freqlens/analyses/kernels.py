@@ -43,6 +43,7 @@ __all__ = [
     "gradient_energy_ratio",
     "high_frequency_fraction",
     "kernel_grid",
+    "kernel_rgb_grid",
     "smooth_kernels",
     "smooth_model",
     "smoothness",
@@ -213,5 +214,35 @@ def kernel_grid(kernels: Mapping[str, Tensor], pad: int = 16, radius: float = 4.
         ax.set_xticklabels([str(c) for c in range(weight.shape[1])], fontsize=6)
         ax.set_yticks([])
         fig.colorbar(im, ax=ax, fraction=0.08, pad=0.03).ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def kernel_rgb_grid(kernels: Mapping[str, Tensor], per_row: int = 8) -> Figure:
+    """Side-by-side panels of 3-input-channel kernels shown as colour tiles (the HFC paper's Fig. 7 view): each output
+    channel's ``(3, kh, kw)`` kernel becomes an RGB image ``0.5 + w / (2 max|w|)`` (scale shared within a panel), so
+    a smooth kernel shows as patches of similar colour."""
+    if not kernels:
+        raise FreqlensError("kernel_rgb_grid needs at least one set of kernels")
+    n = len(kernels)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.6), squeeze=False)
+    for ax, (name, weight) in zip(axes[0], kernels.items(), strict=True):
+        o, i, kh, kw = weight.shape
+        if i != 3:
+            raise FreqlensError(
+                f"kernel_rgb_grid needs kernels with 3 input channels, {name!r} has {i}; use kernel_grid"
+            )
+        w = weight.detach().float().cpu()
+        w = 0.5 + w / (2 * (float(w.abs().max()) or 1.0))
+        cols = min(per_row, o)
+        rows = -(-o // cols)
+        canvas = torch.ones(rows * (kh + 1) - 1, cols * (kw + 1) - 1, 3)
+        for k in range(o):
+            r, c = divmod(k, cols)
+            canvas[r * (kh + 1) : r * (kh + 1) + kh, c * (kw + 1) : c * (kw + 1) + kw] = w[k].permute(1, 2, 0)
+        ax.imshow(canvas.numpy(), interpolation="nearest")
+        ax.set_title(f"{name}\nHF fraction {float(high_frequency_fraction(weight).mean()):.3f}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.tight_layout()
     return fig

@@ -117,8 +117,8 @@ def spectrum_figure(spectra: Mapping[str, PerturbationSpectrum]) -> Figure:
         prof_ax.semilogy(radius, s.profile.clamp_min(1e-30), "o-", ms=3, label=name)
         share_ax.plot(radius, s.energy_fraction(), "o-", ms=3, label=name)
         im = ax.imshow(
-            s.power.clamp_min(vmax * 1e-6).log10().numpy(),
-            vmin=torch.tensor(vmax * 1e-6).log10().item(),
+            s.power.clamp_min(vmax * 1e-3).log10().numpy(),
+            vmin=torch.tensor(vmax * 1e-3).log10().item(),
             vmax=torch.tensor(vmax).log10().item(),
             cmap="magma",
         )

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,8 +39,6 @@ from freqlens.errors import FreqlensError
 
 __all__ = ["METRICS", "TARGETS", "SensitivityMaps", "fourier_sensitivity", "gradient_power"]
 
-Target = Literal["logits", "loss"]
-Metric = Literal["meannorm", "rms"]
 TARGETS: tuple[str, ...] = ("logits", "loss")
 METRICS: tuple[str, ...] = ("meannorm", "rms")
 
@@ -83,7 +81,7 @@ def _param_dtype(model: Callable[[Tensor], Tensor], fallback: torch.dtype) -> to
 
 
 def gradient_power(
-    model: Callable[[Tensor], Tensor], x: Tensor, labels: Tensor | None = None, target: Target = "logits"
+    model: Callable[[Tensor], Tensor], x: Tensor, labels: Tensor | None = None, target: str = "logits"
 ) -> tuple[Tensor, int]:
     """Per-image ``sum_k |FFT_ortho(grad_x f_k)|^2`` for one batch: ``(N, C, H, W)`` (not centred), and the number
     of outputs ``K`` summed over (the number of logits, or 1 for the summed cross-entropy loss).
@@ -111,8 +109,8 @@ def fourier_sensitivity(
     images: Tensor,
     labels: Tensor | None = None,
     *,
-    target: Target = "logits",
-    metric: Metric = "meannorm",
+    target: str = "logits",
+    metric: str = "meannorm",
     batch_size: int = 64,
     device: torch.device | str | None = None,
     progress: bool = False,

@@ -1,7 +1,8 @@
 """The ``freqlens`` command line: a thin shell over the library.
 
 Every command turns a :class:`~freqlens.errors.FreqlensError` into a one-line message on stderr and exit code 2.
-Commands live in one module each under ``freqlens.cli`` and register themselves on :data:`app`.
+Commands live in one module each under ``freqlens.cli`` and register themselves on :data:`app`; every module of
+this package except ``common`` is imported at start-up.
 """
 
 from __future__ import annotations
@@ -21,15 +22,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Command modules, imported for their @app.command registrations.
-COMMAND_MODULES = ["decompose", "spectrum", "reproduce", "runs", "report", "train"]
-
 
 def _register() -> None:
+    """Import every command module in this package (each registers itself with ``@app.command()``)."""
     import importlib
+    import pkgutil
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"freqlens.cli.{name}")
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != "common":
+            importlib.import_module(f"freqlens.cli.{module.name}")
 
 
 def _warning_line(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from freqlens.data import ImageSet, open_dataset
 from freqlens.errors import FreqlensError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 DataOpt = Annotated[
     str,
@@ -51,3 +55,30 @@ def resolve_device(device: str) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise FreqlensError(f"device {device!r} requested but CUDA is not available; use --device cpu")
     return device
+
+
+ModelArg = Annotated[
+    str,
+    typer.Argument(help="A checkpoint written by freqlens train (model.pt), or a registry model name (untrained)."),
+]
+
+
+def load_model_spec(spec: str, data: ImageSet, device: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
+    """A checkpoint file (``freqlens train`` output) or a registry name, built for ``data`` with fresh weights."""
+    import torch
+
+    path = Path(spec)
+    if path.is_file():
+        from freqlens.checkpoint import load_model
+
+        model, info = load_model(path, device=device)
+        return model.eval(), {"source": "checkpoint", "path": str(path.resolve()), "info": info}
+    if path.suffix in {".pt", ".pth"} or "/" in spec:
+        raise FreqlensError(f"checkpoint {spec} does not exist; give a model.pt written by freqlens train")
+    from freqlens.models import create_model
+
+    c, h, _ = data.image_shape
+    torch.manual_seed(seed)
+    model = create_model(spec, num_classes=data.num_classes, in_channels=c, image_size=h)
+    warnings.warn(f"{spec} is evaluated with freshly initialised, untrained weights (seed {seed})", stacklevel=2)
+    return model.to(device).eval(), {"source": "registry", "name": spec, "trained": False, "init_seed": seed}

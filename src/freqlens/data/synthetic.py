@@ -25,7 +25,15 @@ key            default    meaning
 ``spread``     1          range of the class exponents (ignored with one class)
 ``contrast``   0.12       pixel standard deviation before clipping
 ``seed``       0          seed; the train and test splits use different streams of it
+``brightness`` 0          std of a random per-image brightness offset (all channels)
+``cue``        0          L2 norm (per channel) of a planted class cue; 0 = none
+``cue_radius`` 13         frequency radius of the cue (cycles per image)
 =============  =========  ===============================================================
+
+With ``cue > 0`` every image of class ``c`` gets the real Fourier basis image of :func:`freqlens.fourier.fourier_basis`
+at frequency ``cue_radius * (sin, cos)(pi * c / classes)`` (rounded), scaled to L2 norm ``cue`` and added to every
+channel before clipping: a label-bearing high-frequency pattern of known position. With ``spread=0`` the class
+spectra are identical, so the cue is the only thing that tells the classes apart (``freqlens demo``).
 
 Example:
     >>> from freqlens.data import open_dataset
@@ -43,10 +51,19 @@ from urllib.parse import parse_qsl
 import torch
 from torch import Tensor
 
+from freqlens import fourier
 from freqlens.data.imageset import ImageSet
 from freqlens.errors import FreqlensError
 
-__all__ = ["DEFAULTS", "from_spec", "powerlaw_amplitude", "powerlaw_fields", "powerlaw_images"]
+__all__ = [
+    "DEFAULTS",
+    "cue_positions",
+    "from_spec",
+    "plant_cue",
+    "powerlaw_amplitude",
+    "powerlaw_fields",
+    "powerlaw_images",
+]
 
 DEFAULTS: dict[str, float] = {
     "alpha": 2.0,
@@ -57,6 +74,9 @@ DEFAULTS: dict[str, float] = {
     "spread": 1.0,
     "contrast": 0.12,
     "seed": 0,
+    "brightness": 0.0,
+    "cue": 0.0,
+    "cue_radius": 13.0,
 }
 _INTEGER_KEYS = ("n", "size", "channels", "classes", "seed")
 
@@ -92,16 +112,23 @@ def powerlaw_images(
     contrast: float = 0.12,
     seed: int = 0,
     name: str = "synthetic:powerlaw",
+    brightness: float = 0.0,
 ) -> ImageSet:
-    """Images in [0, 1] from power-law fields; one exponent, or one per class (balanced, shuffled labels)."""
+    """Images in [0, 1] from power-law fields; one exponent, or one per class (balanced, shuffled labels).
+
+    ``brightness > 0`` adds a per-image offset drawn from ``N(0, brightness^2)`` to all channels (the fields
+    themselves have no DC), as natural images vary in overall brightness.
+    """
     alphas = [float(alpha)] if isinstance(alpha, (int, float)) else [float(a) for a in alpha]
     if n <= 0 or size < 2 or channels <= 0 or not alphas:
         raise FreqlensError(
             f"synthetic images need n > 0, size >= 2, channels > 0 and an exponent, got n={n}, size={size}, "
             f"channels={channels}, alphas={alphas}"
         )
-    if not all(math.isfinite(a) for a in alphas) or not contrast > 0:
-        raise FreqlensError(f"exponents must be finite and contrast positive, got {alphas} and {contrast}")
+    if not all(math.isfinite(a) for a in alphas) or not contrast > 0 or not brightness >= 0:
+        raise FreqlensError(
+            f"exponents must be finite, contrast positive and brightness >= 0, got {alphas}, {contrast}, {brightness}"
+        )
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % len(alphas)
     labels = labels[torch.randperm(n, generator=g)]
@@ -111,15 +138,49 @@ def powerlaw_images(
         if index.numel():
             fields[index] = powerlaw_fields(index.numel(), channels, size, size, a, g)
     raw = 0.5 + contrast * fields
+    if brightness > 0:
+        raw += brightness * torch.randn(n, 1, 1, 1, generator=g, dtype=torch.float64)
     images = raw.clamp(0, 1).float()
     classes = tuple(f"alpha={a:g}" for a in alphas)
     meta: dict[str, object] = {
         "alphas": alphas,
         "contrast": contrast,
         "seed": seed,
+        "brightness": brightness,
         "clipped_fraction": float(((raw < 0) | (raw > 1)).double().mean()),
     }
     return ImageSet(images, labels, classes, name, meta)
+
+
+def cue_positions(classes: int, size: int, radius: float) -> Tensor:
+    """Centred positions ``(classes, 2)`` of the class cues: radius ``radius``, angles ``pi * c / classes``.
+
+    Example:
+        >>> cue_positions(2, 32, 13).tolist()
+        [[16, 29], [29, 16]]
+    """
+    if not 0 < radius < size // 2:
+        raise FreqlensError(f"cue_radius must lie in (0, {size // 2}) for {size}x{size} images, got {radius:g}")
+    angles = torch.arange(classes, dtype=torch.float64) * math.pi / classes
+    offsets = torch.stack([torch.sin(angles), torch.cos(angles)], dim=1) * radius
+    positions = offsets.round().long() + size // 2
+    if len({tuple(p) for p in positions.tolist()}) < classes:
+        raise FreqlensError(f"{classes} cues do not fit on a circle of radius {radius:g}; use a larger cue_radius")
+    return positions
+
+
+def plant_cue(images: ImageSet, amplitude: float, radius: float) -> ImageSet:
+    """Add each class's cue (see the module docstring) at L2 norm ``amplitude`` per channel, then clip to [0, 1]."""
+    if not amplitude >= 0:
+        raise FreqlensError(f"cue must be >= 0, got {amplitude}")
+    _, h, w = images.image_shape
+    positions = cue_positions(images.num_classes, h, radius)
+    basis = fourier.fourier_basis(h, w, positions, dtype=torch.float64)  # (classes, H, W), unit norm
+    raw = images.images.double() + amplitude * basis[images.labels].unsqueeze(1)
+    meta = {**images.meta, "cue": amplitude, "cue_radius": radius, "cue_positions": positions.tolist()}
+    offsets = (positions - torch.tensor([h // 2, w // 2])).tolist()
+    classes = tuple(f"{name}, cue ({ky},{kx})" for name, (ky, kx) in zip(images.classes, offsets, strict=True))
+    return ImageSet(raw.clamp(0, 1).float(), images.labels, classes, images.name, meta)
 
 
 def _parse(spec: str) -> dict[str, float]:
@@ -156,4 +217,7 @@ def from_spec(spec: str, split: str = "train") -> ImageSet:
     else:
         alphas = [v["alpha"] + v["spread"] * (c / (classes - 1) - 0.5) for c in range(classes)]
     seed = 2 * int(v["seed"]) + (split == "test")
-    return powerlaw_images(int(v["n"]), int(v["size"]), alphas, int(v["channels"]), v["contrast"], seed, name=spec)
+    images = powerlaw_images(
+        int(v["n"]), int(v["size"]), alphas, int(v["channels"]), v["contrast"], seed, spec, v["brightness"]
+    )
+    return plant_cue(images, v["cue"], v["cue_radius"]) if v["cue"] > 0 else images

@@ -277,6 +277,7 @@ class Recipe(ABC):
     name: ClassVar[str]
     title: ClassVar[str]
     paper_refs: ClassVar[tuple[str, ...]] = ()
+    in_all: ClassVar[bool] = True  # False: run only when named (e.g. the synthetic demo), not by ``reproduce all``
 
     @abstractmethod
     def cells(self, profile: str) -> list[Cell]:
@@ -310,17 +311,17 @@ def register_recipe(cls: R) -> R:
     return cls
 
 
-def list_recipes() -> list[str]:
-    """Names of all registered recipes, in registration order (the order ``reproduce all`` runs them)."""
+def list_recipes(include_hidden: bool = False) -> list[str]:
+    """Names of the recipes ``reproduce all`` runs, in registration order (with ``include_hidden``: all of them)."""
     from freqlens.experiments import load_all
 
     load_all()
-    return list(_REGISTRY)
+    return [name for name, cls in _REGISTRY.items() if cls.in_all or include_hidden]
 
 
 def get_recipe(name: str) -> Recipe:
     """An instance of the recipe called ``name``."""
-    names = list_recipes()
+    names = list_recipes(include_hidden=True)
     if name not in _REGISTRY:
         raise FreqlensError(f"unknown experiment {name!r}; choose one of: {', '.join(names)}, or all")
     return _REGISTRY[name]()

@@ -1,0 +1,140 @@
+"""``freqlens evaluate``: table, JSON with provenance, both figures; exit code 2 and no files on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import freqlens.cli.evaluate as cli_evaluate
+from freqlens.cli import main
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Three classes of odd, non-square 15x18 images."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "images"
+    for cls in ("ant", "bee", "cat"):
+        (root / cls).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 256, (15, 18, 3), dtype=np.uint8)).save(root / cls / f"{i}.png")
+    return root
+
+
+class HighPassVote(nn.Module):
+    """Untrained stand-in: fixed random read-out of the image's high frequencies."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read = nn.Linear(3 * 15 * 18, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from freqlens import fourier
+
+        return self.read(fourier.highpass(x, 3.0).flatten(1))
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    torch.manual_seed(0)
+    model = HighPassVote()
+    monkeypatch.setattr(
+        cli_evaluate, "load_model_spec", lambda spec, data, device, seed: (model, {"source": "test", "name": spec})
+    )
+    return model
+
+
+def test_evaluate_writes_table_json_and_both_figures(folder, tmp_path, capsys, stand_in):
+    out = tmp_path / "ev"
+    args = ["evaluate", "m", "--data", str(folder), "--radii", "2,4,6,9", "--examples", "3", "--batch-size", "4"]
+    assert main([*args, "--device", "cpu", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "HFC-explained" in text and "original accuracy" in text and "ant" in text
+    result = json.loads((out / "evaluate.json").read_text())
+    assert result["radii"] == [2.0, 4.0, 6.0, 9.0] and result["images"] == 15
+    assert result["example_radius"] == 6.0  # nearest 3/8 of 15
+    prov = result["provenance"]
+    assert prov["mask_inequality"] == "<" and prov["normalize"] == "none" and prov["dataset"] == "images"
+    assert prov["environment"]["dtype"] == "float32" and prov["environment"]["device"] == "cpu"
+    assert "wrong on its LFC" in prov["hfc_explained_definition"]
+    assert len(result["per_class"]["lfc"]) == 4 and len(result["per_class"]["lfc"][0]) == 3
+    assert (out / "accuracy_vs_radius.png").stat().st_size > 0
+    assert (out / "evaluate.txt").read_text().startswith("images: 15 images")
+    shown = result["hfc_explained"]["by_radius"]["6"]["count"]
+    assert (out / "hfc_examples.png").exists() == (shown > 0)
+    assert result["figures"][-1] == ("hfc_examples.png" if shown else "accuracy_vs_radius.png")
+
+
+def test_evaluate_normalize_and_inclusive_are_recorded(folder, tmp_path, stand_in):
+    out = tmp_path / "ev"
+    args = ["evaluate", "m", "--data", str(folder), "--radii", "3,5", "--normalize", "per_image_max", "--inclusive"]
+    assert main([*args, "--examples", "0", "--device", "cpu", "-o", str(out)]) == 0
+    result = json.loads((out / "evaluate.json").read_text())
+    assert result["mask"] == "|k| <= r" and result["provenance"]["mask_inequality"] == "<="
+    assert result["normalize"] == "per_image_max"
+    assert "<=" in result["provenance"]["conventions"]["disk_mask"]
+    assert not (out / "hfc_examples.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["m", "--radii", "0"], "radius must be a positive number"),
+        (["m", "--radii", "4,40"], "beyond the spectrum"),
+        (["m", "--radii", "4,x"], "comma-separated"),
+        (["m", "--radii", "4,4"], "duplicates"),
+        (["m", "--normalize", "max"], "--normalize"),
+        (["m", "--examples", "-1"], "--examples"),
+        (["m", "--batch-size", "0"], "--batch-size"),
+        (["m", "--radii", "4,8", "--example-radius", "6"], "not in --radii"),
+        (["m", "--limit", "0"], "--limit"),
+        (["m", "--device", "cuda:7"] if not torch.cuda.is_available() else ["m", "--normalize", "x"], "use"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(folder, tmp_path, capsys, stand_in, args, message):
+    out = tmp_path / "never"
+    assert main(["evaluate", *args, "--data", str(folder), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_a_model_that_cannot_read_the_images_is_a_clear_error(folder, tmp_path, capsys, monkeypatch):
+    wrong = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 3))  # built for 32x32 images
+    monkeypatch.setattr(cli_evaluate, "load_model_spec", lambda *a: (wrong, {"source": "test"}))
+    out = tmp_path / "never"
+    assert main(["evaluate", "m", "--data", str(folder), "--device", "cpu", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert err.startswith("error: the model cannot read images of shape (3, 15, 18) from images")
+    assert not out.exists()
+
+
+def test_a_missing_checkpoint_exits_2(folder, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["evaluate", "missing/model.pt", "--data", str(folder), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "checkpoint missing/model.pt does not exist" in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_a_registry_model_runs_untrained_with_a_warning(folder, tmp_path):
+    out = tmp_path / "ev"
+    args = ["evaluate", "small_cnn", "--data", str(folder), "--radii", "3,6", "--seed", "3", "--device", "cpu"]
+    with pytest.warns(UserWarning, match=r"untrained weights \(seed 3\)"):
+        assert main([*args, "-o", str(out)]) == 0
+    result = json.loads((out / "evaluate.json").read_text())
+    assert result["model"] == {"source": "registry", "name": "small_cnn", "trained": False, "init_seed": 3}
+    assert result["provenance"]["seed"] == 3 and len(result["lfc"]["accuracy"]) == 2
+
+
+def test_an_unknown_model_name_exits_2(folder, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["evaluate", "small_cn", "--data", str(folder), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown model 'small_cn'; did you mean small_cnn?") and "\n" not in err
+    assert not out.exists()

@@ -1,0 +1,57 @@
+"""``freqlens sensitivity`` and ``freqlens heatmap`` end to end on small synthetic data (untrained registry models)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from freqlens.cli import main
+
+pytest.importorskip("freqlens.models")
+
+DATA = "synthetic:powerlaw?n=24&classes=10&size=16&seed=3"
+
+
+def test_sensitivity_writes_maps_profiles_and_provenance(tmp_path):
+    out = tmp_path / "sens"
+    args = ["sensitivity", "small_cnn", "--data", DATA, "-n", "8", "--device", "cpu", "--view", "hpsquare:4"]
+    assert main([*args, "--smooth", "1", "-o", str(out)]) == 0
+    result = json.loads((out / "sensitivity.json").read_text())
+    assert (out / "sensitivity.png").stat().st_size > 0
+    assert result["images"] == 8 and result["metric"] == "meannorm" and result["view"] == "hpsquare:4"
+    assert len(result["mean"]) == 3 and len(result["mean"][0]) == 16
+    assert sum(result["radial_profile"]) == pytest.approx(1.0)
+    assert sum(result["data_radial_profile"]) == pytest.approx(1.0)
+    assert 0.0 < result["masses"]["model_map_in_removed_square"] < 1.0
+    assert -1.0 <= result["comparison"]["spearman"] <= 1.0
+    assert result["model"]["source"] == "registry" and result["model"]["trained"] is False
+    assert result["provenance"]["conventions"]["spectrum_layout"].startswith("centred")
+
+
+def test_heatmap_writes_symmetric_maps(tmp_path):
+    out = tmp_path / "hm"
+    args = ["heatmap", "small_cnn", "--data", DATA, "-n", "4", "--eps", "2", "--device", "cpu", "-o", str(out)]
+    assert main(args) == 0
+    result = json.loads((out / "heatmap.json").read_text())
+    error = result["error"]
+    assert len(error) == 16 and all(0.0 <= v <= 1.0 for row in error for v in row)
+    assert error[1][2] == error[15][14]  # k and -k (centre at 8, 8)
+    assert result["eps_l2"] == 2.0 and result["images"] == 4
+    assert (out / "heatmap.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["heatmap", "small_cnn", "--eps", "0"],
+        ["sensitivity", "small_cnn", "--target", "margin"],
+        ["sensitivity", "missing/model.pt"],
+        ["heatmap", "small_cnn", "-n", "0"],
+    ],
+)
+def test_bad_input_exits_2_without_output(tmp_path, args, capsys):
+    out = tmp_path / "out"
+    assert main([*args, "--data", DATA, "--device", "cpu", "-o", str(out)]) == 2
+    assert any(line.startswith("error: ") for line in capsys.readouterr().err.splitlines())
+    assert not out.exists() or not any(out.iterdir())

@@ -1,0 +1,97 @@
+"""Every recipe end to end on tiny synthetic data (patched quick profile): cells run, models are shared, summaries
+and the report are written. The real reproduction on CIFAR-10 is the slow test at the bottom."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from freqlens import runs
+from freqlens.executors import InlineExecutor
+from freqlens.experiments import Context, common, get_recipe, hfc_e3
+from freqlens.report import build_report
+from freqlens.runner import reproduce
+from freqlens.runs import Index, train_run_dir
+
+RECIPES = ["hfc-e1", "hfc-e3", "hfc-e4", "hfc-e6", "hfc-e7", "hfc-e8e9", "heatmap"]
+TINY_DATA = "synthetic:powerlaw?n=96&classes=10&spread=2&seed=0"
+
+
+@pytest.fixture
+def tiny_quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shrink the quick profile to seconds: tiny synthetic data, one epoch, a 4-wide small CNN."""
+    tiny = common.vanilla("quick", data=TINY_DATA, train_subset=None, test_subset=None, epochs=1, batch_size=48)
+    tiny["model_kwargs"]["width"] = 4
+    monkeypatch.setattr(common, "_QUICK", tiny)
+    monkeypatch.setitem(hfc_e3._SETUP, "quick", {"train_subset": 48, "epochs": 1, "batch_size": 24})
+    for table, n in ((common.EVAL_IMAGES, 48), (common.ATTACK_IMAGES, 8), (common.HEATMAP_IMAGES, 4)):
+        monkeypatch.setitem(table, "quick", n)
+
+
+def test_all_recipes_run_share_models_and_report(tiny_quick: None, tmp_path: Path) -> None:
+    ctx = Context(runs_root=tmp_path / "runs", profile="quick", progress=False)
+    out = tmp_path / "out"
+    outcomes = reproduce(RECIPES, ctx, InlineExecutor(), out)
+    assert {o.recipe: o.errors for o in outcomes} == {name: [] for name in RECIPES}
+    # Shared trainings: E1, E6-vanilla, E8/E9 and the heat map use one natural model; E7's vanilla LFC models are E4's.
+    references = [
+        cfg for name in RECIPES for r in [get_recipe(name)] for c in r.cells("quick") for cfg in r.trainings(c)
+    ]
+    distinct = {train_run_dir(ctx.runs_root, cfg) for cfg in references}
+    assert len(references) == 30 and len(distinct) == 19
+    assert sorted(p.parent for p in ctx.runs_root.glob("train/*/summary.json")) == sorted(distinct)
+    natural = train_run_dir(ctx.runs_root, common.heuristic("quick", "vanilla"))
+    assert natural == train_run_dir(ctx.runs_root, get_recipe("hfc-e1").cells("quick")[0].config["train"])
+    meta = json.loads((out / "reproduce.json").read_text())
+    assert meta["trainings"] == 19 and meta["trained_now"] == 19
+    for name in RECIPES:
+        summary = json.loads((out / name / "summary.json").read_text())
+        assert summary["comparisons"], name
+        assert all(c["agree"] in (True, False, None) for c in summary["comparisons"])
+        assert all((out / name / f["path"]).is_file() for f in summary["figures"]), name
+    # The E3 natural run recorded its training-set LFC curve through the extra callback.
+    e3 = get_recipe("hfc-e3")
+    natural_cell = next(c for c in e3.cells("quick") if c.name == "natural")
+    arrays = runs.load_arrays(runs.run_dir(ctx.runs_root, "hfc-e3", "natural", natural_cell.config))
+    assert arrays["L4"].shape == (1,) and 0 <= float(arrays["L4"][0]) <= 1
+    html, _ = build_report(out)
+    page = html.read_text()
+    assert all(f"id='{name}'" in page for name in RECIPES)
+    rows = Index(ctx.runs_root).query(kind="train", status="done")
+    assert len(rows) == 19
+    # A second invocation trains and runs nothing.
+    again = reproduce(RECIPES, ctx, InlineExecutor(), out)
+    assert all(not o.errors for o in again)
+    meta = json.loads((out / "reproduce.json").read_text())
+    assert meta["trained_now"] == 0 and meta["cells_run_now"] == 0
+
+
+@pytest.mark.slow
+def test_reproduce_quick_on_cifar10(cifar_dir: Path, tmp_path: Path) -> None:
+    """The real thing: ``freqlens reproduce quick`` on CIFAR-10 within the 25-minute budget (2 CPU cores)."""
+    from freqlens.cli import main
+
+    out = Path(os.environ.get("FREQLENS_REPRODUCE_OUT", tmp_path / "out"))
+    started = time.perf_counter()
+    code = main(
+        [
+            "reproduce",
+            "quick",
+            "--data-dir",
+            str(cifar_dir),
+            "--device",
+            "cpu",
+            "--runs",
+            str(out / "runs"),
+            "--out",
+            str(out),
+        ]
+    )
+    seconds = time.perf_counter() - started
+    assert code == 0
+    assert (out / "report.html").is_file()
+    assert seconds < 25 * 60, f"quick reproduction took {seconds / 60:.1f} min"
