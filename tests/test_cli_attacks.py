@@ -76,5 +76,6 @@ def test_attack_writes_accuracy_and_spectrum(tmp_path, saved_models):
     acc = result["models"]["nat"]["accuracy"]
     assert acc["0.05"] <= acc["0.0"]
     share = result["models"]["nat"]["spectrum"]["energy_fraction"]
-    assert sum(share[4:]) < 1e-12  # the band-limited perturbation lives inside |k| < 4 (bins round(|k|) <= 3)
+    # the band-limited perturbation lives in |k| < 4 (bins round(|k|) <= 4) up to the clip of a few saturated pixels
+    assert sum(share[5:]) < 1e-4
     assert (out / "perturbation_spectrum.png").stat().st_size > 0
