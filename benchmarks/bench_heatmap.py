@@ -8,7 +8,7 @@ maps must be identical. Prints both times, their ratio (target >= 3x) and the ma
 
     python benchmarks/bench_heatmap.py [--model small_cnn | --model path/to/model.pt]
         [--data-dir ../shared/data/cifar10] [--images 200] [--eps 4] [--loop-batch 512]
-        [--batch-size 2048] [--threads 2] [--device cpu] [--compile]
+        [--batch-size 2048] [--threads 2] [--device cpu] [--compile] [--amp]
 
 Without ``--data-dir`` (or when it holds no CIFAR-10) the images are ``synthetic:powerlaw`` fields with 10 classes.
 """
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--compile", action="store_true", help="also time compile=True (includes compilation)")
+    parser.add_argument("--amp", action="store_true", help="also time amp=True (bfloat16/float16: maps may differ)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     images = load_images(args.data_dir, args.images, args.seed)
@@ -77,15 +78,22 @@ def main() -> None:
             torch.cuda.synchronize()
         return result, time.perf_counter() - start
 
-    loop, t_loop = timed(lambda: loop_heatmap(model, x, y, args.eps, seed=args.seed, batch_size=args.loop_batch))
+    loop, t_loop = timed(
+        lambda: loop_heatmap(model, x, y, args.eps, seed=args.seed, batch_size=args.loop_batch, device=args.device)
+    )
     print(f"per-frequency loop (batch {args.loop_batch}): {t_loop:8.1f} s")
-    runs = [("batched, NCHW", False, False), ("batched, NHWC (default)", True, False)]
+    runs: list[tuple[str, dict[str, bool]]] = [
+        ("batched, NCHW", {"channels_last": False}),
+        ("batched, NHWC (default)", {}),
+    ]
     if args.compile:
-        runs.append(("batched, NHWC, compiled", True, True))
-    for name, channels_last, compiled in runs:
+        runs.append(("batched, NHWC, compiled", {"compile": True}))
+    if args.amp:
+        runs.append(("batched, NHWC, autocast", {"amp": True}))
+    for name, options in runs:
         hm, t = timed(
-            lambda cl=channels_last, co=compiled: fourier_heatmap(
-                model, x, y, args.eps, seed=args.seed, batch_size=args.batch_size, channels_last=cl, compile=co
+            lambda o=options: fourier_heatmap(
+                model, x, y, args.eps, seed=args.seed, batch_size=args.batch_size, device=args.device, **o
             )
         )
         err = float((hm.error - loop.error).abs().max())

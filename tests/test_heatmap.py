@@ -133,3 +133,14 @@ def test_model_mode_restored_and_bad_input_rejected():
         fourier_heatmap(model, x, y[:2], eps=1.0)
     with pytest.raises(FreqlensError):
         fourier_heatmap(model, x, y, eps=0.0)
+
+
+@pytest.mark.slow
+def test_compiled_forward_matches_eager():
+    model = tiny_cnn().float()
+    x, y = data(n=9)
+    x = x.float()
+    eager = fourier_heatmap(model, x, y, eps=2.0, seed=4, batch_size=64)
+    compiled = fourier_heatmap(model, x, y, eps=2.0, seed=4, batch_size=64, compile=True)
+    assert torch.equal(eager.error, compiled.error)
+    torch.testing.assert_close(eager.loss, compiled.loss, rtol=1e-4, atol=1e-5)

@@ -5,6 +5,11 @@ on the Fourier coefficients of the end-to-end functional beta, so |beta_hat| con
 as L or lambda grows. The toy: 1-D signals (n = 64, stored as 1 x 64 images), Gaussian with power ~ 1/|k|^2, a target
 with a flat spectrum, Adam on squared loss + lambda * sum of squared kernels. |beta_hat| is read off with
 :func:`fourier_sensitivity` (the map of a linear model is |FFT_ortho(beta)|).
+
+The depth comparison uses convolutions scaled to be unitary (see :class:`CircularLinearCNN`): with plain circular
+convolutions (the registry's ``circular_cnn``) each layer multiplies by ``sqrt(n)`` times its kernel's unitary spectrum,
+so the same lambda is an effectively weaker penalty ``lambda * n^(-(L-1)/L)`` on beta for deeper nets, and equal-lambda
+depth comparisons mix the two effects. The weight-decay trend is also checked on the registry's linear ``circular_cnn``.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ import pytest
 import torch
 from torch import nn
 
+from freqlens import fourier
 from freqlens.analyses.datastats import spearman
 from freqlens.analyses.sensitivity import fourier_sensitivity
 from freqlens.data.synthetic import powerlaw_amplitude, powerlaw_fields
+from freqlens.models import create_model
 
 N = 64
 
@@ -90,3 +97,32 @@ def test_sensitivity_follows_power_and_concentrates_with_depth_and_weight_decay(
     assert depth_sweep[0] < depth_sweep[1] < depth_sweep[2], depth_sweep
     assert decay_sweep[0] < decay_sweep[1] < decay_sweep[2], decay_sweep
     assert decay_sweep[2] > 2 * (6 / 63)  # far above the share of a flat spectrum
+
+
+def test_registry_linear_circular_cnn_concentrates_with_weight_decay(one_thread):
+    """2-D, 8x8, one channel: ``circular_cnn(depth=2, width=1, linear=True)``, weight decay on the weights only."""
+    g = torch.Generator().manual_seed(0)
+    x = powerlaw_fields(512, 1, 8, 8, 2.0, g)
+    phases = torch.fft.fft2(torch.randn(8, 8, generator=g, dtype=torch.float64), norm="ortho")
+    beta_star = torch.fft.ifft2(phases / phases.abs(), norm="ortho").real  # flat |spectrum|
+    y = (x[:, 0] * beta_star).sum(dim=(1, 2))
+    radius = fourier.radial_distance(8, 8)
+    power = torch.where(radius > 0, radius.clamp(min=1) ** -2.0, torch.zeros_like(radius))
+    top = power >= power.flatten().sort(descending=True).values[7]  # the 8 bins with |k| <= sqrt(2)
+    shares = []
+    for lam in (0.3, 1.0, 3.0):
+        torch.manual_seed(1)
+        model = create_model(
+            "circular_cnn", num_classes=1, in_channels=1, image_size=8, depth=2, width=1, linear=True, normalize="none"
+        ).double()
+        opt = torch.optim.Adam(model.parameters(), lr=0.02)
+        for _ in range(1500):
+            opt.zero_grad()
+            penalty = sum((p**2).sum() for name, p in model.named_parameters() if "weight" in name)
+            loss = ((model(x).squeeze(1) - y) ** 2).mean() + lam * penalty
+            loss.backward()
+            opt.step()
+        beta_hat = fourier_sensitivity(model, x[:2]).mean[0]
+        assert spearman(beta_hat[power > 0], power[power > 0]) > 0.5
+        shares.append(float(beta_hat[top].sum() / beta_hat.sum()))
+    assert shares[0] < shares[1] < shares[2], shares

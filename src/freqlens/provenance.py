@@ -104,3 +104,8 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, torch.dtype):
         return str(obj)
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def save_torch(path: str | Path, obj: Any) -> Path:
+    """``torch.save`` atomically (temporary file, then rename)."""
+    return _atomic(Path(path), lambda t: torch.save(obj, t))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import torch
 import typer
-from torch import nn
 
 from freqlens import fourier, provenance
 from freqlens.analyses import hfc
@@ -21,30 +19,11 @@ from freqlens.cli.common import (
     OutOpt,
     SplitOpt,
     load,
+    load_model_spec,
     parse_floats,
     resolve_device,
 )
-from freqlens.data import ImageSet
 from freqlens.errors import FreqlensError
-
-
-def load_model_spec(spec: str, data: ImageSet, device: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
-    """A checkpoint file (``freqlens train`` output) or a registry name, built for ``data`` with fresh weights."""
-    path = Path(spec)
-    if path.is_file():
-        from freqlens.checkpoint import load_model
-
-        model, info = load_model(path, device=device)
-        return model, {"source": "checkpoint", "path": str(path.resolve()), "info": info}
-    if path.suffix in {".pt", ".pth"} or "/" in spec:
-        raise FreqlensError(f"checkpoint {spec} does not exist; give a model.pt written by freqlens train")
-    from freqlens.models import create_model
-
-    c, h, _ = data.image_shape
-    torch.manual_seed(seed)
-    model = create_model(spec, num_classes=data.num_classes, in_channels=c, image_size=h)
-    warnings.warn(f"{spec} is evaluated with freshly initialised, untrained weights (seed {seed})", stacklevel=2)
-    return model.to(device), {"source": "registry", "name": spec, "trained": False, "init_seed": seed}
 
 
 def format_table(result: hfc.HFCResult) -> str:

@@ -1,0 +1,147 @@
+"""Benchmark: training throughput (images/s) of freqlens' loop against a plain PyTorch reference loop.
+
+Both train the same model (the small CNN by default) with the same optimizer, loss and augmentation (random flip and
+a random shift of up to 2 px of the reflect-padded image) on the same images, in one process:
+
+* ``freqlens``: :func:`freqlens.train.train` — the dataset resident on the device as one tensor, batches gathered by
+  index, augmentation as batched tensor ops, channels-last layout;
+* ``reference``: a ``torch.utils.data.DataLoader`` over a ``Dataset`` that augments each sample in ``__getitem__``
+  (torchvision-free: ``flip`` and ``F.pad`` + slicing per image), default memory layout, ``num_workers`` as given;
+* ``reference + channels_last``: the same with the model and batches in channels-last layout (how much of the gain is
+  the memory layout alone).
+
+Each method trains ``--epochs`` epochs (the first is a warm-up); the last epoch's images/s counts, best of
+``--repeats`` interleaved runs. Target: freqlens >= 1.5x the reference. ``--cpu-amp`` adds freqlens with bfloat16
+autocast on the CPU (``cpu_amp=True``; fast on CPUs with AMX or AVX512-BF16).
+
+    python benchmarks/bench_train.py [--data-dir ../shared/data/cifar10] [--images 10000] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import warnings
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from freqlens.data import ImageSet, open_dataset
+from freqlens.models import create_model
+from freqlens.train import TrainConfig, train
+from freqlens.train.loop import _optimizer
+
+
+class PerSampleAugmented(Dataset[tuple[Tensor, Tensor]]):
+    """CIFAR-style per-image augmentation in ``__getitem__``: random flip, reflect pad, random crop."""
+
+    def __init__(self, images: Tensor, labels: Tensor, pad: int) -> None:
+        self.images, self.labels, self.pad = images, labels, pad
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        img = self.images[i]
+        if torch.rand(()) < 0.5:
+            img = img.flip(-1)
+        p, (h, w) = self.pad, img.shape[-2:]
+        dy, dx = torch.randint(0, 2 * p + 1, (2,)).tolist()
+        img = F.pad(img, (p, p, p, p), mode="reflect")[:, dy : dy + h, dx : dx + w]
+        return img, self.labels[i]
+
+
+def reference_rate(config: TrainConfig, data: ImageSet, workers: int, channels_last: bool) -> float:
+    """Images/s of the last epoch of a plain DataLoader loop."""
+    torch.manual_seed(config.seed)
+    c, h, _ = data.image_shape
+    model = create_model(config.model, data.num_classes, c, h, **config.model_kwargs)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    optimizer = _optimizer(config, model)
+    loader = DataLoader(
+        PerSampleAugmented(data.images, data.labels, 2), batch_size=config.batch_size, shuffle=True, num_workers=workers
+    )
+    model.train()
+    rate = 0.0
+    for _ in range(config.epochs):
+        start, seen = time.perf_counter(), 0
+        for x, y in loader:
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            loss = F.cross_entropy(model(x), y, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen += len(y)
+        rate = seen / (time.perf_counter() - start)
+    return rate
+
+
+def freqlens_rate(config: TrainConfig) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        result = train(config, out, progress=False)
+    return float(result.metrics[-1]["train_images_per_s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: synthetic images)")
+    parser.add_argument("--images", type=int, default=10000, help="training images per epoch")
+    parser.add_argument("--model", default="small_cnn")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per run; the last one is timed")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers of the reference")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--cpu-amp", action="store_true", help="also time freqlens with bfloat16 autocast on CPU")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data_spec = "cifar10" if args.data_dir else f"synthetic:powerlaw?n={args.images}&size=32&classes=10"
+    common: dict[str, Any] = {
+        "data": data_spec,
+        "data_dir": args.data_dir,
+        "model": args.model,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "train_subset": args.images,
+        "test_subset": 100,
+        "eval_radii": [],
+        "augment": "flip,translate:2",
+        "device": "cpu",
+    }
+    config = TrainConfig.from_dict(common)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the JPEG-decoded CIFAR copy's checksum note
+        data = open_dataset(data_spec, "train", args.data_dir).subset(args.images, config.seed)
+    print(f"{args.model} on {len(data)} {data.name} images, batch {args.batch_size}, {torch.get_num_threads()} threads")
+    best: dict[str, float] = {"freqlens": 0.0, "reference": 0.0, "reference + channels_last": 0.0}
+    if args.cpu_amp:
+        best["freqlens + cpu bf16 autocast"] = 0.0
+    for _ in range(args.repeats):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            best["freqlens"] = max(best["freqlens"], freqlens_rate(config))
+            if args.cpu_amp:
+                rate = freqlens_rate(config.replace(cpu_amp=True))
+                best["freqlens + cpu bf16 autocast"] = max(best["freqlens + cpu bf16 autocast"], rate)
+        best["reference"] = max(best["reference"], reference_rate(config, data, args.workers, False))
+        best["reference + channels_last"] = max(
+            best["reference + channels_last"], reference_rate(config, data, args.workers, True)
+        )
+    for name, rate in best.items():
+        print(f"{name:28s} {rate:8.0f} images/s")
+    ratio = best["freqlens"] / best["reference"]
+    print(
+        f"freqlens / reference: {ratio:.2f}x (target >= 1.5x); "
+        f"freqlens / reference+channels_last: {best['freqlens'] / best['reference + channels_last']:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,405 @@
+"""One fast, exact, resumable training loop for every model and heuristic (see :class:`TrainConfig`).
+
+Airbench-style: both splits live on the device as tensors; each step gathers a batch by index and augments it with
+batched tensor ops; no DataLoader. The model runs in channels-last layout, under autocast on CUDA (and, if asked,
+bfloat16 autocast on CPU). Every epoch ends with the callbacks (test accuracy, LFC/HFC accuracy) and an atomic
+checkpoint of everything needed to continue bit-for-bit: weights, optimizer, scheduler, gradient scaler, all random
+generators, the epoch and the metrics.
+
+Files written to ``out_dir``: ``config.json`` (resolved config, model, data, provenance), ``metrics.jsonl`` (one
+JSON object per epoch), ``checkpoint.pt`` (resumable), ``model.pt`` (weights for :func:`freqlens.checkpoint.load_model`)
+and ``curves.png`` (when the run stops).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from freqlens import fourier, provenance
+from freqlens.checkpoint import CHECKPOINT_FORMAT, read_file, save_model
+from freqlens.data import open_dataset
+from freqlens.errors import FreqlensError
+from freqlens.models import create_model, model_spec
+from freqlens.train.augment import mixup, parse_augment
+from freqlens.train.callbacks import Callback, EpochContext, default_callbacks
+from freqlens.train.config import TrainConfig
+from freqlens.train.plots import plot_curves
+from freqlens.views import apply_in_chunks, parse_view
+
+CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, MODEL_FILE, CURVES_FILE = (
+    "config.json",
+    "metrics.jsonl",
+    "checkpoint.pt",
+    "model.pt",
+    "curves.png",
+)
+# Config fields that may differ between a checkpoint and the run resuming it (they do not change the run).
+RESUMABLE_CHANGES = ("device", "data_dir")
+LOG_EVERY = 10  # steps between progress-bar updates (and divergence checks; each one syncs with the device)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the trained model (eval mode), its config and the per-epoch metrics."""
+
+    out_dir: Path
+    model: nn.Module
+    config: TrainConfig
+    metrics: list[dict[str, Any]]
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.metrics[-1] if self.metrics else {}
+
+
+@dataclass
+class _Data:
+    train_x: Tensor
+    train_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
+    info: dict[str, Any]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; an unavailable CUDA device is a one-line error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise FreqlensError(f"device {name!r} requested but CUDA is not available; use device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise FreqlensError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
+
+
+def load_data(config: TrainConfig, device: torch.device) -> _Data:
+    """Both splits on ``device``: subsets drawn, the training view applied once, labels shuffled if asked."""
+    train_set = open_dataset(config.data, "train", config.data_dir).subset(config.train_subset, config.seed)
+    test_set = open_dataset(config.data, "test", config.data_dir).subset(config.test_subset, config.seed)
+    if train_set.image_shape != test_set.image_shape or train_set.num_classes != test_set.num_classes:
+        raise FreqlensError(
+            f"train and test splits of {config.data!r} differ in image shape or classes: "
+            f"{train_set.image_shape}/{train_set.num_classes} vs {test_set.image_shape}/{test_set.num_classes}"
+        )
+    _, h, w = train_set.image_shape
+    for r in config.eval_radii:
+        try:
+            fourier.check_radius(r, h, w)
+        except FreqlensError as exc:
+            raise FreqlensError(f"eval_radii: {exc}") from None
+    view = parse_view(config.train_view)
+    train_x = apply_in_chunks(view, train_set.images.to(device))
+    train_y = train_set.labels.to(device)
+    if config.shuffle_labels:  # one fixed permutation of the labels: class counts are kept, the pairing is lost
+        perm = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(config.seed + 1))
+        train_y = train_y[perm.to(device)]
+    info = {
+        "name": train_set.name,
+        "classes": list(train_set.classes),
+        "image_shape": list(train_set.image_shape),
+        "train_images": len(train_set),
+        "test_images": len(test_set),
+        "train_view": view.description,
+        "augment": parse_augment(config.augment).describe(),
+        "shuffled_labels": config.shuffle_labels,
+    }
+    return _Data(train_x, train_y, test_set.images.to(device), test_set.labels.to(device), info)
+
+
+def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    decay = [p for p in model.parameters() if p.ndim > 1]  # conv and linear weights
+    rest = [p for p in model.parameters() if p.ndim <= 1]  # biases, BN
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    if config.optimizer == "sgd":
+        nesterov = config.nesterov and config.momentum > 0
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=nesterov)
+    adam = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    return adam(groups, lr=config.lr, betas=(config.momentum, 0.999))
+
+
+def lr_factor(step: int, total: int, warmup: float, schedule: str) -> float:
+    """Multiplier of the peak lr at optimizer step ``step`` of ``total``: linear warm-up, then the schedule.
+
+    Example:
+        >>> [round(lr_factor(s, 10, 0.2, "triangle"), 3) for s in range(10)]
+        [0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125]
+    """
+    warm = int(warmup * total)
+    if step < warm:
+        return (step + 1) / warm
+    if schedule == "constant":
+        return 1.0
+    frac = (step - warm) / max(1, total - warm)
+    return 1.0 - frac if schedule == "triangle" else 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
+def _attack(config: TrainConfig) -> Callable[[nn.Module, Tensor, Tensor, torch.Generator], Tensor] | None:
+    if config.adversarial == "none":
+        return None
+    from freqlens.attacks import fgsm, pgd
+
+    eps = config.adv_eps
+    if config.adversarial == "pgd":
+        step = config.adv_step_size if config.adv_step_size is not None else eps / 10
+        return lambda model, x, y, gen: pgd(
+            model,
+            x,
+            y,
+            eps,
+            steps=config.adv_steps,
+            step_size=step,
+            random_start=config.adv_random_start,
+            generator=gen,
+        )
+    return lambda model, x, y, gen: fgsm(
+        model, x, y, eps, random_start=True, step_size=config.adv_step_size, generator=gen
+    )
+
+
+def _diverged(value: float, epoch: int, step: int, config: TrainConfig, out_dir: Path, done: int) -> FreqlensError:
+    kept = f"the checkpoint of epoch {done} is kept in {out_dir}" if done else "no epoch had finished, nothing saved"
+    return FreqlensError(
+        f"training diverged: the mean loss became {value} in epoch {epoch}, step {step}; {kept}; lower lr "
+        f"(now {config.lr:g}) or raise warmup"
+    )
+
+
+def _config_diff(saved: TrainConfig, config: TrainConfig) -> list[str]:
+    return [
+        f"{f.name}: {getattr(saved, f.name)!r} -> {getattr(config, f.name)!r}"
+        for f in dataclasses.fields(config)
+        if f.name not in RESUMABLE_CHANGES and getattr(saved, f.name) != getattr(config, f.name)
+    ]
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train ``config`` into ``out_dir`` (see the module docstring for the files).
+
+    Args:
+        config: the run.
+        out_dir: output folder; one that already holds a checkpoint needs ``resume=True``.
+        resume: continue from ``out_dir/checkpoint.pt`` (if it exists); the config must match the saved one.
+        progress: show a progress bar with live loss/accuracy and print one line per epoch.
+        callbacks: extra per-epoch analyses, run after the built-in ones.
+        stop_after: stop (resumably) once this many epochs are done, as if the run had been interrupted there.
+    """
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / CHECKPOINT_FILE
+    if ckpt_path.exists() and not resume:
+        raise FreqlensError(f"{out_dir} already holds a training run; resume it (--resume) or choose another --out")
+    device = resolve_device(config.device)
+    data = load_data(config, device)
+    c, h, _ = data.info["image_shape"]
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, len(data.info["classes"]), c, h, **config.model_kwargs).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    optimizer = _optimizer(config, model)
+    n, bs = len(data.train_y), config.batch_size
+    steps = math.ceil(n / bs)
+    total = steps * config.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total, config.warmup, config.schedule)
+    )
+    use_amp = config.amp and (device.type == "cuda" or config.cpu_amp)
+    amp_dtype = getattr(torch, config.amp_dtype) if device.type == "cuda" else torch.bfloat16
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
+    data_gen = torch.Generator().manual_seed(config.seed)  # data order, augmentation, mix-up
+    noise_gen = torch.Generator(device=device).manual_seed(config.seed)  # adversarial random starts
+    metrics: list[dict[str, Any]] = []
+    start = 0
+    if resume and ckpt_path.exists():
+        state = read_file(ckpt_path, "cpu")
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise FreqlensError(f"{ckpt_path} is not a freqlens training checkpoint")
+        diff = _config_diff(TrainConfig.from_dict(state["config"]), config)
+        if diff:
+            raise FreqlensError(
+                f"{ckpt_path} was written by another config ({'; '.join(diff[:3])}); resume with the same config or "
+                "choose another --out"
+            )
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if device.type == "cuda" and state["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        data_gen.set_state(state["rng"]["data"])
+        noise_gen.set_state(state["rng"]["noise"])
+        metrics, start = list(state["metrics"]), int(state["epoch"])
+    provenance.write_json(
+        out_dir / CONFIG_FILE,
+        {
+            "config": config.to_dict(),
+            "model": model_spec(model),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "data": data.info,
+            "provenance": provenance.record(
+                fourier.conventions(),
+                device,
+                torch.float32,
+                config.seed,
+                amp=str(amp_dtype).replace("torch.", "") if use_amp else None,
+                eval_views=(
+                    "LFC/HFC of the test images at each of eval_radii"
+                    + (", rescaled by their per-image max (HFC code)" if config.eval_normalize else "")
+                ),
+            ),
+        },
+    )
+
+    augment = parse_augment(config.augment)
+    attack = _attack(config)
+
+    def prepare(x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if config.channels_last else x
+
+    def autocast() -> contextlib.AbstractContextManager[Any]:
+        return torch.autocast(device.type, dtype=amp_dtype) if use_amp else contextlib.nullcontext()
+
+    all_callbacks = [*default_callbacks(config), *callbacks]
+    for epoch in range(start, config.epochs):
+        if stop_after is not None and epoch >= stop_after:
+            break
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, generator=data_gen).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        bar = tqdm(
+            range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False, disable=not progress
+        )
+        for step in bar:
+            idx = order[step * bs : (step + 1) * bs]
+            x, y = augment(data.train_x[idx], data_gen), data.train_y[idx]
+            if attack is not None:
+                from freqlens.attacks import eval_mode
+
+                with eval_mode(model), autocast():
+                    x = attack(model, x, y, noise_gen)
+            partner, lam = None, 1.0
+            if config.mixup_alpha > 0:
+                x, partner, lam = mixup(x, y, config.mixup_alpha, data_gen)
+            with autocast():
+                logits = model(prepare(x))
+                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+                if partner is not None:
+                    partner_loss = F.cross_entropy(logits, partner, label_smoothing=config.label_smoothing)
+                    loss = lam * loss + (1 - lam) * partner_loss
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            with torch.no_grad():
+                hits = (logits.argmax(dim=1) == y).float()
+                if partner is not None:  # mix-up accuracy is measured on the mixed batch, weighted by lam
+                    hits = lam * hits + (1 - lam) * (logits.argmax(dim=1) == partner).float()
+                loss_sum += loss.detach().float() * len(y)
+                correct += hits.sum()
+            if (step + 1) % LOG_EVERY == 0 or step + 1 == steps:
+                seen = min(n, (step + 1) * bs)
+                mean_loss = float(loss_sum) / seen
+                if not math.isfinite(mean_loss):
+                    raise _diverged(mean_loss, epoch + 1, step + 1, config, out_dir, len(metrics))
+                bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{float(correct) / seen:.3f}")
+        bar.close()
+        train_time = time.perf_counter() - started
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "lr": scheduler.get_last_lr()[0],
+            "train_loss": float(loss_sum) / n,
+            "train_acc": float(correct) / n,
+        }
+        model.eval()
+        ctx = EpochContext(
+            epoch + 1, model, config, data.train_x, data.train_y, data.test_x, data.test_y, prepare, autocast
+        )
+        for callback in all_callbacks:
+            record.update(callback(ctx))
+        record["train_images_per_s"] = n / train_time
+        record["train_time_s"] = train_time
+        record["epoch_time_s"] = time.perf_counter() - started
+        metrics.append(record)
+        _save_epoch(out_dir, config, model, optimizer, scheduler, scaler, data_gen, noise_gen, metrics, device)
+        if progress:
+            tqdm.write(_summary(record))
+    if metrics:
+        title = f"{config.model} {json.dumps(config.model_kwargs) if config.model_kwargs else ''} on {config.data}"
+        provenance.save_figure(plot_curves(metrics, title), out_dir / CURVES_FILE)
+    model.eval()
+    return TrainResult(out_dir, model, config, metrics)
+
+
+def _summary(record: dict[str, Any]) -> str:
+    line = (
+        f"epoch {record['epoch']}: loss {record['train_loss']:.3f} train {record['train_acc']:.3f} "
+        f"test {record['test_acc']:.3f}"
+    )
+    if "radii" in record:
+        low = " ".join(f"{a:.2f}" for a in record["test_lfc_acc"])
+        high = " ".join(f"{a:.2f}" for a in record["test_hfc_acc"])
+        line += f" | LFC {low} | HFC {high}"
+    return line + f" | {record['epoch_time_s']:.0f}s ({record['train_images_per_s']:.0f} img/s)"
+
+
+def _save_epoch(
+    out_dir: Path,
+    config: TrainConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    data_gen: torch.Generator,
+    noise_gen: torch.Generator,
+    metrics: list[dict[str, Any]],
+    device: torch.device,
+) -> None:
+    """Checkpoint first, then the files derived from it, each written atomically."""
+    rng = {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+        "data": data_gen.get_state(),
+        "noise": noise_gen.get_state(),
+    }
+    epoch = metrics[-1]["epoch"]
+    provenance.save_torch(
+        out_dir / CHECKPOINT_FILE,
+        {
+            "format": CHECKPOINT_FORMAT,
+            "model": model_spec(model),
+            "state_dict": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": rng,
+            "epoch": epoch,
+            "metrics": metrics,
+            "config": config.to_dict(),
+        },
+    )
+    provenance.write_text(out_dir / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in metrics))
+    save_model(model, out_dir / MODEL_FILE, config=config.to_dict(), epoch=epoch, metrics=metrics[-1])
