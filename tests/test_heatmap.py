@@ -144,3 +144,11 @@ def test_compiled_forward_matches_eager():
     compiled = fourier_heatmap(model, x, y, eps=2.0, seed=4, batch_size=64, compile=True)
     assert torch.equal(eager.error, compiled.error)
     torch.testing.assert_close(eager.loss, compiled.loss, rtol=1e-4, atol=1e-5)
+
+
+def test_images_are_cast_to_the_model_dtype():
+    model = tiny_cnn()  # float64
+    x, y = data(n=4)
+    a = fourier_heatmap(model, x.float(), y, eps=2.0)
+    b = fourier_heatmap(model, x.float().double(), y, eps=2.0)
+    assert torch.equal(a.error, b.error) and torch.equal(a.loss, b.loss)

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from freqlens import fourier
+from freqlens.analyses.sensitivity import model_placement
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
 
@@ -118,13 +119,6 @@ def _evaluating(model: Callable[[Tensor], Tensor]) -> Any:
             model.train(was_training)
 
 
-def _device_of(model: Callable[[Tensor], Tensor], fallback: torch.device) -> torch.device:
-    if isinstance(model, nn.Module):
-        for p in model.parameters():
-            return p.device
-    return fallback
-
-
 def _scores(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """Per-row error indicator and cross-entropy, float64, for logits ``(..., N, classes)`` and labels ``(N,)``."""
     flat = logits.reshape(-1, logits.shape[-1])
@@ -137,12 +131,12 @@ def _scores(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _clean(
-    model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, batch: int, device: torch.device
+    model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, batch: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[float, float]:
     err = torch.zeros((), dtype=torch.float64, device=device)
     loss = torch.zeros_like(err)
     for s in range(0, x.shape[0], batch):
-        e, l_ = _scores(model(x[s : s + batch].to(device)), y[s : s + batch].to(device))
+        e, l_ = _scores(model(x[s : s + batch].to(device, dtype)), y[s : s + batch].to(device))
         err += e.sum()
         loss += l_.sum()
     return float(err) / x.shape[0], float(loss) / x.shape[0]
@@ -175,7 +169,8 @@ def fourier_heatmap(
     if batch_size <= 0:
         raise FreqlensError(f"batch_size must be positive, got {batch_size}")
     n, c, h, w = images.shape
-    dev = torch.device(device) if device is not None else _device_of(model, images.device)
+    home, dtype = model_placement(model, images)
+    dev = torch.device(device) if device is not None else home
     positions = fourier.symmetric_positions(h, w)
     pairs = positions.shape[0]
     signs = heatmap_signs(pairs, n, c, seed).to(dev)
@@ -187,10 +182,10 @@ def fourier_heatmap(
     rows = b_img * b_basis
     autocast = torch.autocast(dev.type, dtype=torch.float16 if dev.type == "cuda" else torch.bfloat16, enabled=amp)
     with _evaluating(model), autocast:
-        clean = _clean(model, images, labels, batch_size, dev)
+        clean = _clean(model, images, labels, batch_size, dev, dtype)
         bar = tqdm(total=pairs * n, desc="heat map", unit="img", unit_scale=True, disable=not progress)
         for i0 in range(0, n, b_img):
-            x = images[i0 : i0 + b_img].to(dev)
+            x = images[i0 : i0 + b_img].to(dev, dtype)
             y = labels[i0 : i0 + b_img].to(dev)
             for k0 in range(0, pairs, b_basis):
                 basis = fourier.fourier_basis(h, w, positions[k0 : k0 + b_basis], dev, x.dtype)
@@ -226,17 +221,18 @@ def loop_heatmap(
     """The straightforward per-frequency loop: for each basis pair, perturb the images mini-batch by mini-batch."""
     _check(model, images, labels, eps)
     n, c, h, w = images.shape
-    dev = torch.device(device) if device is not None else _device_of(model, images.device)
+    home, dtype = model_placement(model, images)
+    dev = torch.device(device) if device is not None else home
     positions = fourier.symmetric_positions(h, w)
     signs = heatmap_signs(positions.shape[0], n, c, seed).to(dev)
     err = torch.zeros(positions.shape[0], dtype=torch.float64, device=dev)
     loss = torch.zeros_like(err)
     with _evaluating(model):
-        clean = _clean(model, images, labels, batch_size, dev)
+        clean = _clean(model, images, labels, batch_size, dev, dtype)
         for k in tqdm(range(positions.shape[0]), desc="heat map (loop)", disable=not progress):
-            basis = fourier.fourier_basis(h, w, positions[k : k + 1], dev, images.dtype)[0]
+            basis = fourier.fourier_basis(h, w, positions[k : k + 1], dev, dtype)[0]
             for s in range(0, n, batch_size):
-                x = images[s : s + batch_size].to(dev)
+                x = images[s : s + batch_size].to(dev, dtype)
                 r = signs[k, s : s + batch_size].to(x.dtype)
                 pert = (x + eps * r[:, :, None, None] * basis).clamp(0, 1)
                 e, l_ = _scores(model(pert), labels[s : s + batch_size].to(dev))

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from freqlens import fourier
 from freqlens.errors import FreqlensError
 
-__all__ = ["METRICS", "TARGETS", "SensitivityMaps", "fourier_sensitivity", "gradient_power"]
+__all__ = ["METRICS", "TARGETS", "SensitivityMaps", "fourier_sensitivity", "gradient_power", "model_placement"]
 
 TARGETS: tuple[str, ...] = ("logits", "loss")
 METRICS: tuple[str, ...] = ("meannorm", "rms")
@@ -72,12 +72,13 @@ def _eval_mode(model: Callable[[Tensor], Tensor]) -> tuple[nn.Module | None, boo
     return None, False
 
 
-def _param_dtype(model: Callable[[Tensor], Tensor], fallback: torch.dtype) -> torch.dtype:
+def model_placement(model: Callable[[Tensor], Tensor], images: Tensor) -> tuple[torch.device, torch.dtype]:
+    """Device and floating dtype of the model's first floating parameter (those of ``images`` for a plain function)."""
     if isinstance(model, nn.Module):
         for p in model.parameters():
             if p.is_floating_point():
-                return p.dtype
-    return fallback
+                return p.device, p.dtype
+    return images.device, images.dtype
 
 
 def gradient_power(
@@ -132,10 +133,8 @@ def fourier_sensitivity(
     if batch_size <= 0:
         raise FreqlensError(f"batch_size must be positive, got {batch_size}")
     module, was_training = _eval_mode(model)
-    if device is None:
-        params = list(module.parameters()) if module is not None else []
-        device = params[0].device if params else images.device
-    dtype = _param_dtype(model, images.dtype)
+    home, dtype = model_placement(model, images)
+    device = home if device is None else device
     n = images.shape[0]
     mean = torch.zeros(images.shape[1:], dtype=torch.float64, device=device)
     m2 = torch.zeros_like(mean)  # sum of squared deviations from the mean (Chan et al.'s parallel update)

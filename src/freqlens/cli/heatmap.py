@@ -35,6 +35,7 @@ def heatmap(
     seed: Annotated[int, typer.Option(help="Seed of the signs and the image subsample (and untrained weights).")] = 0,
     batch_size: Annotated[int, typer.Option(help="Perturbed images per forward pass (images x bases).")] = 2048,
     amp: Annotated[bool, typer.Option(help="Autocast the forward passes (CUDA float16, CPU bfloat16).")] = False,
+    compile: Annotated[bool, typer.Option(help="torch.compile the model first (pays off on large runs).")] = False,
     device: DeviceOpt = "auto",
     out: OutOpt = Path("heatmap"),
 ) -> None:
@@ -49,7 +50,16 @@ def heatmap(
     net, model_info = load_model_spec(model, images, dev, seed)
     start = time.perf_counter()
     hm = fourier_heatmap(
-        net, images.images, images.labels, eps, seed=seed, batch_size=batch_size, device=dev, amp=amp, progress=True
+        net,
+        images.images,
+        images.labels,
+        eps,
+        seed=seed,
+        batch_size=batch_size,
+        device=dev,
+        amp=amp,
+        compile=compile,
+        progress=True,
     )
     seconds = time.perf_counter() - start
     error_profile, counts = fourier.radial_profile(hm.error)
@@ -81,6 +91,7 @@ def heatmap(
                 dtype=next(net.parameters()).dtype,
                 seed=seed,
                 amp=amp,
+                compiled=compile,
                 batch_size=batch_size,
                 evaluation="one basis per symmetric pair (row-major first member), mirrored to the full map",
                 image_subsample=f"{len(images)} drawn at random with seed {seed}",

@@ -33,6 +33,7 @@ from freqlens import fourier, provenance, runs, views
 from freqlens.analyses import datastats
 from freqlens.analyses.heatmap import subsample
 from freqlens.analyses.sensitivity import fourier_sensitivity
+from freqlens.data import ImageSet
 from freqlens.errors import FreqlensError
 from freqlens.experiments.base import (
     Cell,
@@ -181,11 +182,14 @@ def cell_config(
     }
 
 
-def _untrained(spec: dict[str, Any], num_classes: int, device: str) -> nn.Module:
+def _untrained(spec: dict[str, Any], data: ImageSet, device: str) -> nn.Module:
     from freqlens.models import create_model
 
+    c, h, _ = data.image_shape
     torch.manual_seed(spec["seed"])
-    model = create_model(spec["model"], num_classes=num_classes, **spec["model_kwargs"])
+    model = create_model(
+        spec["model"], num_classes=data.num_classes, in_channels=c, image_size=h, **spec["model_kwargs"]
+    )
     return model.to(device).eval()
 
 
@@ -212,7 +216,7 @@ class _SensitivityRecipe(Recipe):
         if cfg["train"] is not None:
             model, _ = ctx.trained_model(cfg["train"])
         else:
-            model = _untrained(cfg["untrained"], test.num_classes, ctx.device)
+            model = _untrained(cfg["untrained"], test, ctx.device)
         maps = fourier_sensitivity(
             model, x, y, target=cfg["target"], metric=cfg["metric"], device=ctx.device, progress=ctx.progress
         )
