@@ -17,8 +17,8 @@ def test_quick_cells_share_trainings_across_recipes():
     recipes = [get_recipe(n) for n in ("godfrey-highpass", "godfrey-weight-decay", "godfrey-depth")]
     cells = [c for r in recipes for c in r.cells("quick")]
     trainings = {json.dumps(c.config["train"], sort_keys=True) for c in cells if c.config["train"]}
-    # highpass (3 natural + 3 high-pass), decay (3 + 4 + 4, the 1e-5 ones shared), depth (2 x 3, depth 4 shared)
-    assert len(trainings) == 6 + 8 + 4
+    # highpass (3 natural + 3 high-pass), decay (3 x 3, the 1e-5 ones shared), depth (2 x 3, depth 4 shared)
+    assert len(trainings) == 6 + 6 + 4
     hp = [c for c in cells if c.config["view"] == HIGHPASS and c.config["train"]]
     assert all(c.config["train"]["train_view"] == HIGHPASS for c in hp)
     assert {c.config["train"]["weight_decay"] for c in cells if c.config["train"]} >= {1e-5, 0.1}
