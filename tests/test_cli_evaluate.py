@@ -54,7 +54,7 @@ def test_evaluate_writes_table_json_and_both_figures(folder, tmp_path, capsys, s
     args = ["evaluate", "m", "--data", str(folder), "--radii", "2,4,6,9", "--examples", "3", "--batch-size", "4"]
     assert main([*args, "--device", "cpu", "-o", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "HFC-explained" in text and "original accuracy" in text and "ant" in text
+    assert "HFC-explained" in text and "original accuracy" in text and "ant" in text and "all-zero image ->" in text
     result = json.loads((out / "evaluate.json").read_text())
     assert result["radii"] == [2.0, 4.0, 6.0, 9.0] and result["images"] == 15
     assert result["example_radius"] == 6.0  # nearest 3/8 of 15
