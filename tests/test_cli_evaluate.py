@@ -54,7 +54,7 @@ def test_evaluate_writes_table_json_and_both_figures(folder, tmp_path, capsys, s
     args = ["evaluate", "m", "--data", str(folder), "--radii", "2,4,6,9", "--examples", "3", "--batch-size", "4"]
     assert main([*args, "--device", "cpu", "-o", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "HFC-explained" in text and "original accuracy" in text and "ant" in text
+    assert "HFC-explained" in text and "original accuracy" in text and "ant" in text and "all-zero image ->" in text
     result = json.loads((out / "evaluate.json").read_text())
     assert result["radii"] == [2.0, 4.0, 6.0, 9.0] and result["images"] == 15
     assert result["example_radius"] == 6.0  # nearest 3/8 of 15
@@ -137,4 +137,39 @@ def test_an_unknown_model_name_exits_2(folder, tmp_path, capsys):
     assert main(["evaluate", "small_cn", "--data", str(folder), "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: unknown model 'small_cn'; did you mean small_cnn?") and "\n" not in err
+    assert not out.exists()
+
+
+def test_a_saved_checkpoint_is_evaluated_exactly_as_the_library_call(folder, tmp_path):
+    from freqlens.analyses.hfc import evaluate_hfc
+    from freqlens.checkpoint import save_model
+    from freqlens.data import open_dataset
+    from freqlens.models import create_model
+
+    torch.manual_seed(1)
+    model = create_model("small_cnn", num_classes=3, width=4)
+    path = save_model(model, tmp_path / "model.pt", epoch=7)
+    out = tmp_path / "ev"
+    assert (
+        main(["evaluate", str(path), "--data", str(folder), "--radii", "2,5", "--device", "cpu", "-o", str(out)]) == 0
+    )
+    result = json.loads((out / "evaluate.json").read_text())
+    assert result["model"]["source"] == "checkpoint" and result["model"]["info"]["epoch"] == 7
+    assert result["model"]["info"]["name"] == "small_cnn" and result["provenance"]["seed"] is None
+    direct = evaluate_hfc(model.eval(), open_dataset(str(folder), "test"), [2, 5], progress=False)
+    assert result["hfc"]["accuracy"] == direct.accuracy("hfc").tolist()
+    assert result["lfc"]["confidence"] == pytest.approx(direct.confidence("lfc").tolist(), abs=1e-6)
+
+
+def test_a_checkpoint_with_too_few_classes_exits_2(folder, tmp_path, capsys):
+    from freqlens.checkpoint import save_model
+    from freqlens.models import create_model
+
+    path = save_model(create_model("small_cnn", num_classes=2, width=4), tmp_path / "two.pt")
+    out = tmp_path / "never"
+    assert main(["evaluate", str(path), "--data", str(folder), "--device", "cpu", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert (
+        err == "error: the model returns 2 logits but images has 3 classes; use the dataset the model was trained for"
+    )
     assert not out.exists()

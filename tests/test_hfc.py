@@ -103,6 +103,8 @@ def test_high_frequency_model_finds_exactly_the_planted_hfc_images(shape, inclus
     result = evaluate_hfc(model, data, SWEEP, inclusive=inclusive, batch_size=17, progress=False)
 
     assert torch.equal(result.pred_original, expected_pred(amps, [True] * 4))
+    assert result.blank_pred == 4  # an all-zero image shows no pattern: background
+    assert result.blank_conf == pytest.approx(float(expected_conf(amps[:1] * 0, [True] * 4)[0]))
     assert torch.allclose(result.conf_original.double(), expected_conf(amps, [True] * 4), atol=1e-6)
     nontrivial = 0
     for i, r in enumerate(SWEEP):
@@ -118,6 +120,7 @@ def test_high_frequency_model_finds_exactly_the_planted_hfc_images(shape, inclus
         found = result.hfc_explained(r)
         assert sorted(e.index for e in found) == torch.nonzero(want).flatten().tolist()
         assert int(result.hfc_explained_counts()[i]) == int(want.sum())
+        assert result.hfc_explained_per_class()[i].tolist() == torch.bincount(y[want], minlength=5).tolist()
         assert float(result.accuracy("lfc")[i]) == pytest.approx(float((pred_low == y).double().mean()))
         assert float(result.accuracy("hfc")[i]) == pytest.approx(float((pred_high == y).double().mean()))
         keys = [(-e.conf_high, -e.conf_original, e.index) for e in found]
@@ -253,6 +256,8 @@ def test_to_dict_holds_summaries_and_compact_ranked_lists():
     assert d["mask"] == "|k| < r" and d["images"] == 30 and d["radii"] == [5.5, 6.5]
     block = d["hfc_explained"]["by_radius"]["6.5"]
     assert block["count"] == len(block["images"]) == len(result.hfc_explained(6.5))
+    assert block["count_outside_blank_class"] == sum(e.label != 4 for e in result.hfc_explained(6.5))
+    assert d["blank_image"]["pred"] == 4
     assert [HFCExample(*row) for row in block["images"]] == result.hfc_explained(6.5)
     assert d["lfc"]["accuracy"] == result.accuracy("lfc").tolist()
 

@@ -150,3 +150,11 @@ def test_unknown_recipe_and_profile() -> None:
         get_recipe("nope")
     with pytest.raises(FreqlensError, match="unknown profile"):
         Context(runs_root=Path("x"), profile="huge")
+
+
+def test_run_folder_is_found_by_hash_whatever_its_name(tmp_path: Path) -> None:
+    fresh = runs.run_dir(tmp_path, "toy", "new-name", {"value": 1})
+    old = fresh.parent / f"old-name-{fresh.name.rsplit('-', 1)[1]}"
+    old.mkdir(parents=True)
+    assert runs.run_dir(tmp_path, "toy", "new-name", {"value": 1}) == old
+    assert runs.run_dir(tmp_path, "toy", "new-name", {"value": 2}).parent == old.parent != old

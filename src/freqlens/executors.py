@@ -5,7 +5,8 @@ write into the shared runs root, so the folders and the index are the same which
 
 =====================  ==========================================================================================
 ``inline``             one after another in this process (default; simplest to debug)
-``pool`` / ``pool:N``  a local pool of N processes (default: one per GPU, else 2); torch threads split between them
+``pool`` / ``pool:N``  a local pool of N processes (default: one per GPU, else half the cores, 2 to 8); torch threads
+                       split between them
 ``submitit:slurm``     a SLURM job array (needs ``pip install freqlens[cluster]``); ``--slurm key=value`` options
 ``submitit:local``     submitit's local executor: the same code path as SLURM, on this machine (used in tests)
 =====================  ==========================================================================================
@@ -66,7 +67,7 @@ class PoolExecutor(Executor):
     name = "pool"
 
     def __init__(self, workers: int | None = None, gpus: int = 0) -> None:
-        self.workers = workers or max(gpus, 2)
+        self.workers = workers or gpus or min(8, max(2, (os.cpu_count() or 2) // 2))
         self.gpus = gpus
         if self.workers < 1:
             raise FreqlensError(f"a pool needs at least one worker, got {self.workers}")

@@ -53,6 +53,10 @@ def record(
     }
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +65,7 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        tmp.chmod(0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the mode a plain open() would
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -42,13 +42,19 @@ MACHINE_FIELDS = ("device", "data_dir")
 
 
 def run_dir(root: Path, kind: str, name: str, config: Mapping[str, Any]) -> Path:
-    """The folder of the run ``(kind, config)``; ``name`` only makes it readable.
+    """The folder of the run ``(kind, config)``: ``<root>/<kind>/<name>-<hash12>``.
+
+    The hash identifies the run; ``name`` only makes the folder readable, so an existing folder with the same hash
+    under another name is the same run and is returned.
 
     Example:
         >>> run_dir(Path("runs"), "hfc-e4", "lfc-8", {"r": 8}).parent.as_posix()
         'runs/hfc-e4'
     """
-    return Path(root) / kind / f"{name}-{config_hash(kind, config)[:12]}"
+    digest = config_hash(kind, config)[:12]
+    folder = Path(root) / kind
+    existing = sorted(folder.glob(f"*-{digest}")) if folder.is_dir() else []
+    return existing[0] if existing else folder / f"{name}-{digest}"
 
 
 def is_done(path: Path) -> bool:
@@ -190,11 +196,34 @@ def _callbacks(names: list[str]) -> list[Any]:
     return found
 
 
+def train_label(key_config: Mapping[str, Any]) -> str:
+    """A readable name for a training run: the model and what differs from plain training.
+
+    Example:
+        >>> train_label({"model": "small_cnn", "model_kwargs": {"batchnorm": True}, "train_view": "lfc:8:max"})
+        'small_cnn-bn-lfc8max'
+    """
+    kwargs = key_config.get("model_kwargs", {})
+    parts = [str(key_config["model"])]
+    parts += [tag for key, tag in (("batchnorm", "bn"), ("linear", "linear")) if kwargs.get(key)]
+    parts += [f"{key}{kwargs[key]:g}" for key in ("dropout", "depth") if kwargs.get(key)]
+    if key_config.get("train_view", "original") != "original":
+        parts.append(str(key_config["train_view"]))
+    if key_config.get("shuffle_labels"):
+        parts.append("shuffled")
+    if key_config.get("mixup_alpha"):
+        parts.append("mixup")
+    if key_config.get("adversarial", "none") != "none":
+        parts.append(str(key_config["adversarial"]))
+    if key_config.get("weight_decay"):
+        parts.append(f"wd{key_config['weight_decay']:g}")
+    return "-".join(parts).replace(":", "").replace("/", "_")
+
+
 def train_run_dir(root: Path, train_config: Mapping[str, Any]) -> Path:
-    """The run folder of a training configuration: ``<root>/train/<model>-<hash12>``."""
+    """The run folder of a training configuration: ``<root>/train/<label>-<hash12>``."""
     key_config = train_key_config(train_config)
-    name = str(key_config["model"]).replace("/", "_").replace(":", "_")
-    return run_dir(root, TRAIN_KIND, name, key_config)
+    return run_dir(root, TRAIN_KIND, train_label(key_config), key_config)
 
 
 def ensure_trained(train_config: Mapping[str, Any], ctx: Context) -> tuple[nn.Module, Path]:

@@ -90,7 +90,8 @@ class HFCResult:
     """Per-image predictions on original, LFC and HFC views for a sweep of radii; summaries are derived from them.
 
     ``pred_*``/``conf_*`` of the filtered views have shape ``(R, N)`` (radius, image); those of the original ``(N,)``.
-    All tensors live on the CPU.
+    All tensors live on the CPU. ``blank_pred``/``blank_conf`` are the model's answer on an all-zero image, the limit
+    of x_h as r grows: HFC-explained images of that class may reflect this default answer rather than their HFC.
     """
 
     radii: tuple[float, ...]
@@ -107,10 +108,16 @@ class HFCResult:
     dataset: str
     device: str
     dtype: str
+    blank_pred: int
+    blank_conf: float
 
     @property
     def num_images(self) -> int:
         return int(self.labels.shape[0])
+
+    def class_name(self, label: int) -> str:
+        """The name of class ``label`` (its number if the model predicts beyond the dataset's classes)."""
+        return self.classes[label] if 0 <= label < len(self.classes) else str(label)
 
     def radius_index(self, radius: float) -> int:
         """Position of ``radius`` in the sweep."""
@@ -160,6 +167,11 @@ class HFCResult:
         """Number of HFC-explained images per radius, ``(R,)``."""
         return self.hfc_explained_mask().sum(dim=-1)
 
+    def hfc_explained_per_class(self) -> Tensor:
+        """Number of HFC-explained images per radius and true class, ``(R, num_classes)``."""
+        mask = self.hfc_explained_mask().long()
+        return torch.zeros(mask.shape[0], len(self.classes), dtype=torch.long).index_add_(1, self.labels, mask)
+
     def hfc_explained(self, radius: float) -> list[HFCExample]:
         """The HFC-explained images at one radius of the sweep, ranked (see :data:`RANKING`)."""
         r = self.radius_index(radius)
@@ -188,6 +200,7 @@ class HFCResult:
             "radii": list(self.radii),
             "mask": "|k| <= r" if self.inclusive else "|k| < r",
             "normalize": self.normalize,
+            "blank_image": {"pred": self.blank_pred, "conf": self.blank_conf, "note": "model output on all-zero input"},
             "original": {
                 "accuracy": float(self.accuracy("original")),
                 "confidence": float(self.confidence("original")),
@@ -199,13 +212,18 @@ class HFCResult:
             "per_class": {
                 "count": self.class_counts().tolist(),
                 **{view: self.per_class_accuracy(view).tolist() for view in VIEWS},
+                "hfc_explained": self.hfc_explained_per_class().tolist(),
             },
             "hfc_explained": {
                 "definition": HFC_EXPLAINED_DEFINITION,
                 "ranking": RANKING,
                 "columns": list(HFCExample.COLUMNS),
                 "by_radius": {
-                    f"{r:g}": {"count": len(found), "images": [e.row() for e in found]}
+                    f"{r:g}": {
+                        "count": len(found),
+                        "count_outside_blank_class": sum(e.label != self.blank_pred for e in found),
+                        "images": [e.row() for e in found],
+                    }
                     for r in self.radii
                     for found in [self.hfc_explained(r)]
                 },
@@ -286,6 +304,10 @@ def evaluate_hfc(
     try:
         with torch.no_grad():
             _probe(model, data, device, dtype)
+            with autocast:
+                blank_conf, blank_pred = (
+                    model(torch.zeros_like(data.images[:1], device=device, dtype=dtype)).float().softmax(1).max(1)
+                )
             for start in tqdm(range(0, n, batch_size), desc="hfc sweep", unit="batch", disable=not progress):
                 x = data.images[start : start + batch_size].to(device=device, dtype=dtype, non_blocking=True)
                 low, high = fourier.split(x, rs, inclusive)
@@ -317,6 +339,8 @@ def evaluate_hfc(
         dataset=data.name,
         device=str(device),
         dtype=str(dtype).replace("torch.", ""),
+        blank_pred=int(blank_pred),
+        blank_conf=float(blank_conf),
     )
 
 
@@ -325,10 +349,6 @@ def default_example_radius(radii: Sequence[float], h: int, w: int) -> float:
     and looks like the original, as in the paper's Fig. 2."""
     target = 0.375 * min(h, w)
     return min(radii, key=lambda r: (abs(r - target), r))
-
-
-def _class_name(result: HFCResult, label: int) -> str:
-    return result.classes[label] if 0 <= label < len(result.classes) else str(label)
 
 
 def plot_examples(result: HFCResult, data: ImageSet, radius: float, k: int = 8) -> Figure | None:
@@ -347,13 +367,13 @@ def plot_examples(result: HFCResult, data: ImageSet, radius: float, k: int = 8) 
     rows = [[x[i], low[i], high[i]] for i in range(len(found))]
     captions = [
         [
-            f"{_class_name(result, e.pred_original)} {e.conf_original:.2f}",
-            f"{_class_name(result, e.pred_low)} {e.conf_low:.2f}",
-            f"{_class_name(result, e.pred_high)} {e.conf_high:.2f}",
+            f"{result.class_name(e.pred_original)} {e.conf_original:.2f}",
+            f"{result.class_name(e.pred_low)} {e.conf_low:.2f}",
+            f"{result.class_name(e.pred_high)} {e.conf_high:.2f}",
         ]
         for e in found
     ]
-    labels = [f"#{e.index}\ntrue: {_class_name(result, e.label)}" for e in found]
+    labels = [f"#{e.index}\ntrue: {result.class_name(e.label)}" for e in found]
     fig = image_grid(
         rows,
         row_labels=labels,

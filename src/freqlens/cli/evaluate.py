@@ -27,18 +27,23 @@ from freqlens.errors import FreqlensError
 
 
 def format_table(result: hfc.HFCResult) -> str:
-    """Accuracy / confidence per radius on LFC and HFC, with the HFC-explained count."""
+    """Accuracy / confidence per radius on LFC and HFC, with the HFC-explained counts."""
     mask = "|k| <= r" if result.inclusive else "|k| < r"
+    blank = result.class_name(result.blank_pred)
     lines = [
         f"{result.dataset}: {result.num_images} images, original accuracy {float(result.accuracy('original')):.4f}"
         f" (mean confidence {float(result.confidence('original')):.3f}), mask {mask}, normalize={result.normalize}",
-        f"{'radius':>6}  {'LFC acc':>8}  {'LFC conf':>8}  {'HFC acc':>8}  {'HFC conf':>8}  {'HFC-explained':>13}",
+        f"all-zero image -> {blank} ({result.blank_conf:.3f}); 'not {blank}': HFC-explained images of other classes",
+        f"{'radius':>6}  {'LFC acc':>8}  {'LFC conf':>8}  {'HFC acc':>8}  {'HFC conf':>8}  {'HFC-explained':>13}"
+        f"  {'not ' + blank:>10}",
     ]
     columns = [result.accuracy("lfc"), result.confidence("lfc"), result.accuracy("hfc"), result.confidence("hfc")]
-    counts = result.hfc_explained_counts()
+    per_class = result.hfc_explained_per_class()
+    counts = per_class.sum(dim=1)
+    others = counts - (per_class[:, result.blank_pred] if result.blank_pred < len(result.classes) else 0)
     for i, r in enumerate(result.radii):
         cells = "  ".join(f"{float(col[i]):8.4f}" for col in columns)
-        lines.append(f"{r:6g}  {cells}  {int(counts[i]):13d}")
+        lines.append(f"{r:6g}  {cells}  {int(counts[i]):13d}  {int(others[i]):10d}")
     return "\n".join(lines)
 
 
@@ -48,7 +53,7 @@ def format_per_class(result: hfc.HFCResult, radius: float) -> str:
     counts = result.class_counts()
     original = result.per_class_accuracy("original")
     low, high = result.per_class_accuracy("lfc")[i], result.per_class_accuracy("hfc")[i]
-    explained = torch.bincount(result.labels[result.hfc_explained_mask()[i]], minlength=len(result.classes))
+    explained = result.hfc_explained_per_class()[i]
     width = max(5, *(len(c) for c in result.classes))
     lines = [
         f"{'class':<{width}}  {'n':>5}  {'original':>8}  {f'LFC r={radius:g}':>9}  {f'HFC r={radius:g}':>9}  HFC-expl"

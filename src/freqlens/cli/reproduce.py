@@ -103,9 +103,11 @@ def reproduce(
     for o in outcomes:
         if o.errors:
             failed += 1
-            typer.echo(f"FAILED {o.recipe}: " + o.errors[0].splitlines()[-1], err=True)
+            typer.echo(f"FAILED  {o.recipe}: " + o.errors[0].splitlines()[-1], err=True)
         else:
-            typer.echo(f"ok     {o.recipe} ({o.cells} cells)")
+            verdicts = [c["agree"] for c in json.loads(Path(str(o.summary)).read_text())["comparisons"]]
+            marks = f"✓ {verdicts.count(True)}  ✗ {verdicts.count(False)}  – {verdicts.count(None)}"
+            typer.echo(f"ok      {o.recipe:22s} {o.cells:3d} cells   {marks}")
     typer.echo(f"report: {html} and {md}")
     if failed:
         raise typer.Exit(1)

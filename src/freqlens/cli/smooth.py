@@ -100,7 +100,7 @@ def smooth(
             "normalize": normalize,
             "attacks": {
                 "fgsm": "one L-inf step of size eps, no random start",
-                "pgd": f"L-inf, {pgd_steps} steps of 0.25 * eps, uniform random start",
+                "pgd": f"L-inf, up to {pgd_steps} steps of 0.25 * eps, uniform random start, stop when fooled",
             },
             "deviation_from_paper": deviation,
             "table": rows,

@@ -69,7 +69,8 @@ def train(
     """Train a model; write config.json, metrics.jsonl (per epoch: accuracy, test LFC/HFC accuracy per radius),
     checkpoint.pt, model.pt and curves.png to --out.
 
-    Flags override the config file; --set KEY=VALUE reaches every config key.
+    Flags override the config file; --set KEY=VALUE reaches every config key. With --resume the run's saved config
+    is the starting point, so `freqlens train -o DIR --resume` needs no other flags.
 
     Examples:
       freqlens train --data-dir ../shared/data/cifar10 --epochs 10 -o runs/small_cnn
@@ -115,7 +116,10 @@ def train(
         overrides["eval_radii"] = (
             [] if eval_radii.strip().lower() == "none" else parse_floats(eval_radii, "--eval-radii")
         )
-    base = load_config(config)  # the file alone, to merge model options into its model_kwargs
+    saved: dict[str, Any] | None = None
+    if resume and (out / "config.json").is_file():  # resuming: start from the run's own config
+        saved = json.loads((out / "config.json").read_text()).get("config")
+    base = load_config(config, base=saved)  # before the flags, to merge model options into its model_kwargs
     kwargs = dict(overrides.pop("model_kwargs", base.model_kwargs))
     if model_kwargs is not None:
         try:
@@ -129,7 +133,7 @@ def train(
         kwargs["batchnorm"] = batchnorm
     if dropout is not None:
         kwargs["dropout"] = dropout
-    resolved = load_config(config, {**overrides, "model_kwargs": kwargs})
+    resolved = load_config(config, {**overrides, "model_kwargs": kwargs}, base=saved)
     if threads is not None:
         if threads <= 0:
             raise FreqlensError(f"--threads must be positive, got {threads}")

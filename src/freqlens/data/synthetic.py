@@ -25,7 +25,6 @@ key            default    meaning
 ``spread``     1          range of the class exponents (ignored with one class)
 ``contrast``   0.12       pixel standard deviation before clipping
 ``seed``       0          seed; the train and test splits use different streams of it
-``brightness`` 0          std of a random per-image brightness offset (all channels)
 ``cue``        0          L2 norm (per channel) of a planted class cue; 0 = none
 ``cue_radius`` 13         frequency radius of the cue (cycles per image)
 =============  =========  ===============================================================
@@ -74,7 +73,6 @@ DEFAULTS: dict[str, float] = {
     "spread": 1.0,
     "contrast": 0.12,
     "seed": 0,
-    "brightness": 0.0,
     "cue": 0.0,
     "cue_radius": 13.0,
 }
@@ -112,23 +110,16 @@ def powerlaw_images(
     contrast: float = 0.12,
     seed: int = 0,
     name: str = "synthetic:powerlaw",
-    brightness: float = 0.0,
 ) -> ImageSet:
-    """Images in [0, 1] from power-law fields; one exponent, or one per class (balanced, shuffled labels).
-
-    ``brightness > 0`` adds a per-image offset drawn from ``N(0, brightness^2)`` to all channels (the fields
-    themselves have no DC), as natural images vary in overall brightness.
-    """
+    """Images in [0, 1] from power-law fields; one exponent, or one per class (balanced, shuffled labels)."""
     alphas = [float(alpha)] if isinstance(alpha, (int, float)) else [float(a) for a in alpha]
     if n <= 0 or size < 2 or channels <= 0 or not alphas:
         raise FreqlensError(
             f"synthetic images need n > 0, size >= 2, channels > 0 and an exponent, got n={n}, size={size}, "
             f"channels={channels}, alphas={alphas}"
         )
-    if not all(math.isfinite(a) for a in alphas) or not contrast > 0 or not brightness >= 0:
-        raise FreqlensError(
-            f"exponents must be finite, contrast positive and brightness >= 0, got {alphas}, {contrast}, {brightness}"
-        )
+    if not all(math.isfinite(a) for a in alphas) or not contrast > 0:
+        raise FreqlensError(f"exponents must be finite and contrast positive, got {alphas} and {contrast}")
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % len(alphas)
     labels = labels[torch.randperm(n, generator=g)]
@@ -138,15 +129,12 @@ def powerlaw_images(
         if index.numel():
             fields[index] = powerlaw_fields(index.numel(), channels, size, size, a, g)
     raw = 0.5 + contrast * fields
-    if brightness > 0:
-        raw += brightness * torch.randn(n, 1, 1, 1, generator=g, dtype=torch.float64)
     images = raw.clamp(0, 1).float()
     classes = tuple(f"alpha={a:g}" for a in alphas)
     meta: dict[str, object] = {
         "alphas": alphas,
         "contrast": contrast,
         "seed": seed,
-        "brightness": brightness,
         "clipped_fraction": float(((raw < 0) | (raw > 1)).double().mean()),
     }
     return ImageSet(images, labels, classes, name, meta)
@@ -217,7 +205,5 @@ def from_spec(spec: str, split: str = "train") -> ImageSet:
     else:
         alphas = [v["alpha"] + v["spread"] * (c / (classes - 1) - 0.5) for c in range(classes)]
     seed = 2 * int(v["seed"]) + (split == "test")
-    images = powerlaw_images(
-        int(v["n"]), int(v["size"]), alphas, int(v["channels"]), v["contrast"], seed, spec, v["brightness"]
-    )
+    images = powerlaw_images(int(v["n"]), int(v["size"]), alphas, int(v["channels"]), v["contrast"], seed, name=spec)
     return plant_cue(images, v["cue"], v["cue_radius"]) if v["cue"] > 0 else images

@@ -106,6 +106,8 @@ def hfc_resnet32(
     no input standardisation (``normalize="none"``: the network sees [0, 1] pixels), and, when ``batchnorm`` is on,
     BatchNorm with eps 1e-3 that uses the current batch's moments also at test time (``batch_stats=True``; set it to
     False for the usual running averages). ``dropout`` acts on the last feature map before the global pool.
+    One known difference: stride-2 convs pad one pixel on every side (PyTorch), where TF's ``SAME`` pads only the
+    bottom and right, so the sampling grid is shifted by one pixel.
     """
     return HFCResNet(num_classes, in_channels, blocks, width, batchnorm, batch_stats, dropout, normalize)
 

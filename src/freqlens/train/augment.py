@@ -8,7 +8,7 @@ Example:
     >>> x = torch.rand(8, 3, 32, 32)
     >>> y = aug(x, torch.Generator().manual_seed(0))
     >>> tuple(y.shape), aug.describe()
-    ((8, 3, 32, 32), 'random horizontal flip; shift by up to 4 px (crop of the image zero-padded by 4)')
+    ((8, 3, 32, 32), 'shift by up to 4 px (crop of the image zero-padded by 4); random horizontal flip')
 """
 
 from __future__ import annotations
@@ -25,41 +25,36 @@ from freqlens.errors import FreqlensError
 
 @dataclass(frozen=True)
 class Augment:
-    """Random horizontal flip and/or a random crop of the padded image (``pad`` pixels, ``mode`` padding)."""
+    """A random shift (a ``H x W`` window of the image padded by ``pad``, ``mode`` padding) followed by a random
+    horizontal flip, both done by one ``torch.gather`` over the flattened images: no per-image loop, no host sync."""
 
     flip: bool = False
     pad: int = 0
     mode: str = "constant"  # "constant" (zeros, as torchvision RandomCrop(padding=P)) or "reflect"
 
     def __call__(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        n = x.shape[0]
-        if self.pad > 0:
-            x = random_crop(x, self.pad, self.mode, generator)
+        if not (self.flip or self.pad):
+            return x
+        n, c, h, w = x.shape
+        p, dev = self.pad, x.device
+        source = F.pad(x, (p, p, p, p), mode=self.mode) if p else x
+        shift = torch.randint(0, 2 * p + 1, (2, n), generator=generator).to(dev)  # row and column offsets
+        cols = torch.arange(w, device=dev).expand(n, w)
         if self.flip:
-            flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-        return x
+            flipped = (torch.rand(n, generator=generator) < 0.5).to(dev)
+            cols = torch.where(flipped.view(n, 1), w - 1 - cols, cols)
+        rows = torch.arange(h, device=dev).view(1, h, 1) + shift[0].view(n, 1, 1)
+        index = rows * (w + 2 * p) + (cols + shift[1].view(n, 1)).view(n, 1, w)
+        return torch.gather(source.reshape(n, c, -1), 2, index.view(n, 1, h * w).expand(n, c, h * w)).view(n, c, h, w)
 
     def describe(self) -> str:
-        parts = ["random horizontal flip"] if self.flip else []
+        parts = []
         if self.pad:
             how = "zero-padded" if self.mode == "constant" else "reflect-padded"
             parts.append(f"shift by up to {self.pad} px (crop of the image {how} by {self.pad})")
+        if self.flip:
+            parts.append("random horizontal flip")
         return "; ".join(parts) or "none"
-
-
-def random_crop(x: Tensor, pad: int, mode: str, generator: torch.Generator) -> Tensor:
-    """Pad every image by ``pad`` and cut a random ``H x W`` window from each, in one gather.
-
-    The result is in channels-last memory layout (what the convs want anyway).
-    """
-    n, _, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad), mode=mode)
-    offsets = torch.randint(0, 2 * pad + 1, (2, n), generator=generator).to(x.device)
-    rows = offsets[0].view(n, 1, 1) + torch.arange(h, device=x.device).view(1, h, 1)
-    cols = offsets[1].view(n, 1, 1) + torch.arange(w, device=x.device).view(1, 1, w)
-    batch = torch.arange(n, device=x.device).view(n, 1, 1)
-    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
 
 
 def parse_augment(spec: str) -> Augment:

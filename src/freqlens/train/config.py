@@ -184,8 +184,11 @@ def _check(c: TrainConfig) -> None:
     parse_view(c.train_view)
 
 
-def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
-    """Read a JSON or TOML config file (optional) and apply ``overrides`` on top (e.g. from CLI flags)."""
+def load_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None, base: Mapping[str, Any] | None = None
+) -> TrainConfig:
+    """Read a JSON or TOML config file (optional) over ``base`` (default: the defaults), then apply ``overrides``
+    (e.g. from CLI flags)."""
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -209,4 +212,4 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             raise FreqlensError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
         if not isinstance(values, dict):
             raise FreqlensError(f"config file {path} must hold one object/table of keys")
-    return TrainConfig.from_dict({**values, **(overrides or {})})
+    return TrainConfig.from_dict({**(base or {}), **values, **(overrides or {})})

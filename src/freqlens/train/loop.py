@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from freqlens import fourier, provenance
+from freqlens.attacks import eval_mode
 from freqlens.checkpoint import CHECKPOINT_FORMAT, read_file, save_model
 from freqlens.data import open_dataset
 from freqlens.errors import FreqlensError
@@ -63,6 +64,46 @@ class TrainResult:
     @property
     def final(self) -> dict[str, Any]:
         return self.metrics[-1] if self.metrics else {}
+
+
+@dataclass
+class _Run:
+    """Everything a checkpoint must capture to continue a run bit-for-bit."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    data_gen: torch.Generator
+    noise_gen: torch.Generator
+
+    def state(self) -> dict[str, Any]:
+        cuda = self.noise_gen.device.type == "cuda"
+        return {
+            "model": model_spec(self.model),
+            "state_dict": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if cuda else [],
+                "data": self.data_gen.get_state(),
+                "noise": self.noise_gen.get_state(),
+            },
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.data_gen.set_state(state["rng"]["data"])
+        with contextlib.suppress(RuntimeError):  # resumed on another device type: attack starts are reseeded
+            self.noise_gen.set_state(state["rng"]["noise"])
 
 
 @dataclass
@@ -150,7 +191,7 @@ def lr_factor(step: int, total: int, warmup: float, schedule: str) -> float:
 def _attack(config: TrainConfig) -> Callable[[nn.Module, Tensor, Tensor, torch.Generator], Tensor] | None:
     if config.adversarial == "none":
         return None
-    from freqlens.attacks import fgsm, pgd
+    from freqlens.attacks import fgsm, pgd  # looked up per run (tests replace them)
 
     eps = config.adv_eps
     if config.adversarial == "pgd":
@@ -228,6 +269,7 @@ def train(
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
     data_gen = torch.Generator().manual_seed(config.seed)  # data order, augmentation, mix-up
     noise_gen = torch.Generator(device=device).manual_seed(config.seed)  # adversarial random starts
+    run = _Run(model, optimizer, scheduler, scaler, data_gen, noise_gen)
     metrics: list[dict[str, Any]] = []
     start = 0
     if resume and ckpt_path.exists():
@@ -240,15 +282,7 @@ def train(
                 f"{ckpt_path} was written by another config ({'; '.join(diff[:3])}); resume with the same config or "
                 "choose another --out"
             )
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if device.type == "cuda" and state["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        data_gen.set_state(state["rng"]["data"])
-        noise_gen.set_state(state["rng"]["noise"])
+        run.restore(state)
         metrics, start = list(state["metrics"]), int(state["epoch"])
     provenance.write_json(
         out_dir / CONFIG_FILE,
@@ -296,8 +330,6 @@ def train(
             idx = order[step * bs : (step + 1) * bs]
             x, y = augment(data.train_x[idx], data_gen), data.train_y[idx]
             if attack is not None:
-                from freqlens.attacks import eval_mode
-
                 with eval_mode(model), autocast():
                     x = attack(model, x, y, noise_gen)
             partner, lam = None, 1.0
@@ -344,7 +376,7 @@ def train(
         record["train_time_s"] = train_time
         record["epoch_time_s"] = time.perf_counter() - started
         metrics.append(record)
-        _save_epoch(out_dir, config, model, optimizer, scheduler, scaler, data_gen, noise_gen, metrics, device)
+        _save_epoch(out_dir, config, run, metrics)
         if progress:
             tqdm.write(_summary(record))
     if metrics:
@@ -366,40 +398,10 @@ def _summary(record: dict[str, Any]) -> str:
     return line + f" | {record['epoch_time_s']:.0f}s ({record['train_images_per_s']:.0f} img/s)"
 
 
-def _save_epoch(
-    out_dir: Path,
-    config: TrainConfig,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    scaler: torch.amp.GradScaler,
-    data_gen: torch.Generator,
-    noise_gen: torch.Generator,
-    metrics: list[dict[str, Any]],
-    device: torch.device,
-) -> None:
+def _save_epoch(out_dir: Path, config: TrainConfig, run: _Run, metrics: list[dict[str, Any]]) -> None:
     """Checkpoint first, then the files derived from it, each written atomically."""
-    rng = {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-        "data": data_gen.get_state(),
-        "noise": noise_gen.get_state(),
-    }
     epoch = metrics[-1]["epoch"]
-    provenance.save_torch(
-        out_dir / CHECKPOINT_FILE,
-        {
-            "format": CHECKPOINT_FORMAT,
-            "model": model_spec(model),
-            "state_dict": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": rng,
-            "epoch": epoch,
-            "metrics": metrics,
-            "config": config.to_dict(),
-        },
-    )
+    checkpoint = {"format": CHECKPOINT_FORMAT, **run.state(), "epoch": epoch, "metrics": metrics}
+    provenance.save_torch(out_dir / CHECKPOINT_FILE, {**checkpoint, "config": config.to_dict()})
     provenance.write_text(out_dir / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in metrics))
-    save_model(model, out_dir / MODEL_FILE, config=config.to_dict(), epoch=epoch, metrics=metrics[-1])
+    save_model(run.model, out_dir / MODEL_FILE, config=config.to_dict(), epoch=epoch, metrics=metrics[-1])
