@@ -17,9 +17,6 @@ Writing a recipe::
         def cells(self, profile):
             return [Cell("lfc-8", {"train": ...}), ...]
 
-        def trainings(self, cell):            # optional: models the cell needs, trained (and shared) first
-            return [cell.config["train"]]
-
         def run_cell(self, cell, run_dir, ctx):
             model, _ = ctx.trained_model(cell.config["train"])
             ...                                 # runs.log_metrics(run_dir, {...}); runs.save_arrays(run_dir, ...)
@@ -28,6 +25,9 @@ Writing a recipe::
         def summarize(self, results, out_dir):
             ...
             return Summary(self.name, self.title, self.paper_refs, text=..., figures=[...], comparisons=[...])
+
+A cell's ``"train"`` entry, when present and not ``None``, is the training set-up it needs: the runner trains (and
+shares) it before running cells. Override :meth:`Recipe.trainings` for cells that need other or more models.
 
 Cells must not contain the device or the data directory: those come from the :class:`Context`, so a run folder means
 the same thing on a laptop and on a cluster.
@@ -284,8 +284,12 @@ class Recipe(ABC):
         """The fully resolved cells of this experiment under ``profile`` (``quick`` or ``paper``)."""
 
     def trainings(self, cell: Cell) -> list[dict[str, Any]]:
-        """Training configurations ``cell`` needs; the runner trains (and shares) them before running cells."""
-        return []
+        """Training configurations ``cell`` needs; the runner trains (and shares) them before running cells.
+
+        By default the cell's ``"train"`` set-up, if it has one that is not ``None``.
+        """
+        train = cell.config.get("train")
+        return [] if train is None else [train]
 
     @abstractmethod
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:

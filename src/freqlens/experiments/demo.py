@@ -57,9 +57,6 @@ class Demo(Recipe):
     def cells(self, profile: str) -> list[Cell]:
         return [Cell("cue", {"train": TRAIN, "radii": RADII, "images": 500, "sensitivity_images": 128})]
 
-    def trainings(self, cell: Cell) -> list[dict[str, Any]]:
-        return [cell.config["train"]]
-
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         model, _ = ctx.trained_model(cell.config["train"])
         spec = cell.config["train"]["data"]

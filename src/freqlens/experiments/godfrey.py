@@ -204,9 +204,6 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: str) -
 class _SensitivityRecipe(Recipe):
     """Shared cell runner: train (or build) the model, measure its sensitivity and the data's spectrum."""
 
-    def trainings(self, cell: Cell) -> list[dict[str, Any]]:
-        return [cell.config["train"]] if cell.config["train"] is not None else []
-
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         cfg = cell.config
         view = views.parse_view(cfg["view"])

@@ -40,9 +40,6 @@ class FourierHeatMap(Recipe):
             for name in ("vanilla", "adversarial")
         ]
 
-    def trainings(self, cell: Cell) -> list[dict[str, Any]]:
-        return [cell.config["train"]]
-
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         model, _ = ctx.trained_model(cell.config["train"])
         test = ctx.dataset(cell.config["train"]["data"], "test")

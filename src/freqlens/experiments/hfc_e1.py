@@ -39,9 +39,6 @@ class HFCExamples(Recipe):
         }
         return [Cell("natural", config)]
 
-    def trainings(self, cell: Cell) -> list[dict[str, Any]]:
-        return [cell.config["train"]]
-
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         model, _ = ctx.trained_model(cell.config["train"])
         data = ctx.dataset(cell.config["train"]["data"], "test").subset(cell.config["images"], seed=0)

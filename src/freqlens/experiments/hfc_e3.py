@@ -45,9 +45,6 @@ class ShuffledLabels(Recipe):
         shuffled = common.vanilla(profile, **{**setup, "epochs": 3 * setup["epochs"]}, shuffle_labels=True)
         return [Cell("natural", {"train": natural}), Cell("shuffled", {"train": shuffled})]
 
-    def trainings(self, cell: Cell) -> list[dict[str, Any]]:
-        return [cell.config["train"]]
-
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         _, train_dir = ctx.trained_model(cell.config["train"])
         records = common.epochs(train_dir)

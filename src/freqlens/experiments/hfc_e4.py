@@ -55,9 +55,6 @@ class TableOne(Recipe):
             for r in common.RADII
         ]
 
-    def trainings(self, cell: Cell) -> list[dict[str, Any]]:
-        return [cell.config["train"]]
-
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         _, train_dir = ctx.trained_model(cell.config["train"])
         last = common.epochs(train_dir)[-1]

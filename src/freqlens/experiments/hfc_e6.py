@@ -46,9 +46,6 @@ class Heuristics(Recipe):
     def cells(self, profile: str) -> list[Cell]:
         return [Cell(h, {"train": common.heuristic(profile, h), "profile": profile}) for h in common.HEURISTICS]
 
-    def trainings(self, cell: Cell) -> list[dict[str, Any]]:
-        return [cell.config["train"]]
-
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         _, train_dir = ctx.trained_model(cell.config["train"])
         records = common.epochs(train_dir)

@@ -48,9 +48,6 @@ class BatchNormOnLFC(Recipe):
             for bn in (False, True)
         ]
 
-    def trainings(self, cell: Cell) -> list[dict[str, Any]]:
-        return [cell.config["train"]]
-
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         model, train_dir = ctx.trained_model(cell.config["train"])
         data = ctx.dataset(cell.config["train"]["data"], "test").subset(cell.config["images"], seed=0)
