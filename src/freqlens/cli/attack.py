@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -16,46 +15,23 @@ from freqlens import attacks, fourier, provenance
 from freqlens.analyses.perturbations import perturbation_spectrum, spectrum_figure
 from freqlens.cli import app
 from freqlens.cli.common import (
+    AttackBatchOpt,
+    AttackSeedOpt,
     DataDirOpt,
     DataOpt,
     DeviceOpt,
+    LabelsOpt,
     LimitOpt,
+    ModelsOpt,
     OutOpt,
     SplitOpt,
     load,
+    load_models,
     parse_floats,
     resolve_device,
 )
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
-
-ModelsOpt = Annotated[
-    list[Path], typer.Option("--model", "-m", help="A saved model (model.pt from `freqlens train`); repeat for more.")
-]
-LabelsOpt = Annotated[
-    list[str] | None, typer.Option("--label", help="Names for the models, in order (default: the run folder name).")
-]
-BatchOpt = Annotated[int, typer.Option("--batch-size", help="Images per attacked batch.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the attacks' random starts.")]
-
-
-def load_models(paths: Sequence[Path], labels: Sequence[str] | None, device: str) -> list[tuple[str, nn.Module, Any]]:
-    """``(label, model in eval mode, checkpoint info)`` for each saved model."""
-    from freqlens.checkpoint import load_model
-
-    if not paths:
-        raise FreqlensError("no model given; pass --model PATH (repeat for several)")
-    if labels and len(labels) != len(paths):
-        raise FreqlensError(f"{len(labels)} --label values for {len(paths)} models; give one per --model or none")
-    out = []
-    for i, path in enumerate(paths):
-        model, info = load_model(path, device=device)
-        default = path.parent.name if path.suffix == ".pt" and path.parent.name else path.stem
-        out.append((labels[i] if labels else default, model.eval(), json.loads(json.dumps(info, default=str))))
-    names = [label for label, _, _ in out]
-    if len(set(names)) != len(names):
-        raise FreqlensError(f"model labels {names} are not unique; name them with --label")
-    return out
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -89,8 +65,8 @@ def attack(
     spectrum_eps: Annotated[
         float | None, typer.Option(help="ε of the perturbation spectrum (default: the largest ε).")
     ] = None,
-    batch_size: BatchOpt = 250,
-    seed: SeedOpt = 0,
+    batch_size: AttackBatchOpt = 250,
+    seed: AttackSeedOpt = 0,
     device: DeviceOpt = "auto",
     out: OutOpt = Path("attack"),
 ) -> None:

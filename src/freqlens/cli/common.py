@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,6 +28,7 @@ SplitOpt = Annotated[str, typer.Option("--split", help="train or test.")]
 LimitOpt = Annotated[int | None, typer.Option("--limit", "-n", help="Use only the first N images.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory (created if missing).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, or auto.")]
+SampleLimitOpt = Annotated[int | None, typer.Option("--limit", "-n", help="Images drawn at random (seeded).")]
 
 
 def load(data: str, split: str, data_dir: Path | None, limit: int | None) -> ImageSet:
@@ -82,3 +85,33 @@ def load_model_spec(spec: str, data: ImageSet, device: str, seed: int) -> tuple[
     model = create_model(spec, num_classes=data.num_classes, in_channels=c, image_size=h)
     warnings.warn(f"{spec} is evaluated with freshly initialised, untrained weights (seed {seed})", stacklevel=2)
     return model.to(device).eval(), {"source": "registry", "name": spec, "trained": False, "init_seed": seed}
+
+
+# Several saved models, and how to attack them (freqlens attack, freqlens smooth).
+ModelsOpt = Annotated[
+    list[Path], typer.Option("--model", "-m", help="A saved model (model.pt from `freqlens train`); repeat for more.")
+]
+LabelsOpt = Annotated[
+    list[str] | None, typer.Option("--label", help="Names for the models, in order (default: the run folder name).")
+]
+AttackBatchOpt = Annotated[int, typer.Option("--batch-size", help="Images per attacked batch.")]
+AttackSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the attacks' random starts.")]
+
+
+def load_models(paths: Sequence[Path], labels: Sequence[str] | None, device: str) -> list[tuple[str, nn.Module, Any]]:
+    """``(label, model in eval mode, checkpoint info)`` for each saved model."""
+    from freqlens.checkpoint import load_model
+
+    if not paths:
+        raise FreqlensError("no model given; pass --model PATH (repeat for several)")
+    if labels and len(labels) != len(paths):
+        raise FreqlensError(f"{len(labels)} --label values for {len(paths)} models; give one per --model or none")
+    out = []
+    for i, path in enumerate(paths):
+        model, info = load_model(path, device=device)
+        default = path.parent.name if path.suffix == ".pt" and path.parent.name else path.stem
+        out.append((labels[i] if labels else default, model.eval(), json.loads(json.dumps(info, default=str))))
+    names = [label for label, _, _ in out]
+    if len(set(names)) != len(names):
+        raise FreqlensError(f"model labels {names} are not unique; name them with --label")
+    return out

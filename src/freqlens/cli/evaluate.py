@@ -16,6 +16,7 @@ from freqlens.cli.common import (
     DataOpt,
     DeviceOpt,
     LimitOpt,
+    ModelArg,
     OutOpt,
     SplitOpt,
     load,
@@ -68,10 +69,7 @@ def format_per_class(result: hfc.HFCResult, radius: float) -> str:
 
 @app.command()
 def evaluate(
-    model: Annotated[
-        str,
-        typer.Argument(help="A checkpoint written by freqlens train (model.pt), or a registry model name (untrained)."),
-    ],
+    model: ModelArg,
     data: DataOpt = "cifar10",
     data_dir: DataDirOpt = None,
     split: SplitOpt = "test",

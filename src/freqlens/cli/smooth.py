@@ -10,15 +10,19 @@ import typer
 from freqlens import attacks, provenance
 from freqlens.analyses import defence, kernels
 from freqlens.cli import app
-from freqlens.cli.attack import BatchOpt, LabelsOpt, ModelsOpt, SeedOpt, load_models
 from freqlens.cli.common import (
+    AttackBatchOpt,
+    AttackSeedOpt,
     DataDirOpt,
     DataOpt,
     DeviceOpt,
+    LabelsOpt,
     LimitOpt,
+    ModelsOpt,
     OutOpt,
     SplitOpt,
     load,
+    load_models,
     parse_floats,
     resolve_device,
 )
@@ -42,8 +46,8 @@ def smooth(
     data_dir: DataDirOpt = None,
     split: SplitOpt = "test",
     limit: LimitOpt = 1000,
-    batch_size: BatchOpt = 250,
-    seed: SeedOpt = 0,
+    batch_size: AttackBatchOpt = 250,
+    seed: AttackSeedOpt = 0,
     device: DeviceOpt = "auto",
     out: OutOpt = Path("smooth"),
 ) -> None:
