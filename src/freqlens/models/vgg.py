@@ -8,7 +8,7 @@ from torch import nn
 
 from freqlens.errors import FreqlensError
 from freqlens.models.layers import check_dropout, make_normalize, norm2d
-from freqlens.models.registry import register_model
+from freqlens.models.registry import Builder, register_model
 
 # Conv widths per layer; "M" is a 2x2 max pool.
 CONFIGS: dict[int, list[int | str]] = {
@@ -55,53 +55,25 @@ def _vgg(
     return model
 
 
-@register_model
-def vgg11(
-    num_classes: int = 10,
-    in_channels: int = 3,
-    image_size: int = 32,
-    batchnorm: bool = False,
-    dropout: float = 0.5,
-    normalize: str = "auto",
-) -> nn.Module:
-    """CIFAR VGG-11 (no BN by default, dropout 0.5 in the 512-512-classes head)."""
-    return _vgg(11, num_classes, in_channels, image_size, batchnorm, dropout, normalize)
+def _vgg_builder(depth: int) -> Builder:
+    """Register and return the builder of the CIFAR VGG of ``depth`` layers (``vgg11`` ... ``vgg19``)."""
+
+    def build(
+        num_classes: int = 10,
+        in_channels: int = 3,
+        image_size: int = 32,
+        batchnorm: bool = False,
+        dropout: float = 0.5,
+        normalize: str = "auto",
+    ) -> nn.Module:
+        return _vgg(depth, num_classes, in_channels, image_size, batchnorm, dropout, normalize)
+
+    build.__name__ = build.__qualname__ = f"vgg{depth}"
+    build.__doc__ = f"CIFAR VGG-{depth} (no BN by default, dropout 0.5 in the 512-512-classes head)."
+    return register_model(build)
 
 
-@register_model
-def vgg13(
-    num_classes: int = 10,
-    in_channels: int = 3,
-    image_size: int = 32,
-    batchnorm: bool = False,
-    dropout: float = 0.5,
-    normalize: str = "auto",
-) -> nn.Module:
-    """CIFAR VGG-13 (no BN by default, dropout 0.5 in the 512-512-classes head)."""
-    return _vgg(13, num_classes, in_channels, image_size, batchnorm, dropout, normalize)
-
-
-@register_model
-def vgg16(
-    num_classes: int = 10,
-    in_channels: int = 3,
-    image_size: int = 32,
-    batchnorm: bool = False,
-    dropout: float = 0.5,
-    normalize: str = "auto",
-) -> nn.Module:
-    """CIFAR VGG-16 (no BN by default, dropout 0.5 in the 512-512-classes head)."""
-    return _vgg(16, num_classes, in_channels, image_size, batchnorm, dropout, normalize)
-
-
-@register_model
-def vgg19(
-    num_classes: int = 10,
-    in_channels: int = 3,
-    image_size: int = 32,
-    batchnorm: bool = False,
-    dropout: float = 0.5,
-    normalize: str = "auto",
-) -> nn.Module:
-    """CIFAR VGG-19 (no BN by default, dropout 0.5 in the 512-512-classes head)."""
-    return _vgg(19, num_classes, in_channels, image_size, batchnorm, dropout, normalize)
+vgg11 = _vgg_builder(11)
+vgg13 = _vgg_builder(13)
+vgg16 = _vgg_builder(16)
+vgg19 = _vgg_builder(19)
