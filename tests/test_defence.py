@@ -45,3 +45,24 @@ def test_rows_are_consistent_with_direct_evaluation(tmp_path):
     assert md.splitlines()[0].startswith("| model | ρ | clean | FGSM 0.01 | FGSM 0.05 | PGD 0.01")
     assert len(md.splitlines()) == 2 + len(rows)
     assert save_figure(table_figure(rows), tmp_path / "t.png").stat().st_size > 0
+
+
+def test_pgd_step_and_early_stop_reach_the_attack():
+    # pgd_step=None, no early stop: exactly attacks.pgd's defaults (2.5 ε / steps per step), as the E9 recipe uses.
+    models, x, y = setup()
+    model = models["b"].train()
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(20):  # fit the 40 images, so that PGD has correctly classified images to break
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval()
+    eps = [0.05, 0.1]
+    direct = robust_accuracy(
+        model, x, y, eps, "pgd", 16, progress=False, steps=2, generator=torch.Generator().manual_seed(0)
+    )
+    kwargs = {"pgd_steps": 2, "batch_size": 16, "progress": False}
+    rows, _ = smoothing_table({"b": model}, x, y, [0.0], eps, pgd_step=None, pgd_early_stop=False, **kwargs)
+    assert rows[0]["clean"] == 1.0 and rows[0]["pgd"] == {str(e): direct[e] for e in eps}
+    default, _ = smoothing_table({"b": model}, x, y, [0.0], eps, **kwargs)
+    assert default[0]["pgd"] != rows[0]["pgd"]  # ε/4 steps with early stop: a different attack

@@ -40,8 +40,19 @@ DEVIATION = (
 )
 
 
-def _pgd(model: nn.Module, x: Tensor, y: Tensor, eps: Tensor, *, steps: int, g: torch.Generator) -> Tensor:
-    return attacks.pgd(model, x, y, eps, steps=steps, step_size=0.25 * eps, generator=g, early_stop=True)
+def _pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: Tensor,
+    *,
+    steps: int,
+    step: float | None,
+    early_stop: bool,
+    g: torch.Generator,
+) -> Tensor:
+    step_size = None if step is None else step * eps
+    return attacks.pgd(model, x, y, eps, steps=steps, step_size=step_size, generator=g, early_stop=early_stop)
 
 
 def smoothing_table(
@@ -54,13 +65,17 @@ def smoothing_table(
     layer: str | None = None,
     normalize: bool = False,
     pgd_steps: int = 20,
+    pgd_step: float | None = 0.25,
+    pgd_early_stop: bool = True,
     batch_size: int = 250,
     seed: int = 0,
     progress: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, Tensor]]:
     """One row per (model, ρ): clean accuracy, FGSM and PGD-L∞ accuracy per ε, and the smoothed kernels' statistics.
 
-    Each smoothed model is a fresh copy (:func:`kernels.smooth_model`); the inputs are not modified. Every PGD run
+    Each smoothed model is a fresh copy (:func:`kernels.smooth_model`); the inputs are not modified. PGD-L∞ runs
+    ``pgd_steps`` steps of ``pgd_step`` ε (``None``: :func:`attacks.pgd`'s default 2.5 ε / steps) from a uniform
+    random start, stopping per image at the first misclassified iterate if ``pgd_early_stop``. Every PGD run
     starts from the same ``seed``. Also returns the smoothed layer's kernels at the first and last ρ of each model,
     keyed for :func:`kernels.kernel_grid`.
     """
@@ -70,6 +85,8 @@ def smoothing_table(
         raise FreqlensError(f"ρ values must be >= 0 (at least one), got {list(rhos)}")
     if not eps_list or any(e <= 0 for e in eps_list):
         raise FreqlensError(f"ε values must be > 0 (clean accuracy is always reported), got {list(eps_list)}")
+    if pgd_step is not None and pgd_step <= 0:
+        raise FreqlensError(f"the PGD step is a positive fraction of ε (or None for the default), got {pgd_step}")
     layers = {name: kernels.find_conv(net, layer)[0] for name, net in models.items()}
     rows: list[dict[str, Any]] = []
     panels: dict[str, Tensor] = {}
@@ -80,7 +97,9 @@ def smoothing_table(
         if rho in (rhos[0], rhos[-1]):
             panels[name if rho == 0 else f"{name} ρ={rho:g}"] = weight
         fgsm = attacks.robust_accuracy(net, images, labels, [0.0, *eps_list], "fgsm", batch_size, progress=False)
-        pgd = partial(_pgd, steps=pgd_steps, g=torch.Generator().manual_seed(seed))
+        pgd = partial(
+            _pgd, steps=pgd_steps, step=pgd_step, early_stop=pgd_early_stop, g=torch.Generator().manual_seed(seed)
+        )
         pgd_acc = attacks.robust_accuracy(net, images, labels, eps_list, pgd, batch_size, progress=False)
         rows.append(
             {

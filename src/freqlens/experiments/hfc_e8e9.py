@@ -13,11 +13,8 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from freqlens import provenance
-from freqlens.analyses import kernels, perturbations
-from freqlens.attacks import robust_accuracy
+from freqlens.analyses import defence, kernels, perturbations
 from freqlens.experiments import common
 from freqlens.experiments.base import (
     Cell,
@@ -100,29 +97,19 @@ class KernelSmoothing(Recipe):
             return self._kernels(cell, run_dir, ctx, data)
         model, _ = ctx.trained_model(cell.config["train"])
         steps = cell.config["pgd_steps"]
-        rows: dict[str, list[float]] = {}
-        for rho in cell.config["rhos"]:
-            smoothed = kernels.smooth_model(model, rho) if rho > 0 else model
-            generator = torch.Generator().manual_seed(0)
-            fgsm = robust_accuracy(
-                smoothed, data.images, data.labels, [0.0, *cell.config["eps"]], "fgsm", progress=False
-            )
-            pgd = robust_accuracy(
-                smoothed,
-                data.images,
-                data.labels,
-                cell.config["eps"],
-                "pgd",
-                progress=False,
-                steps=steps,
-                random_start=True,
-                generator=generator,
-            )
-            rows[f"{rho:g}"] = [
-                fgsm[0.0],
-                *(fgsm[e] for e in cell.config["eps"]),
-                *(pgd[e] for e in cell.config["eps"]),
-            ]
+        table, _ = defence.smoothing_table(
+            {cell.name: model},
+            data.images,
+            data.labels,
+            cell.config["rhos"],
+            cell.config["eps"],
+            pgd_steps=steps,
+            pgd_step=None,
+            pgd_early_stop=False,
+            batch_size=256,
+            progress=False,
+        )
+        rows = {f"{row['rho']:g}": [row["clean"], *row["fgsm"].values(), *row["pgd"].values()] for row in table}
         return {
             "model": cell.name.removeprefix("table2-"),
             "rows": rows,
