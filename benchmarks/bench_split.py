@@ -15,25 +15,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from freqlens import fourier
-
-
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_time
 
 
 def official_split(images_nhwc: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
