@@ -1,8 +1,9 @@
-"""Shared fixtures: the project's CIFAR-10 copy (when present) and small deterministic image batches."""
+"""Shared fixtures: the project's CIFAR-10 copy (when present), a seeded generator, and one-thread torch."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,12 @@ def cifar_dir() -> Path:
 @pytest.fixture
 def rng() -> torch.Generator:
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run a test on one torch thread: on tiny tensors threads only add overhead (and stall on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -16,12 +15,7 @@ TINY = "synthetic:powerlaw?n=64&size=16&classes=2"
 BASE = ["train", "--data", TINY, "--batch-size", "32", "--eval-radii", "3,6", "--device", "cpu", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster
 
 
 def test_train_writes_the_run_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 from torch import nn
 
@@ -71,15 +70,6 @@ def train(depth: int, lam: float, x: torch.Tensor, y: torch.Tensor) -> CircularL
         loss.backward()
         opt.step()
     return model
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny tensors: threads only add overhead (and contend with other processes)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_sensitivity_follows_power_and_concentrates_with_depth_and_weight_decay(one_thread):

@@ -23,13 +23,7 @@ TINY = "synthetic:powerlaw?n=96&size=16&classes=2"
 TIME_KEYS = {"epoch_time_s", "train_time_s", "train_images_per_s"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """Tiny tensors: one thread is faster (and immune to a busy machine's barrier stalls)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster
 
 
 def tiny(**changes: Any) -> TrainConfig:
