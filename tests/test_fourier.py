@@ -278,6 +278,26 @@ def test_lowpass_is_idempotent(h, w, seed):
     assert torch.allclose(fourier.lowpass(once, radius), once, atol=1e-12)
 
 
+def test_split_spanning_many_chunks_with_an_odd_plane_count():
+    # 1029 planes of 32x32: two full CPU chunks of 512 and an odd remainder of 5 (filtered with a zero partner).
+    x = torch.rand(343, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    radii = [4, 30, 8]  # 30 keeps every bin: exact identity, computed apart from the others
+    low, high = fourier.split(x, radii)
+    for k, r in enumerate(radii):
+        mask = torch.fft.ifftshift(fourier.disk_mask(32, 32, r))
+        reference = torch.fft.ifft2(torch.fft.fft2(x) * mask).real
+        assert (low[k] - reference).abs().max() < 1e-12 and torch.equal(high[k], x - low[k])
+    assert torch.equal(low[1], x) and not high[1].any()
+
+
+def test_split_passes_gradients():
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    low, high = fourier.split(x, 2)
+    (low * 2 + high).sum().backward()
+    # d/dx of sum(2 LFC + HFC) = 1 + LFC-filter applied to ones = 1 + 1 (a constant image is pure DC)
+    assert x.grad is not None and torch.allclose(x.grad, torch.full_like(x, 2.0))
+
+
 def test_float32_split_is_accurate():
     x = torch.rand(4, 3, 32, 32)
     low, high = fourier.split(x, 8)

@@ -169,36 +169,68 @@ def effective_gain(mask: Tensor) -> Tensor:
     return (m + mirrored) / 2
 
 
+def _chunk_planes(h: int, w: int, device: torch.device) -> int:
+    """Image planes filtered per step: about 2 MiB of complex spectrum on a CPU (the passes then stay in cache), much
+    more on an accelerator, where large batches are what counts. Always even (planes are filtered in pairs)."""
+    budget = (2 if device.type == "cpu" else 512) * 2**20
+    return 2 * max(1, budget // (h * w * 8))
+
+
+def _filter(x: Tensor, gains: Tensor, complement: bool) -> tuple[Tensor, Tensor | None]:
+    """Filter ``x`` with each centred gain of the stack ``gains`` ``(R, H, W)``: ``(R, N, C, H, W)`` results, and
+    ``x - result`` as well when ``complement`` (both computed chunk by chunk, so every pass over a chunk is cached).
+
+    A symmetric real gain maps real planes to real planes, so two planes ``a`` and ``b`` are filtered together as one
+    complex plane ``a + ib``: the real part of the result is ``a`` filtered, the imaginary part ``b`` filtered. One
+    complex FFT pair per two planes beats a real FFT pair per plane on CPU.
+    """
+    n, c, h, w = x.shape
+    g = torch.fft.ifftshift(effective_gain(gains.to(x.device)), dim=(-2, -1)).to(x.dtype)
+    planes = x.reshape(n * c, h, w)
+    low = x.new_empty(g.shape[0], n * c, h, w)
+    high = x.new_empty(low.shape) if complement else None
+    step = _chunk_planes(h, w, x.device)
+    for start in range(0, n * c, step):
+        stop = min(n * c, start + step)
+        chunk = planes[start:stop]
+        half = (stop - start + 1) // 2
+        second = chunk[half:]
+        if second.shape[0] < half:
+            second = torch.cat([second, second.new_zeros(1, h, w)])
+        spectrum = torch.fft.fft2(torch.complex(chunk[:half], second))
+        for r in range(g.shape[0]):
+            filtered = torch.fft.ifft2(spectrum * g[r])
+            low[r, start : start + half] = filtered.real
+            low[r, start + half : stop] = filtered.imag[: stop - start - half]
+            if high is not None:
+                high[r, start:stop] = chunk - low[r, start:stop]
+    shape = (g.shape[0], n, c, h, w)
+    return low.view(shape), None if high is None else high.view(shape)
+
+
 def apply_gain(x: Tensor, gain: Tensor) -> Tensor:
     """Filter images with a centred real gain ``(H, W)`` or a stack ``(R, H, W)`` (result ``(R, N, C, H, W)``).
 
     The gain is first Hermitian-symmetrised (:func:`effective_gain`), which is what keeping the real part of a
     complex inverse FFT does, so any mask or gain gives the same result as the papers' ``real(ifft2(...))``.
-
-    Speed: a symmetric real gain maps real images to real images, so two image planes ``a`` and ``b`` are filtered
-    together as one complex plane ``a + ib`` (the real part of the result is ``a`` filtered, the imaginary part
-    ``b``). One complex FFT pair per two planes beats a real FFT pair per plane on CPU.
     """
     check_images(x)
-    if gain.shape[-2:] != x.shape[-2:]:
-        raise FreqlensError(f"gain of shape {tuple(gain.shape)} does not match images of size {tuple(x.shape[-2:])}")
-    n, c, h, w = x.shape
-    g = torch.fft.ifftshift(effective_gain(gain.to(x.device)), dim=(-2, -1)).to(x.dtype)
-    planes = x.reshape(n * c, h, w)
-    half = (n * c + 1) // 2
-    if n * c % 2:
-        planes = torch.cat([planes, planes.new_zeros(1, h, w)])
-    spectrum = torch.fft.fft2(torch.complex(planes[:half], planes[half:]))
-    filtered = torch.fft.ifft2(spectrum * g if g.dim() == 2 else spectrum.unsqueeze(0) * g.unsqueeze(-3))
-    out = torch.cat([filtered.real, filtered.imag], dim=-3)[..., : n * c, :, :]
-    return out.reshape(*g.shape[:-2], n, c, h, w)
+    if gain.shape[-2:] != x.shape[-2:] or gain.dim() not in (2, 3):
+        raise FreqlensError(
+            f"gain of shape {tuple(gain.shape)} does not match images of size {tuple(x.shape[-2:])}; "
+            "pass (H, W) or (R, H, W)"
+        )
+    low, _ = _filter(x, gain if gain.dim() == 3 else gain.unsqueeze(0), complement=False)
+    return low if gain.dim() == 3 else low[0]
 
 
 def split(x: Tensor, radius: float | Sequence[float], inclusive: bool = False) -> tuple[Tensor, Tensor]:
     """Split images into their low- and high-frequency components (LFC, HFC) with a centred disk.
 
     ``low + high == x`` up to rounding. With one radius both outputs are ``(N, C, H, W)``; with a sequence of R radii
-    they are ``(R, N, C, H, W)`` and the forward transform is computed once for all radii.
+    they are ``(R, N, C, H, W)`` and the forward transform is computed once for all radii. A disk holding every bin
+    gives exactly ``low == x`` and ``high == 0`` (not round-off, which per-image-max normalisation would blow up to
+    unit scale).
 
     Example:
         >>> x = torch.rand(4, 3, 33, 20)
@@ -209,19 +241,22 @@ def split(x: Tensor, radius: float | Sequence[float], inclusive: bool = False) -
     check_images(x)
     h, w = x.shape[-2:]
     if isinstance(radius, (int, float)):
-        low, high = split(x, [radius], inclusive)
-        return low[0], high[0]
+        lows, highs = split(x, [radius], inclusive)
+        return lows[0], highs[0]
     radii = [float(r) for r in radius]
     if not radii:
         raise FreqlensError("split needs at least one radius")
     masks = torch.stack([disk_mask(h, w, r, inclusive, x.device) for r in radii])
-    low = apply_gain(x, masks)
-    # A disk holding every bin is the identity: make it exact, so the HFC is exactly zero rather than round-off
-    # (which per-image-max normalisation would otherwise blow up to unit scale).
     whole = masks.flatten(1).all(dim=1)
-    if bool(whole.any()):
-        low[whole] = x
-    return low, x.unsqueeze(0) - low
+    if bool(whole.all()):
+        return x.unsqueeze(0).repeat(len(radii), 1, 1, 1, 1), x.new_zeros(len(radii), *x.shape)
+    low, high = _filter(x, masks[~whole], complement=True)
+    assert high is not None  # complement=True
+    if not bool(whole.any()):
+        return low, high
+    keep = (~whole).nonzero().squeeze(1)
+    everything = x.unsqueeze(0).repeat(len(radii), 1, 1, 1, 1)
+    return everything.index_copy(0, keep, low), x.new_zeros(len(radii), *x.shape).index_copy(0, keep, high)
 
 
 def lowpass(x: Tensor, radius: float, inclusive: bool = False) -> Tensor:
