@@ -17,7 +17,7 @@ from freqlens.errors import FreqlensError
 from freqlens.models import Normalize, create_model, register_model
 from freqlens.train import EpochContext, TrainConfig, load_config, lr_factor, train
 from freqlens.train.augment import mixup, parse_augment
-from freqlens.train.loop import load_data
+from freqlens.train.loop import load_data, native_cpu_bfloat16
 
 TINY = "synthetic:powerlaw?n=96&size=16&classes=2"
 TIME_KEYS = {"epoch_time_s", "train_time_s", "train_images_per_s"}
@@ -303,11 +303,18 @@ def test_shipped_configs_are_valid() -> None:
 
 
 def test_cpu_bfloat16_autocast(tmp_path: Path) -> None:
-    result = train(tiny(epochs=1, cpu_amp=True, model="_poisonable", model_kwargs={}), tmp_path, progress=False)
+    result = train(tiny(epochs=1, cpu_amp="on", model="_poisonable", model_kwargs={}), tmp_path, progress=False)
     assert result.model.dtypes == {torch.bfloat16}  # type: ignore[comparison-overlap]
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in result.model.parameters())
-    plain = train(tiny(epochs=1, model="_poisonable", model_kwargs={}), tmp_path / "plain", progress=False)
+    plain = train(
+        tiny(epochs=1, cpu_amp="off", model="_poisonable", model_kwargs={}), tmp_path / "plain", progress=False
+    )
     assert plain.model.dtypes == {torch.float32}  # type: ignore[comparison-overlap]
     written = json.loads((tmp_path / "config.json").read_text())
-    assert written["provenance"]["amp"] == "bfloat16"
-    assert json.loads((tmp_path / "config.json").read_text())["config"]["cpu_amp"] is True
+    assert written["provenance"]["amp"] == "bfloat16" and written["config"]["cpu_amp"] == "on"
+    assert json.loads((tmp_path / "plain" / "config.json").read_text())["provenance"]["amp"] is None
+    auto = train(tiny(epochs=1, model="_poisonable", model_kwargs={}), tmp_path / "auto", progress=False)
+    expected = {torch.bfloat16} if native_cpu_bfloat16() else {torch.float32}
+    assert auto.model.dtypes == expected  # type: ignore[comparison-overlap]
+    with pytest.raises(FreqlensError, match="cpu_amp"):
+        tiny(cpu_amp="yes")

@@ -33,6 +33,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("triangle", "cosine", "constant")
 ADVERSARIAL = ("none", "pgd", "fgsm_rs")
 AMP_DTYPES = ("bfloat16", "float16")
+CPU_AMP = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,11 @@ class TrainConfig:
     # --- run ---------------------------------------------------------------------------------------------------
     seed: int = 0  # fixes initialisation, data order, augmentation, subsets, label shuffle and attack starts
     device: str = "auto"  # cpu, cuda, cuda:N, or auto
-    amp: bool = True  # autocast on CUDA
+    amp: bool = True  # mixed precision: autocast on CUDA, and on CPU as cpu_amp says; False = float32 everywhere
     amp_dtype: str = "bfloat16"  # bfloat16, or float16 (with a gradient scaler); CUDA only
-    cpu_amp: bool = False  # bfloat16 autocast on CPU as well (fast on CPUs with AMX or AVX512-BF16, slow elsewhere)
+    cpu_amp: str = (
+        "auto"  # bfloat16 autocast on CPU: auto (where the CPU has native bfloat16: AMX or AVX512-BF16), on, off
+    )
     channels_last: bool = True  # NHWC memory layout (faster convs on CPU and CUDA)
 
     def __post_init__(self) -> None:
@@ -160,6 +163,7 @@ def _check(c: TrainConfig) -> None:
     _choice("schedule", c.schedule, SCHEDULES)
     _choice("adversarial", c.adversarial, ADVERSARIAL)
     _choice("amp_dtype", c.amp_dtype, AMP_DTYPES)
+    _choice("cpu_amp", c.cpu_amp, CPU_AMP)
     for key in ("epochs", "batch_size", "eval_batch_size", "train_eval_subset", "adv_steps"):
         if getattr(c, key) <= 0:
             raise FreqlensError(f"config key {key!r} must be positive, got {getattr(c, key)}")

@@ -115,6 +115,20 @@ class _Data:
     info: dict[str, Any]
 
 
+def native_cpu_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AMX or AVX512-BF16), where CPU autocast is about twice as fast
+    as float32 for the small CNNs; elsewhere it is emulated and slower."""
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # a torch without these probes
+        return False
+
+
+def cpu_autocast(setting: str) -> bool:
+    """Resolve the ``cpu_amp`` setting (``auto``, ``on``, ``off``) on this machine."""
+    return setting == "on" or (setting == "auto" and native_cpu_bfloat16())
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` is CUDA when available, else CPU; an unavailable CUDA device is a one-line error."""
     if name == "auto":
@@ -264,7 +278,7 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, total, config.warmup, config.schedule)
     )
-    use_amp = config.amp and (device.type == "cuda" or config.cpu_amp)
+    use_amp = config.amp and (device.type == "cuda" or cpu_autocast(config.cpu_amp))
     amp_dtype = getattr(torch, config.amp_dtype) if device.type == "cuda" else torch.bfloat16
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
     data_gen = torch.Generator().manual_seed(config.seed)  # data order, augmentation, mix-up
