@@ -42,6 +42,12 @@ from freqlens.plotting import plt
 __all__ = ["HeatMap", "fourier_heatmap", "heatmap_figure", "heatmap_signs", "loop_heatmap", "mirror_pairs", "subsample"]
 
 
+# Perturbed images per forward pass. On a CPU small batches win (activations stay in cache; 2048 was 1.7x slower than
+# 256 for the small CNN); on a GPU large ones fill the device.
+CPU_BATCH = 256
+ACCELERATOR_BATCH = 4096
+
+
 @dataclass(frozen=True)
 class HeatMap:
     """Centred ``(H, W)`` float64 maps of error rate and mean cross-entropy under each basis perturbation."""
@@ -149,7 +155,7 @@ def fourier_heatmap(
     eps: float = 4.0,
     *,
     seed: int = 0,
-    batch_size: int = 2048,
+    batch_size: int | None = None,
     device: torch.device | str | None = None,
     amp: bool = False,
     channels_last: bool = True,
@@ -158,19 +164,22 @@ def fourier_heatmap(
 ) -> HeatMap:
     """Batched Fourier heat map of ``model`` on ``images`` in [0, 1] (subsample first with :func:`subsample`).
 
-    Each forward pass holds ``batch_size`` perturbed images: ``B`` images x ``K`` bases, built on the device by one
-    broadcasted add. ``channels_last`` feeds them in NHWC memory layout (faster convolutions on CPU and GPU, same
-    values up to rounding). ``amp=True`` runs the forward passes under autocast (CUDA: float16, CPU: bfloat16) for
-    speed; the maps then differ from full-precision ones by a few borderline predictions. ``compile=True`` runs the
-    perturbed batches through ``torch.compile(model)`` (a one-off compilation of tens of seconds that pays off on
-    large runs; every batch is padded to the same shape so it compiles once; rounding may differ from eager mode).
+    Each forward pass holds ``batch_size`` perturbed images (default ``CPU_BATCH`` or ``ACCELERATOR_BATCH``): ``B``
+    images x ``K`` bases, built on the device by one broadcasted add. ``channels_last`` feeds them in NHWC memory
+    layout (faster convolutions on CPU and GPU, same values up to rounding). ``amp=True`` runs the forward passes
+    under autocast (CUDA: float16, CPU: bfloat16) for speed; the maps then differ from full-precision ones by a few
+    borderline predictions. ``compile=True`` runs the perturbed batches through ``torch.compile(model)`` (a one-off
+    compilation of tens of seconds that pays off on large runs; every batch is padded to the same shape so it
+    compiles once; rounding may differ from eager mode).
     """
     _check(model, images, labels, eps)
-    if batch_size <= 0:
-        raise FreqlensError(f"batch_size must be positive, got {batch_size}")
     n, c, h, w = images.shape
     home, dtype = model_placement(model, images)
     dev = torch.device(device) if device is not None else home
+    if batch_size is None:
+        batch_size = CPU_BATCH if dev.type == "cpu" else ACCELERATOR_BATCH
+    if batch_size <= 0:
+        raise FreqlensError(f"batch_size must be positive, got {batch_size}")
     positions = fourier.symmetric_positions(h, w)
     pairs = positions.shape[0]
     signs = heatmap_signs(pairs, n, c, seed).to(dev)
