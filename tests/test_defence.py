@@ -13,11 +13,18 @@ from freqlens.provenance import save_figure
 
 
 def setup():
+    """Two small CNNs fitted to the same 40 images (so that attacks have correct predictions to break)."""
     data = open_dataset("synthetic:powerlaw?n=40&size=16&classes=2&spread=2", "test")
     models = {}
     for seed, name in ((0, "a"), (1, "b")):
         torch.manual_seed(seed)
-        models[name] = create_model("small_cnn", num_classes=2, image_size=16, width=8, batchnorm=False).eval()
+        model = create_model("small_cnn", num_classes=2, image_size=16, width=8, batchnorm=False)
+        opt = torch.optim.Adam(model.parameters(), 1e-2)
+        for _ in range(20):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(data.images), data.labels).backward()
+            opt.step()
+        models[name] = model.eval()
     return models, data.images, data.labels
 
 
@@ -37,6 +44,7 @@ def test_rows_are_consistent_with_direct_evaluation(tmp_path):
         assert rows[5]["clean"] == float((smoothed(x).argmax(1) == y).double().mean())
     for row in rows:
         assert max(row["pgd"].values()) <= row["clean"] and max(row["fgsm"].values()) <= row["clean"]
+    assert rows[0]["clean"] >= 0.8 and rows[0]["pgd"]["0.05"] < rows[0]["clean"]  # fitted; the attack breaks some
     hf = [r["kernel_smoothness"]["hf_fraction_mean"] for r in rows[:3]]
     assert hf[0] > hf[1] > hf[2]
     again, _ = smoothing_table(models, x, y, [0.0, 0.5, 1.0], [0.01, 0.05], **kwargs)
@@ -50,13 +58,7 @@ def test_rows_are_consistent_with_direct_evaluation(tmp_path):
 def test_pgd_step_and_early_stop_reach_the_attack():
     # pgd_step=None, no early stop: exactly attacks.pgd's defaults (2.5 ε / steps per step), as the E9 recipe uses.
     models, x, y = setup()
-    model = models["b"].train()
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
-    for _ in range(20):  # fit the 40 images, so that PGD has correctly classified images to break
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    model.eval()
+    model = models["b"]
     eps = [0.05, 0.1]
     direct = robust_accuracy(
         model, x, y, eps, "pgd", 16, progress=False, steps=2, generator=torch.Generator().manual_seed(0)
