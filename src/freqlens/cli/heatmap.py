@@ -6,10 +6,11 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 
 from freqlens import fourier, provenance
-from freqlens.analyses.heatmap import fourier_heatmap, heatmap_figure
+from freqlens.analyses.heatmap import default_batch_size, fourier_heatmap, heatmap_figure
 from freqlens.cli import app
 from freqlens.cli.common import (
     DataDirOpt,
@@ -34,7 +35,10 @@ def heatmap(
     limit: SampleLimitOpt = 500,
     eps: Annotated[float, typer.Option(help="L2 norm of the perturbation (Yin et al.: 4 for CIFAR-10).")] = 4.0,
     seed: Annotated[int, typer.Option(help="Seed of the signs and the image subsample (and untrained weights).")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Perturbed images per forward pass (images x bases).")] = 2048,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="Perturbed images per forward pass (images x bases); default 256 on CPU, 4096 on GPU."),
+    ] = None,
     amp: Annotated[bool, typer.Option(help="Autocast the forward passes (CUDA float16, CPU bfloat16).")] = False,
     compile: Annotated[bool, typer.Option(help="torch.compile the model first (pays off on large runs).")] = False,
     device: DeviceOpt = "auto",
@@ -49,6 +53,7 @@ def heatmap(
     dev = resolve_device(device)
     images = load(data, split, data_dir, None).subset(limit, seed)
     net, model_info = load_model_spec(model, images, dev, seed)
+    batch_size = batch_size or default_batch_size(torch.device(dev))
     start = time.perf_counter()
     hm = fourier_heatmap(
         net,

@@ -5,9 +5,9 @@ training run, so the natural model of the ``quick`` profile is trained once and 
 the heat map, and E7's vanilla LFC models are E4's.
 
 ``quick``: the 16-wide small CNN without BatchNorm (the HFC code's vanilla net has none), Adam, all 50k CIFAR-10
-training images, 4 epochs, on a CPU (about 30 s a model with bfloat16 autocast on a 2-core AMX CPU). ``paper``: the HFC code's set-up (papers.md §1.3): the 16-wide 32-layer
-option-A ResNet without BatchNorm, Adam 1e-4, batch 100, 100 epochs, no augmentation, no weight decay, plain
-cross-entropy, full CIFAR-10, for a GPU.
+training images, 4 epochs, on a CPU (about 30 s a model with bfloat16 autocast on a 2-core AMX CPU). ``paper``: the
+HFC code's set-up (papers.md §1.3): the 16-wide 32-layer option-A ResNet without BatchNorm, Adam 1e-4, batch 100,
+100 epochs, no augmentation, no weight decay, plain cross-entropy, full CIFAR-10, for a GPU.
 """
 
 from __future__ import annotations
@@ -111,8 +111,9 @@ def heuristic(profile: str, name: str) -> dict[str, Any]:
 def filtered(profile: str, part: str, radius: int, **overrides: Any) -> dict[str, Any]:
     """Training on the LFC or HFC at ``radius``, max-normalised per image as the HFC code (Table 1, E7).
 
-    The quick profile trains these on 20k images so that all twelve filtered models (Table 1, E7) fit the CPU budget. No per-epoch
-    LFC/HFC evaluation: the recipes test these models on the views they need once training is done.
+    The quick profile trains these on 20k images so that all twelve filtered models (Table 1, E7) fit the CPU
+    budget. No per-epoch LFC/HFC evaluation: the recipes test these models on the views they need once training is
+    done.
     """
     if part not in ("lfc", "hfc"):
         raise FreqlensError(f"part must be lfc or hfc, got {part!r}")
