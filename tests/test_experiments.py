@@ -79,6 +79,7 @@ def test_every_recipe_runs_on_tiny_data(tiny_quick: None, tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the budget is 25 minutes; the suite's default limit is 10
 def test_reproduce_quick_on_cifar10(cifar_dir: Path, tmp_path: Path) -> None:
     """The real thing: ``freqlens reproduce quick`` on CIFAR-10 within the 25-minute budget (2 CPU cores)."""
     from freqlens.cli import main
