@@ -12,7 +12,9 @@ Two per-frequency loops serve as baselines:
 ``freqlens.analyses.heatmap.fourier_heatmap`` instead perturbs B images x K bases with one broadcasted add and runs
 cache-sized NHWC batches. All evaluate the 514 symmetric pairs of a 32x32 spectrum with the same signs, so the error
 maps must be identical. Prints the times, the ratios (target >= 3x the public-style loop) and the max abs difference
-of the maps.
+of the maps. ``--amp`` adds the batched run under autocast and times both loops under the same autocast, like for like
+(on a CPU with native bfloat16 the float32 forward passes are near the machine's float32 peak, which caps what batching
+alone can gain).
 
     python benchmarks/bench_heatmap.py [--model small_cnn | --model path/to/model.pt]
         [--data-dir ../shared/data/cifar10] [--images 200] [--eps 4] [--loop-batch 512]
@@ -150,6 +152,24 @@ def main() -> None:
             f"{name:>28}: {t:8.1f} s   vs public-style {t_public / t:5.2f}x (target >= 3x), vs tensor loop "
             f"{t_loop / t:5.2f}x   max |d error| {err:.3g}   max |d loss| {loss:.3g}"
         )
+    if args.amp:  # like for like in low precision: both loops under the same autocast as the batched run
+        dev_type = torch.device(args.device).type
+        low_precision = torch.float16 if dev_type == "cuda" else torch.bfloat16
+        with torch.autocast(dev_type, dtype=low_precision):
+            amp_public, t_amp_public = timed(
+                lambda: public_style_heatmap(model, x, y, args.eps, args.seed, args.loop_batch)
+            )
+            amp_loop, t_amp_loop = timed(
+                lambda: loop_heatmap(model, x, y, args.eps, seed=args.seed, batch_size=args.loop_batch)
+            )
+        print(
+            f"{'public-style loop, autocast':>28}: {t_amp_public:8.1f} s   vs batched autocast {t_amp_public / t:5.2f}x"
+        )
+        print(f"{'tensor loop, autocast':>28}: {t_amp_loop:8.1f} s   vs batched autocast {t_amp_loop / t:5.2f}x")
+        for name, other in (("public-style", amp_public), ("tensor loop", amp_loop)):
+            err = float((hm.error - other.error).abs().max())
+            loss = float((hm.loss - other.loss).abs().max())
+            print(f"  batched autocast vs {name} autocast: max |d error| {err:.3g}   max |d loss| {loss:.3g}")
     low, high = float(loop.error.min()), float(loop.error.max())
     print(f"clean error {loop.clean_error:.4f}; heat-map error range {low:.3f}..{high:.3f}")
 
