@@ -53,7 +53,8 @@ def heatmap(
     dev = resolve_device(device)
     images = load(data, split, data_dir, None).subset(limit, seed)
     net, model_info = load_model_spec(model, images, dev, seed)
-    batch_size = batch_size or default_batch_size(torch.device(dev))
+    if batch_size is None:
+        batch_size = default_batch_size(torch.device(dev))
     start = time.perf_counter()
     hm = fourier_heatmap(
         net,
