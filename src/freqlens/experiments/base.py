@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from freqlens import verdicts
+from freqlens.contract import Estimate
 from freqlens.errors import FreqlensError
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 
 PROFILES = ("quick", "paper")
 PROVENANCE_TAGS = ("P", "C", "F", "W", "M", "I")
+SEED_STRIDE = 1000  # replicate r of a cell uses seeds shifted by r * SEED_STRIDE
 _DATASETS: dict[tuple[str, str, str], ImageSet] = {}  # loaded once per process, shared by all contexts
 
 
@@ -94,6 +97,35 @@ class Cell:
         if not self.name or "/" in self.name:
             raise FreqlensError(f"cell name {self.name!r} must be non-empty and contain no '/'")
         object.__setattr__(self, "config", json.loads(canonical_json(self.config)))
+
+    @property
+    def replicate(self) -> int:
+        """Which independent repetition (training seed) of the cell this is; 0 for the first."""
+        return int(self.config.get("replicate", 0))
+
+    def with_replicate(self, replicate: int) -> Cell:
+        """The same cell trained and measured under another seed: every integer ``"seed"`` in the config, nested
+        training set-ups included, is shifted by ``SEED_STRIDE * replicate`` and ``"replicate"`` is recorded.
+        Replicate 0 is the cell itself, so its run folder (and hash) is unchanged.
+
+        Example:
+            >>> Cell("a", {"seed": 1, "train": {"seed": 0, "lr": 0.1}}).with_replicate(2).config
+            {'replicate': 2, 'seed': 2001, 'train': {'lr': 0.1, 'seed': 2000}}
+        """
+        if replicate == 0:
+            return self
+
+        def shift(node: Any) -> Any:
+            if isinstance(node, dict):
+                return {
+                    k: v + SEED_STRIDE * replicate if k == "seed" and isinstance(v, int) else shift(v)
+                    for k, v in node.items()
+                }
+            if isinstance(node, list):
+                return [shift(v) for v in node]
+            return node
+
+        return Cell(self.name, {**shift(self.config), "replicate": replicate})
 
     def key(self, recipe: str) -> str:
         """The hash naming this cell's run folder within ``recipe``."""
@@ -168,6 +200,11 @@ class CellResult:
     run_dir: Path
     summary: dict[str, Any]
 
+    @property
+    def replicate(self) -> int:
+        """Which repetition (seed) of its cell this result is."""
+        return self.cell.replicate
+
     def arrays(self) -> dict[str, Any]:
         """The numpy arrays the cell saved with :func:`freqlens.runs.save_arrays`."""
         from freqlens.runs import load_arrays
@@ -179,6 +216,18 @@ class CellResult:
         from freqlens.runs import load_metrics
 
         return load_metrics(self.run_dir)
+
+
+def by_cell(results: Sequence[CellResult]) -> dict[str, list[CellResult]]:
+    """Results grouped by cell name, each group holding the cell's replicates (seeds) in replicate order.
+
+    Recipes turn a group into an :class:`~freqlens.contract.Estimate` with ``Estimate.mean_of`` over seeds (or a
+    binomial estimate from the test images when there is one seed).
+    """
+    groups: dict[str, list[CellResult]] = {}
+    for result in sorted(results, key=lambda r: r.replicate):
+        groups.setdefault(result.cell.name, []).append(result)
+    return groups
 
 
 @dataclass
@@ -198,6 +247,11 @@ class Comparison:
     expectation: str
     agree: bool | None
     note: str = ""
+    status: str = ""  # one of freqlens.verdicts.STATUSES; derived from ``agree`` when empty
+    estimate: dict[str, Any] | None = None  # the Estimate the verdict read (value, stderr, interval, n, method)
+    control: dict[str, Any] | None = None  # the negative control: {"label", "estimate", "status"}
+    seeds: int | None = None  # independent training runs behind ``estimate`` (None: no training noise measured)
+    diagnosis: str = ""  # for a disagreement: scale, protocol difference or genuine non-replication, with evidence
 
     def __post_init__(self) -> None:
         tags = [t.strip("[] ") for t in self.provenance.split(",")]
@@ -207,6 +261,65 @@ class Comparison:
             )
         if isinstance(self.ours, float) and not math.isfinite(self.ours):
             self.ours = str(self.ours)
+        if not self.status:
+            self.status = (
+                verdicts.AGREE if self.agree else verdicts.NOT_JUDGED if self.agree is None else verdicts.DISAGREE
+            )
+        if self.status not in verdicts.STATUSES:
+            raise FreqlensError(f"unknown verdict status {self.status!r}; use one of {', '.join(verdicts.STATUSES)}")
+        self.agree = verdicts.agree_flag(self.status)
+
+    def not_judged(self, note: str) -> Comparison:
+        """Mark this comparison as not judged at this scale, saying why."""
+        self.status, self.agree, self.note = verdicts.NOT_JUDGED, None, note
+        return self
+
+    @classmethod
+    def measured(
+        cls,
+        claim: str,
+        estimate: Estimate,
+        op: verdicts.Op,
+        threshold: float,
+        paper: float | str | None,
+        provenance: str,
+        *,
+        control: Estimate | None = None,
+        control_label: str = "",
+        seeds: int | None = None,
+        note: str = "",
+        diagnosis: str = "",
+    ) -> Comparison:
+        """A claim judged as a measurement: ``estimate op threshold`` on its 95 % interval, with a negative control.
+
+        ``threshold`` is the margin the claim demands (0 for a bare direction). ``control`` is the same quantity
+        where the claim should not hold; if it passes too, the claim is marked "cannot discriminate".
+
+        Example:
+            >>> from freqlens.contract import Estimate
+            >>> c = Comparison.measured("BN > vanilla on HFC(4)", Estimate.proportion(65, 100) - 0.12, ">", 0.2,
+            ...                         "0.65 vs 0.12", "F", control=Estimate.proportion(12, 100) - 0.12,
+            ...                         control_label="vanilla vs itself")
+            >>> c.status, c.control["status"]
+            ('agree', 'disagree')
+        """
+        status, control_status = verdicts.verdict(estimate, op, threshold, control)
+        return cls(
+            claim,
+            str(estimate),
+            paper,
+            provenance,
+            f"{op} {threshold:g} (95% interval)",
+            verdicts.agree_flag(status),
+            note,
+            status,
+            estimate.to_dict(),
+            None
+            if control is None
+            else {"label": control_label, "estimate": control.to_dict(), "status": control_status},
+            seeds,
+            diagnosis,
+        )
 
     @classmethod
     def within(

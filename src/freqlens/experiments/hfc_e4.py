@@ -120,14 +120,14 @@ class TableOne(Recipe):
             ours = got[(part, r)]["test_acc"]
             c = Comparison.within(f"{part.upper()}({r})-trained test accuracy", ours, test_acc, 0.05, _tag(part, r))
             if not paper_profile:
-                c.agree, c.note = None, "quantitative: judged in the paper profile only"
+                c.not_judged("quantitative: judged in the paper profile only")
             comparisons.append(c)
             fit = got[(part, r)]["train_acc"]
             c = Comparison.between(
                 f"{part.upper()}({r})-trained fits its training data", fit, 0.95, 1.0, "M", paper=train_acc
             )
             if not paper_profile:
-                c.agree, c.note = None, "few epochs in the quick profile: not expected to fit"
+                c.not_judged("few epochs in the quick profile: not expected to fit")
             comparisons.append(c)
 
         fig, ax = plt.subplots(figsize=(5, 3.5))

@@ -128,7 +128,7 @@ class Heuristics(Recipe):
                     continue
                 c = Comparison.within(f"{name}: {col}", final[name][col], value, 0.05, "F")
                 if not paper_profile:
-                    c.agree, c.note = None, "quantitative: judged in the paper profile only"
+                    c.not_judged("quantitative: judged in the paper profile only")
                 comparisons.append(c)
         text = (
             "Final-epoch accuracies of each heuristic against the values read off the paper's poster (±0.03–0.05). "

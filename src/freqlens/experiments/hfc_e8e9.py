@@ -214,7 +214,7 @@ class KernelSmoothing(Recipe):
                         "W" if (name, rho, i) in STARRED else "M",
                     )
                     if not paper_profile:
-                        c.agree, c.note = None, "quantitative: judged in the paper profile only"
+                        c.not_judged("quantitative: judged in the paper profile only")
                     elif i > 0:
                         c.note = "fixed-eps attacks vs foolbox minimal-eps: not like for like"
                     comparisons.append(c)

@@ -1,0 +1,414 @@
+"""The analysis contract: how every analysis meets a model, and the one result type they all return.
+
+Every analysis (HFC evaluation, sensitivity, heat map, data statistics, kernels, defence, perturbation spectra, and
+the ones to come) goes through the same few functions here, so that they agree on:
+
+* **placement** — inputs move batch by batch to the model's device and floating dtype (:func:`placement`);
+* **mode** — the model runs in eval mode and every submodule gets its own mode back afterwards, so a deliberately
+  frozen BatchNorm inside a training model stays frozen (:func:`evaluating`);
+* **precision** — float32 unless ``amp=True``; then autocast to float16 on CUDA and bfloat16 elsewhere
+  (:func:`autocast`); the result records which;
+* **sampling** — ``n`` images means *n drawn at random without replacement under a seed, kept in index order*, the
+  same draw everywhere (:func:`subsample_indices`);
+* **batching and progress** — :func:`batch_slices` with one tqdm bar, off with ``progress=False``;
+* **results** — :class:`AnalysisResult`: summary numbers (each an :class:`Estimate` with its uncertainty where it has
+  one), arrays, figures and conventions; a run folder, the report and the CLI all read it the same way.
+
+Analyses register themselves with :func:`register_analysis`, and the contract tests are generated from that registry.
+
+Example:
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    >>> _ = model[1].eval()                   # a frozen BatchNorm inside a model in training mode
+    >>> with evaluating(model):
+    ...     model.training
+    False
+    >>> model.training, model[1].training    # restored per submodule
+    (True, False)
+    >>> Estimate.proportion(45, 100).value
+    0.45
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from freqlens.errors import FreqlensError
+
+# ---------------------------------------------------------------------------------------------------------- devices
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """A torch device from ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if spec is None or spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, TypeError):
+        raise FreqlensError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise FreqlensError(f"device {spec!r} asked for but CUDA is not available here; use --device cpu")
+    return device
+
+
+def placement(model: Callable[[Tensor], Tensor], like: Tensor | None = None) -> tuple[torch.device, torch.dtype]:
+    """Device and floating dtype inputs must have for ``model``.
+
+    Those of the model's first floating parameter or buffer; for a plain function (or a module without floating
+    tensors) those of ``like``, else CPU float32.
+
+    Example:
+        >>> placement(torch.nn.Linear(2, 2).double())
+        (device(type='cpu'), torch.float64)
+    """
+    if isinstance(model, nn.Module):
+        for tensor in (*model.parameters(), *model.buffers()):
+            if tensor.is_floating_point():
+                return tensor.device, tensor.dtype
+    if like is not None and like.is_floating_point():
+        return like.device, like.dtype
+    return torch.device("cpu"), torch.float32
+
+
+@contextlib.contextmanager
+def evaluating(model: Callable[[Tensor], Tensor]) -> Iterator[None]:
+    """Run the block with ``model`` in eval mode, then give every submodule back its own mode.
+
+    ``model.train(was_training)`` would not do: it would switch a deliberately frozen BatchNorm back to training.
+    Plain functions are left alone.
+    """
+    modes = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
+    if isinstance(model, nn.Module):
+        model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """The low precision autocast uses on ``device``: float16 on CUDA, bfloat16 elsewhere."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
+def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[Any]:
+    """The one precision rule of the analyses: float32 unless ``amp``; then autocast to :func:`amp_dtype`."""
+    if not amp:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=amp_dtype(device))
+
+
+def precision_name(device: torch.device, amp: bool, dtype: torch.dtype = torch.float32) -> str:
+    """How an analysis computed, for its conventions: ``"float32"`` or ``"bfloat16 autocast"``."""
+    return f"{str(amp_dtype(device)).replace('torch.', '')} autocast" if amp else str(dtype).replace("torch.", "")
+
+
+# --------------------------------------------------------------------------------------------- sampling, batching
+
+
+def subsample_indices(total: int, n: int | None, seed: int = 0) -> Tensor | None:
+    """Indices of ``n`` of ``total`` items drawn without replacement under ``seed``, in increasing order.
+
+    ``None`` (take everything) when ``n`` is None or at least ``total``. Every analysis and recipe draws its images
+    with this function, so the same ``n`` and seed always select the same images.
+
+    Example:
+        >>> subsample_indices(10, 3, seed=0).tolist() == subsample_indices(10, 3, seed=0).tolist()
+        True
+        >>> subsample_indices(10, None) is None
+        True
+    """
+    if n is None or n >= total:
+        return None
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise FreqlensError(f"the number of images must be a positive integer, got {n!r}")
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randperm(total, generator=generator)[:n].sort().values
+
+
+def subsample(images: Tensor, labels: Tensor, n: int | None, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """``images`` and ``labels`` restricted to :func:`subsample_indices` (unchanged when it takes everything)."""
+    index = subsample_indices(images.shape[0], n, seed)
+    return (images, labels) if index is None else (images[index], labels[index])
+
+
+def check_batch_size(batch_size: int) -> int:
+    """``batch_size`` if it is a positive integer, else a :class:`FreqlensError`."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise FreqlensError(f"batch size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
+def batch_slices(n: int, batch_size: int, *, desc: str, progress: bool = True, unit: str = "img") -> Iterator[slice]:
+    """Consecutive slices of ``range(n)`` of at most ``batch_size`` items, with one progress bar counting items.
+
+    Example:
+        >>> [(s.start, s.stop) for s in batch_slices(5, 2, desc="demo", progress=False)]
+        [(0, 2), (2, 4), (4, 5)]
+    """
+    check_batch_size(batch_size)
+    with tqdm(total=n, desc=desc, unit=unit, unit_scale=True, disable=not progress, leave=False) as bar:
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            yield slice(start, stop)
+            bar.update(stop - start)
+
+
+# ------------------------------------------------------------------------------------------------------ estimates
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A measured number with its uncertainty: ``value``, standard error, a 95 % interval, and the sample size.
+
+    ``method`` says where the uncertainty comes from (``"binomial"``: test images, Wilson interval; ``"seeds"``: the
+    spread of independent training runs; ``"bootstrap"``; ``"normal"``: propagated standard errors; ``"exact"``: no
+    sampling noise).
+
+    Example:
+        >>> e = Estimate.proportion(80, 100)
+        >>> round(e.stderr, 3), round(e.low, 3), round(e.high, 3)
+        (0.04, 0.711, 0.867)
+        >>> d = Estimate.proportion(80, 100) - Estimate.proportion(60, 100)
+        >>> round(d.value, 2), d.low > 0
+        (0.2, True)
+    """
+
+    value: float
+    stderr: float = 0.0
+    low: float = math.nan
+    high: float = math.nan
+    n: int | None = None
+    method: str = "exact"
+
+    Z95: ClassVar[float] = 1.959963984540054
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", float(self.value))
+        object.__setattr__(self, "stderr", float(self.stderr))
+        if math.isnan(self.low):
+            object.__setattr__(self, "low", self.value - self.Z95 * self.stderr)
+        if math.isnan(self.high):
+            object.__setattr__(self, "high", self.value + self.Z95 * self.stderr)
+
+    @classmethod
+    def exact(cls, value: float) -> Estimate:
+        """A number without sampling noise (a count, a property of fixed weights)."""
+        return cls(value)
+
+    @classmethod
+    def proportion(cls, successes: float, n: int) -> Estimate:
+        """A rate over ``n`` independent test images: binomial standard error and Wilson 95 % interval."""
+        if n <= 0:
+            raise FreqlensError(f"a proportion needs at least one image, got n={n}")
+        p = successes / n
+        z = cls.Z95
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return cls(p, math.sqrt(max(p * (1 - p), 0.0) / n), centre - half, centre + half, n, "binomial")
+
+    @classmethod
+    def mean_of(cls, values: Sequence[float] | Tensor | np.ndarray, method: str = "seeds") -> Estimate:
+        """The mean of independent measurements (seeds, images) with its standard error (sample std / sqrt n).
+
+        One value gives a standard error of 0 and ``method`` ``"single"``: the noise was not measured.
+        """
+        arr = np.asarray(values.detach().cpu() if isinstance(values, Tensor) else values, dtype=np.float64).ravel()
+        if arr.size == 0:
+            raise FreqlensError("cannot average an empty list of measurements")
+        if arr.size == 1:
+            return cls(float(arr[0]), 0.0, n=1, method="single")
+        stderr = float(arr.std(ddof=1) / math.sqrt(arr.size))
+        return cls(float(arr.mean()), stderr, n=int(arr.size), method=method)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Estimate:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            d["value"],
+            d.get("stderr", 0.0),
+            d.get("low", math.nan),
+            d.get("high", math.nan),
+            d.get("n"),
+            d.get("method", "exact"),
+        )
+
+    def __sub__(self, other: Estimate | float) -> Estimate:
+        """Difference of two independent estimates (standard errors add in quadrature)."""
+        o = other if isinstance(other, Estimate) else Estimate(float(other))
+        method = self.method if o.method in ("exact", self.method) else "normal"
+        return Estimate(self.value - o.value, math.hypot(self.stderr, o.stderr), method=method)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (non-finite bounds become ``None``)."""
+        clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in vars(self).items()}
+        return {k: clean[k] for k in ("value", "stderr", "low", "high", "n", "method")}
+
+    def __str__(self) -> str:
+        return f"{self.value:.4g}" if self.stderr == 0 else f"{self.value:.4g} ± {self.stderr:.2g}"
+
+
+Metric = Estimate | float | int | str | bool | None
+
+
+def metric_value(metric: Metric | Mapping[str, Any]) -> Any:
+    """The plain value of a metric, whether an :class:`Estimate`, its dict form, or a plain number/string."""
+    if isinstance(metric, Estimate):
+        return metric.value
+    if isinstance(metric, Mapping) and "value" in metric and "stderr" in metric:
+        return metric["value"]
+    return metric
+
+
+# -------------------------------------------------------------------------------------------------------- results
+
+
+FigureFactory = Callable[[], Any]  # returns a matplotlib Figure when called
+
+
+@dataclass
+class AnalysisResult:
+    """What every analysis returns.
+
+    ``metrics``: named summary numbers (an :class:`Estimate` wherever the number has sampling noise).
+    ``arrays``: named arrays (maps, curves, per-image values), saved as ``arrays.npz``.
+    ``figures``: named figure factories, drawn only when saved (``<name>.png``).
+    ``conventions``: everything a reader needs to reproduce the numbers (FFT norm, mask, precision, device, ...).
+    ``params``: the analysis' resolved parameters (radii, eps, n, seed, ...).
+    ``details``: other JSON-able structured output (tables, ranked image lists).
+
+    Example:
+        >>> r = AnalysisResult("demo", metrics={"accuracy": Estimate.proportion(9, 10)}, params={"n": 10})
+        >>> r.summary()["metrics"]["accuracy"]["value"]
+        0.9
+        >>> r.value("accuracy")
+        0.9
+    """
+
+    analysis: str
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    arrays: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, FigureFactory] = field(default_factory=dict)
+    conventions: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def value(self, name: str) -> Any:
+        """The plain value of metric ``name``."""
+        if name not in self.metrics:
+            raise FreqlensError(f"{self.analysis} has no metric {name!r}; it has {', '.join(self.metrics) or 'none'}")
+        return metric_value(self.metrics[name])
+
+    def summary(self, figure_files: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The JSON-able summary a run folder stores: metrics (estimates as dicts), params, conventions, details."""
+        return {
+            "analysis": self.analysis,
+            "metrics": {k: v.to_dict() if isinstance(v, Estimate) else v for k, v in self.metrics.items()},
+            "params": dict(self.params),
+            "conventions": dict(self.conventions),
+            "details": dict(self.details),
+            "figures": dict(figure_files or {}),
+            "arrays": sorted(self.arrays),
+        }
+
+    def numpy_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays as numpy (tensors detached and moved to the CPU)."""
+        return {
+            k: (v.detach().cpu().numpy() if isinstance(v, Tensor) else np.asarray(v)) for k, v in self.arrays.items()
+        }
+
+    def save(self, directory: Path, prefix: str = "") -> dict[str, Any]:
+        """Write ``arrays.npz`` and one PNG per figure into ``directory`` (atomically); return :meth:`summary`.
+
+        ``prefix`` namespaces the files when several results share one folder (e.g. one per model in an audit).
+        """
+        from freqlens import provenance
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = self.numpy_arrays()
+        if arrays:
+
+            def write(tmp: Path) -> None:
+                with open(tmp, "wb") as fh:
+                    np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+
+            provenance._atomic(directory / f"{prefix}arrays.npz", write)
+        files = {}
+        for name, factory in self.figures.items():
+            fig = factory()
+            if fig is not None:
+                files[name] = provenance.save_figure(fig, directory / f"{prefix}{name}.png").name
+        return self.summary(files)
+
+
+# -------------------------------------------------------------------------------------------------------- registry
+
+
+@runtime_checkable
+class Analysis(Protocol):
+    """An analysis as the registry holds it: ``run(model, images, labels, **params) -> AnalysisResult``."""
+
+    def __call__(self, model: nn.Module, images: Tensor, labels: Tensor, **params: Any) -> AnalysisResult: ...
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """A registered analysis: its name, its function, what it needs, and tiny parameters for the contract tests."""
+
+    name: str
+    run: Analysis
+    description: str
+    needs_model: bool = True
+    test_params: Mapping[str, Any] = field(default_factory=dict)
+
+
+_ANALYSES: dict[str, AnalysisSpec] = {}
+
+
+def register_analysis(
+    name: str, description: str, *, needs_model: bool = True, test_params: Mapping[str, Any] | None = None
+) -> Callable[[Analysis], Analysis]:
+    """Decorator adding ``fn(model, images, labels, **params) -> AnalysisResult`` to the analysis registry.
+
+    ``test_params`` are the parameters the generated contract tests call it with on tiny 8x8 inputs.
+    """
+
+    def add(fn: Analysis) -> Analysis:
+        if name in _ANALYSES and _ANALYSES[name].run is not fn:
+            raise FreqlensError(f"analysis {name!r} is registered twice")
+        _ANALYSES[name] = AnalysisSpec(name, fn, description, needs_model, dict(test_params or {}))
+        return fn
+
+    return add
+
+
+def list_analyses() -> list[str]:
+    """Names of the registered analyses (importing :mod:`freqlens.analyses` registers the built-in ones)."""
+    import freqlens.analyses  # noqa: F401  (registers)
+
+    return list(_ANALYSES)
+
+
+def get_analysis(name: str) -> AnalysisSpec:
+    """The registered analysis ``name``."""
+    names = list_analyses()
+    if name not in _ANALYSES:
+        raise FreqlensError(f"unknown analysis {name!r}; choose one of: {', '.join(names)}")
+    return _ANALYSES[name]
