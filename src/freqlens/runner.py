@@ -64,7 +64,12 @@ def reproduce(names: Sequence[str], ctx: Context, executor: Executor, out_dir: P
     """Run the named recipes under ``ctx.profile`` and summarise them into ``out_dir``; returns one outcome each."""
     started = time.perf_counter()
     recipes: list[Recipe] = [get_recipe(name) for name in names]
-    plan = [(recipe, cell) for recipe in recipes for cell in recipe.cells(ctx.profile)]
+    plan = [
+        (recipe, cell.with_replicate(seed))
+        for recipe in recipes
+        for cell in recipe.cells(ctx.profile)
+        for seed in range(ctx.seeds)
+    ]
     outcomes = {r.name: Outcome(r.name, sum(1 for rr, _ in plan if rr is r)) for r in recipes}
 
     needs: dict[tuple[str, str], list[Path]] = {}

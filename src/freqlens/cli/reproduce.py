@@ -42,10 +42,11 @@ def parse_pairs(pairs: list[str], what: str) -> dict[str, object]:
 @app.command()
 def reproduce(
     names: Annotated[
-        list[str] | None, typer.Argument(help="Recipes to run, or all (default). 'quick'/'paper' set the profile.")
+        list[str] | None,
+        typer.Argument(help="Recipes to run, or all (default). 'quick'/'cpu'/'paper' set the profile."),
     ] = None,
     profile: Annotated[
-        str, typer.Option(help="quick (small CNN, CPU minutes) or paper (the papers' set-up, GPU).")
+        str, typer.Option(help="quick (CPU minutes), cpu (CPU hours, use with --seeds 3) or paper (GPU).")
     ] = "",
     device: DeviceOpt = "auto",
     data_dir: DataDirOpt = None,
@@ -59,6 +60,9 @@ def reproduce(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Summaries and report (default out/<profile>).")
     ] = None,
+    seeds: Annotated[
+        int, typer.Option(help="Independent training seeds per cell; verdicts then read the spread across seeds.")
+    ] = 1,
     list_only: Annotated[bool, typer.Option("--list", help="List the recipes and their cells, run nothing.")] = False,
 ) -> None:
     """Reproduce the papers' figures and tables; finished cells are skipped, interrupted ones resumed.
@@ -92,7 +96,7 @@ def reproduce(
     root = runs_root(runs)
     out_dir = out if out is not None else Path("out") / profile
     dev = resolve_device(device)
-    ctx = Context(runs_root=root, profile=profile, device=dev, data_dir=data_dir, executor=executor)
+    ctx = Context(runs_root=root, profile=profile, device=dev, data_dir=data_dir, executor=executor, seeds=seeds)
     runner = make_executor(executor, root / "_submitit", dev, parse_pairs(slurm or [], "--slurm"))
     typer.echo(
         f"reproducing {', '.join(chosen)} (profile {profile}, device {dev}, executor {executor}); runs in {root}"

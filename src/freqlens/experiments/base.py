@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
     from freqlens.data import ImageSet
 
-PROFILES = ("quick", "paper")
+PROFILES = ("quick", "cpu", "paper")
 PROVENANCE_TAGS = ("P", "C", "F", "W", "M", "I")
 SEED_STRIDE = 1000  # replicate r of a cell uses seeds shifted by r * SEED_STRIDE
 _DATASETS: dict[tuple[str, str, str], ImageSet] = {}  # loaded once per process, shared by all contexts
@@ -149,6 +149,7 @@ class Context:
     data_dir: Path | None = None
     executor: str = "inline"
     progress: bool = True
+    seeds: int = 1  # independent repetitions of every cell (replicates 0..seeds-1, each its own run folder)
 
     def __post_init__(self) -> None:
         self.runs_root = Path(self.runs_root)
@@ -156,6 +157,8 @@ class Context:
             self.data_dir = Path(self.data_dir)
         if self.profile not in PROFILES:
             raise FreqlensError(f"unknown profile {self.profile!r}; use one of {', '.join(PROFILES)}")
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise FreqlensError(f"--seeds must be a positive integer, got {self.seeds!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Picklable/JSON form, for workers in other processes."""
@@ -166,11 +169,13 @@ class Context:
             "data_dir": str(self.data_dir) if self.data_dir is not None else None,
             "executor": self.executor,
             "progress": self.progress,
+            "seeds": self.seeds,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Context:
-        return cls(**{k: d[k] for k in ("runs_root", "profile", "device", "data_dir", "executor", "progress")})
+        keys = ("runs_root", "profile", "device", "data_dir", "executor", "progress", "seeds")
+        return cls(**{k: d[k] for k in keys if k in d})
 
     def dataset(self, spec: str, split: str) -> ImageSet:
         """A dataset by name (``cifar10``, ``synthetic:...``, a folder), loaded once per process from ``data_dir``."""
