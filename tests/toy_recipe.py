@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from freqlens import provenance, runs
+from freqlens.contract import Estimate
 from freqlens.experiments import Cell, CellResult, Comparison, Context, Figure, Recipe, Summary, Table, register_recipe
 from freqlens.plotting import plt
 
@@ -51,5 +52,25 @@ class Toy(Recipe):
                 Comparison.within("square of 2", float(squares[2]), 4.0, 0.0, "I"),
                 Comparison.between("largest square", float(max(squares)), 0.0, 1.0, "M", note="planted disagreement"),
                 Comparison("untested claim", None, "rises", "P", "not judged here", None),
+                Comparison.measured(
+                    "mean square above 1",
+                    Estimate.mean_of(squares),
+                    ">",
+                    1.0,
+                    None,
+                    "I",
+                    control=Estimate.mean_of([0.0 for _ in squares]),
+                    control_label="all-zero squares",
+                ),
+                Comparison.measured(
+                    "largest square positive",
+                    Estimate.exact(max(squares)),
+                    ">",
+                    0.0,
+                    None,
+                    "I",
+                    control=Estimate.exact(min(squares) + 1),
+                    control_label="smallest square plus one",
+                ),
             ],
         )

@@ -1,8 +1,13 @@
 """One self-contained HTML page (and a Markdown twin) from the recipe summaries of a reproduction.
 
 Reads ``<out>/reproduce.json`` (when present) and every ``<out>/<recipe>/summary.json``; figures are embedded as
-base64 data URIs, so ``report.html`` can be mailed or attached on its own. Every comparison with a paper shows our
-value, the paper's value, its provenance tag (legend from ``papers.md`` §0) and a mark: agrees, disagrees or not judged.
+base64 data URIs, so ``report.html`` can be mailed or attached on its own.
+
+The page opens with a linked contents list and the scoreboard. Each experiment then shows the claims this run judged:
+our value with its uncertainty, the paper's value with its provenance tag (legend from ``papers.md`` §0), the
+criterion and the margin it demands, the negative control and its outcome, and the verdict (:mod:`freqlens.verdicts`:
+agrees, disagrees, inconclusive, cannot discriminate), with a diagnosis for every disagreement. The paper's numbers
+that only the paper profile judges follow in a section of their own at the end.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from freqlens import provenance
+from freqlens import provenance, verdicts
 from freqlens.errors import FreqlensError
 from freqlens.experiments.base import Comparison, Summary, Table
 
@@ -28,7 +33,15 @@ TAGS = {
     "M": "recalled from the paper, not re-checked",
     "I": "inferred by the spec authors",
 }
-MARKS = {True: ("agrees", "✓"), False: ("disagrees", "✗"), None: ("not judged", "–")}
+LABELS = {
+    verdicts.AGREE: "agrees",
+    verdicts.DISAGREE: "disagrees",
+    verdicts.INCONCLUSIVE: "inconclusive",
+    verdicts.UNDISCRIMINATING: "cannot discriminate",
+    verdicts.NOT_JUDGED: "not judged",
+}
+CSS_CLASS = {status: label.replace(" ", "") for status, label in LABELS.items()}
+CLAIM_COLUMNS = ["claim", "ours", "paper", "source", "criterion", "negative control", "verdict", "note"]
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -37,7 +50,9 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;margin:.8em 0;font-size:.92em}th,td{border:1px solid #ccc;padding:.25em .55em;
 text-align:left;vertical-align:top}th{background:#f3f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .agrees{background:#e6f4ea;color:#137333;font-weight:600}.disagrees{background:#fce8e6;color:#a50e0e;font-weight:600}
-.notjudged{color:#5f6368}.tag{font-family:monospace;background:#eef;padding:0 .3em;border-radius:3px}
+.notjudged{color:#5f6368}.inconclusive{background:#fef7e0;color:#8a5a00;font-weight:600}
+.cannotdiscriminate{background:#f1e6fc;color:#6a1b9a;font-weight:600}nav ol{columns:2}
+.tag{font-family:monospace;background:#eef;padding:0 .3em;border-radius:3px}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#444;font-size:.9em}
 .error{background:#fce8e6;padding:.5em;white-space:pre-wrap;font-family:monospace;font-size:.85em}
 code{background:#f3f4f6;padding:0 .25em}
@@ -89,25 +104,61 @@ def _cell(value: Any) -> str:
     return f"<td{cls}>{html.escape(_fmt(value))}</td>"
 
 
+def _ours(c: Comparison) -> str:
+    """Our value with its uncertainty: ``v ± se [low, high], n images`` or ``, k seeds``."""
+    if c.estimate is None:
+        return _fmt(c.ours)
+    e = c.estimate
+    text = f"{_fmt(e['value'])}"
+    if e.get("stderr"):
+        text += f" ± {_fmt(e['stderr'])} [{_fmt(e['low'])}, {_fmt(e['high'])}]"
+    if c.seeds:
+        text += f", {c.seeds} seed{'s' if c.seeds > 1 else ''}"
+    elif e.get("n"):
+        text += f", n={e['n']}"
+    return text
+
+
+def _control(c: Comparison) -> str:
+    if c.control is None:
+        return "—"
+    e = c.control["estimate"]
+    value = _fmt(e["value"]) + (f" ± {_fmt(e['stderr'])}" if e.get("stderr") else "")
+    return f"{c.control['label']}: {value} → {LABELS[c.control['status']]}"
+
+
+def _note(c: Comparison) -> str:
+    return " ".join(t for t in (c.note, f"Diagnosis: {c.diagnosis}" if c.diagnosis else "") if t)
+
+
 def _comparison_rows(comparisons: list[Comparison]) -> tuple[list[list[str]], list[str]]:
     rows, classes = [], []
     for c in comparisons:
-        label, mark = MARKS[c.agree]
+        label, mark = LABELS[c.status], verdicts.MARKS[c.status]
         tags = " ".join(f'<span class="tag" title="{html.escape(TAGS[t])}">[{t}]</span>' for t in _tags(c.provenance))
-        css = label.replace(" ", "")
+        css = CSS_CLASS[c.status]
         rows.append(
             [
                 f"<td>{_inline(c.claim)}</td>",
-                _cell(c.ours),
+                f"<td class='num'>{html.escape(_ours(c))}</td>",
                 _cell(c.paper),
                 f"<td>{tags}</td>",
                 f"<td>{_inline(c.expectation)}</td>",
+                f"<td>{html.escape(_control(c))}</td>",
                 f'<td class="{css}">{mark} {label}</td>',
-                f"<td>{_inline(c.note)}</td>",
+                f"<td>{_inline(_note(c))}</td>",
             ]
         )
         classes.append(css)
     return rows, classes
+
+
+def _judged(s: Summary) -> list[Comparison]:
+    return [c for c in s.comparisons if c.status != verdicts.NOT_JUDGED]
+
+
+def _unjudged(s: Summary) -> list[Comparison]:
+    return [c for c in s.comparisons if c.status == verdicts.NOT_JUDGED]
 
 
 def _data_uri(path: Path) -> str:
@@ -117,27 +168,36 @@ def _data_uri(path: Path) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
+SCORE_COLUMNS = ["recipe", "experiment", *(f"{verdicts.MARKS[st]} {LABELS[st]}" for st in verdicts.STATUSES)]
+
+
 def _score(summaries: list[Summary]) -> list[list[Any]]:
-    rows = []
+    rows: list[list[Any]] = []
     for s in summaries:
-        verdicts = [c.agree for c in s.comparisons]
-        rows.append([s.recipe, s.title, verdicts.count(True), verdicts.count(False), verdicts.count(None)])
+        statuses = [c.status for c in s.comparisons]
+        rows.append([s.recipe, s.title, *(statuses.count(st) for st in verdicts.STATUSES)])
+    if len(rows) > 1:
+        rows.append(["all", "", *(sum(r[i] for r in rows) for i in range(2, 2 + len(verdicts.STATUSES)))])
     return rows
 
 
 def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -> str:
     """The report page as one HTML string, figures inlined."""
+    unjudged = [s for s in summaries if _unjudged(s)]
+    contents = [f"<li><a href='#{html.escape(s.recipe)}'>{html.escape(s.title)}</a></li>" for s in summaries]
+    if unjudged:
+        contents.append("<li><a href='#paper-numbers'>Paper numbers not judged at this scale</a></li>")
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>freqlens reproduction ({html.escape(str(meta.get('profile', '')))})</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>freqlens reproduction — profile <code>{html.escape(str(meta.get('profile', '?')))}</code></h1>",
+        "<nav><h2 id='contents'>Contents</h2><ol><li><a href='#scoreboard'>Scoreboard</a></li>"
+        + "".join(contents)
+        + "</ol></nav>",
         _paragraphs(_intro(meta)),
         "<h2 id='scoreboard'>Scoreboard</h2>",
-        _html_table(
-            ["recipe", "experiment", "✓ agree", "✗ disagree", "– not judged"],
-            [[_cell(v) for v in row] for row in _score(summaries)],
-        ),
+        _html_table(SCORE_COLUMNS, [[_cell(v) for v in row] for row in _score(summaries)]),
         "<p>Provenance tags (from <code>papers.md</code> §0): "
         + "; ".join(f"<span class='tag'>[{t}]</span> {html.escape(d)}" for t, d in TAGS.items())
         + ".</p>",
@@ -153,11 +213,9 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
         if s.paper_refs:
             parts.append(f"<p><em>Paper: {html.escape('; '.join(s.paper_refs))}</em></p>")
         parts.append(_paragraphs(s.text))
-        if s.comparisons:
-            rows, classes = _comparison_rows(s.comparisons)
-            parts.append(
-                _html_table(["claim", "ours", "paper", "source", "criterion", "verdict", "note"], rows, classes)
-            )
+        if _judged(s):
+            rows, classes = _comparison_rows(_judged(s))
+            parts.append(_html_table(CLAIM_COLUMNS, rows, classes))
         parts.extend(_table_html(t) for t in s.tables)
         for f in s.figures:
             uri = _data_uri(Path(out_dir) / s.recipe / f.path)
@@ -165,8 +223,21 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
                 f"<figure><img src='{uri}' alt='{html.escape(f.caption)}'>"
                 f"<figcaption>{_inline(f.caption)}</figcaption></figure>"
             )
+    if unjudged:
+        parts.append("<h2 id='paper-numbers'>Paper numbers not judged at this scale</h2>")
+        parts.append(_paragraphs(UNJUDGED_TEXT))
+        for s in unjudged:
+            rows, classes = _comparison_rows(_unjudged(s))
+            parts.append(f"<h3>{html.escape(s.title)} <code>{html.escape(s.recipe)}</code></h3>")
+            parts.append(_html_table(CLAIM_COLUMNS, rows, classes))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+UNJUDGED_TEXT = (
+    "The papers' absolute numbers, listed beside ours for reference. They depend on the papers' architectures, "
+    "epochs and data, so only the paper profile judges them."
+)
 
 
 def _table_html(t: Table) -> str:
@@ -175,18 +246,23 @@ def _table_html(t: Table) -> str:
 
 def _intro(meta: dict[str, Any]) -> str:
     seconds = meta.get("seconds", {})
+    seeds = meta.get("seeds", 1)
     lines = [
         "Each experiment of the HFC paper (Wang et al., CVPR 2020), Godfrey et al.'s representation-cost paper and "
         "Yin et al.'s Fourier heat map, run by `freqlens reproduce`, with our numbers next to the values the papers "
-        "report. A ✓ means our result meets the stated criterion, ✗ that it does not, – that the claim was not "
-        "judged at this scale."
+        "report. Every verdict is judged on the 95 % interval of our value: ✓ the whole interval meets the "
+        "criterion (with the margin the claim demands), ✗ it lies wholly outside, ≈ inconclusive (the interval "
+        "straddles the threshold: inside the noise). Each claim also runs a negative control, the same criterion "
+        "where the claim should not hold; a claim whose control passes too is marked ⊘ cannot discriminate, never "
+        "✓. – not judged at this scale."
     ]
     if seconds:
         lines.append(
             f"Executor `{meta.get('executor')}`, {meta.get('trainings', 0)} distinct trained models "
             f"({meta.get('trained_now', 0)} trained in this invocation), {meta.get('cells_run_now', 0)} cells run now; "
             f"wall time {seconds.get('total', 0):.0f} s (training {seconds.get('training', 0):.0f} s, cells "
-            f"{seconds.get('cells', 0):.0f} s). Runs: `{meta.get('runs_root')}`."
+            f"{seconds.get('cells', 0):.0f} s). Runs: `{meta.get('runs_root')}`. Seeds per cell: {seeds}"
+            + (" (uncertainties: test images only)." if seeds == 1 else " (uncertainties: spread across seeds).")
         )
     return "\n\n".join(lines)
 
@@ -200,29 +276,56 @@ def _md_table(columns: list[str], rows: Iterable[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _md_claims(comparisons: list[Comparison]) -> str:
+    rows = [
+        [
+            c.claim,
+            _ours(c),
+            c.paper,
+            f"[{c.provenance}]",
+            c.expectation,
+            _control(c),
+            f"{verdicts.MARKS[c.status]} {LABELS[c.status]}",
+            _note(c),
+        ]
+        for c in comparisons
+    ]
+    return _md_table(CLAIM_COLUMNS, rows)
+
+
 def render_markdown(summaries: list[Summary], meta: dict[str, Any]) -> str:
     """The report as Markdown; figures are linked relative to the output folder."""
-    parts = [f"# freqlens reproduction — profile `{meta.get('profile', '?')}`", _intro(meta), "## Scoreboard"]
-    parts.append(_md_table(["recipe", "experiment", "✓ agree", "✗ disagree", "– not judged"], _score(summaries)))
+    unjudged = [s for s in summaries if _unjudged(s)]
+    contents = [f"{i}. [{s.title}](#{s.recipe})" for i, s in enumerate(summaries, 2)]
+    if unjudged:
+        contents.append(f"{len(summaries) + 2}. [Paper numbers not judged at this scale](#paper-numbers)")
+    parts = [
+        f"# freqlens reproduction — profile `{meta.get('profile', '?')}`",
+        "## Contents\n\n1. [Scoreboard](#scoreboard)\n" + "\n".join(contents),
+        _intro(meta),
+        "## Scoreboard",
+    ]
+    parts.append(_md_table(SCORE_COLUMNS, _score(summaries)))
     parts.append("Provenance tags: " + "; ".join(f"[{t}] {d}" for t, d in TAGS.items()) + ".")
     for failure in meta.get("recipes", []):
         for e in failure.get("errors", []):
             parts.append(f"**{failure['recipe']} failed:**\n\n```\n{e}\n```")
     for s in summaries:
-        parts.append(f"## {s.title} (`{s.recipe}`)")
+        parts.append(f'<a id="{s.recipe}"></a>\n\n## {s.title} (`{s.recipe}`)')
         if s.paper_refs:
             parts.append(f"*Paper: {'; '.join(s.paper_refs)}*")
         if s.text:
             parts.append(s.text)
-        if s.comparisons:
-            rows = [
-                [c.claim, c.ours, c.paper, f"[{c.provenance}]", c.expectation, " ".join(MARKS[c.agree][::-1]), c.note]
-                for c in s.comparisons
-            ]
-            parts.append(_md_table(["claim", "ours", "paper", "source", "criterion", "verdict", "note"], rows))
+        if _judged(s):
+            parts.append(_md_claims(_judged(s)))
         for t in s.tables:
             parts.append(f"### {t.title}\n\n" + _md_table(t.columns, t.rows))
         parts.extend(f"![{f.caption}]({s.recipe}/{f.path})\n\n*{f.caption}*" for f in s.figures)
+    if unjudged:
+        parts.append('<a id="paper-numbers"></a>\n\n## Paper numbers not judged at this scale')
+        parts.append(UNJUDGED_TEXT)
+        for s in unjudged:
+            parts.append(f"### {s.title} (`{s.recipe}`)\n\n" + _md_claims(_unjudged(s)))
     return "\n\n".join(parts) + "\n"
 
 

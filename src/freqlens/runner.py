@@ -123,6 +123,7 @@ def reproduce(names: Sequence[str], ctx: Context, executor: Executor, out_dir: P
         {
             "recipes": [asdict(o) for o in outcomes.values()],
             "profile": ctx.profile,
+            "seeds": ctx.seeds,
             "executor": executor.name,
             "runs_root": str(ctx.runs_root),
             "trainings": len(trainings),

@@ -25,8 +25,9 @@ def demo(
     """
     from freqlens.executors import InlineExecutor
     from freqlens.experiments import Context
-    from freqlens.report import MARKS, build_report
+    from freqlens.report import LABELS, build_report
     from freqlens.runner import reproduce
+    from freqlens.verdicts import AGREE, MARKS
 
     ctx = Context(runs_root=out / "runs", profile="quick", device=resolve_device(device))
     (outcome,) = reproduce(["demo"], ctx, InlineExecutor(), out)
@@ -37,9 +38,9 @@ def demo(
     summary = json.loads((out / "demo" / "summary.json").read_text())
     typer.echo(summary["text"])
     for c in summary["comparisons"]:
-        mark = MARKS[c["agree"]][1]
+        mark = f"{MARKS[c['status']]} {LABELS[c['status']]}"
         ours = f"{c['ours']:.3f}" if isinstance(c["ours"], float) else c["ours"]
         typer.echo(f"  {mark} {c['claim']}: {ours} (expected {c['expectation']})")
     typer.echo(f"report: {html}")
-    if not all(c["agree"] for c in summary["comparisons"]):
+    if not all(c["status"] == AGREE for c in summary["comparisons"]):
         raise typer.Exit(1)

@@ -13,6 +13,7 @@ from freqlens.cli import app
 from freqlens.cli.common import DataDirOpt, DeviceOpt, resolve_device
 from freqlens.errors import FreqlensError
 from freqlens.experiments.base import PROFILES
+from freqlens.verdicts import MARKS, STATUSES
 
 RunsOpt = Annotated[
     Path | None,
@@ -109,8 +110,8 @@ def reproduce(
             failed += 1
             typer.echo(f"FAILED  {o.recipe}: " + o.errors[0].splitlines()[-1], err=True)
         else:
-            verdicts = [c["agree"] for c in json.loads(Path(str(o.summary)).read_text())["comparisons"]]
-            marks = f"✓ {verdicts.count(True)}  ✗ {verdicts.count(False)}  – {verdicts.count(None)}"
+            statuses = [c["status"] for c in json.loads(Path(str(o.summary)).read_text())["comparisons"]]
+            marks = "  ".join(f"{MARKS[st]} {statuses.count(st)}" for st in STATUSES)
             typer.echo(f"ok      {o.recipe:22s} {o.cells:3d} cells   {marks}")
     typer.echo(f"report: {html} and {md}")
     if failed:
