@@ -36,7 +36,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -361,11 +361,8 @@ class AnalysisResult:
 # -------------------------------------------------------------------------------------------------------- registry
 
 
-@runtime_checkable
-class Analysis(Protocol):
-    """An analysis as the registry holds it: ``run(model, images, labels, **params) -> AnalysisResult``."""
-
-    def __call__(self, model: nn.Module, images: Tensor, labels: Tensor, **params: Any) -> AnalysisResult: ...
+# An analysis as the registry holds it: ``run(model, images, labels, **params) -> AnalysisResult``.
+Analysis = Callable[..., AnalysisResult]
 
 
 @dataclass(frozen=True)
