@@ -177,3 +177,13 @@ def test_circular_cnn_depth_and_linearity() -> None:
     assert not torch.allclose(relu(x + y) - relu(zero), (relu(x) - relu(zero)) + (relu(y) - relu(zero)))
     with pytest.raises(FreqlensError, match="built for 8x8 images"):
         model(torch.rand(1, 3, 16, 16).double())
+
+
+def test_resnet18_imagenet_stem_matches_torchvision_layer_shapes():
+    model = create_model("resnet18", num_classes=1000, stem="imagenet", normalize="imagenet")
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert tuple(convs[0].weight.shape) == (64, 3, 7, 7) and convs[0].stride == (2, 2)
+    assert sum(p.numel() for p in model.parameters()) == 11_689_512  # torchvision resnet18's parameter count
+    assert model(torch.rand(2, 3, 64, 64)).shape == (2, 1000)
+    with pytest.raises(FreqlensError, match="unknown ResNet stem"):
+        create_model("resnet18", stem="tiny")

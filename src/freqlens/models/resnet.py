@@ -7,6 +7,7 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from freqlens.errors import FreqlensError
 from freqlens.models.layers import check_dropout, make_normalize, norm2d
 from freqlens.models.registry import register_model
 
@@ -141,14 +142,29 @@ def resnet18(
     dropout: float = 0.0,
     width: int = 64,
     normalize: str = "auto",
+    stem: str = "cifar",
 ) -> nn.Module:
-    """CIFAR ResNet-18: 3x3 stem without pooling, 4 stages of 2 basic blocks (64-512), global average pool, FC."""
+    """ResNet-18: a stem, 4 stages of 2 basic blocks (64-512), global average pool, FC.
+
+    ``stem="cifar"`` (default): a 3x3 conv without pooling, for 32x32 images. ``stem="imagenet"``: torchvision's
+    7x7 stride-2 conv and 3x3 stride-2 max pool, for 224x224 images (the same layer shapes as torchvision's
+    ``resnet18``, so audits at ImageNet resolution need no extra package).
+    """
+    if stem not in ("cifar", "imagenet"):
+        raise FreqlensError(f"unknown ResNet stem {stem!r}; use cifar (32x32 images) or imagenet (224x224)")
+    first: list[nn.Module] = (
+        [_conv3x3(in_channels, width)]
+        if stem == "cifar"
+        else [nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)]
+    )
     layers: list[nn.Module] = [
         make_normalize(normalize, in_channels),
-        _conv3x3(in_channels, width),
+        *first,
         norm2d(width, batchnorm),
         nn.ReLU(inplace=True),
     ]
+    if stem == "imagenet":
+        layers.append(nn.MaxPool2d(3, stride=2, padding=1))
     cin = width
     for stage in range(4):
         cout = width * 2**stage
