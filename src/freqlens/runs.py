@@ -348,7 +348,8 @@ class Index:
         if status is not None and status not in STATUSES:
             raise FreqlensError(f"run status (--status) must be one of {', '.join(STATUSES)}, got {status!r}")
         self.refresh()
-        base, params = (["kind = ?"], [kind]) if kind is not None else ([], [])
+        base: list[str] = ["kind = ?"] if kind is not None else []
+        params: list[Any] = [kind] if kind is not None else []
         clauses, values = list(base), list(params)
         if status is not None:
             clauses.append("status = ?")
@@ -359,7 +360,7 @@ class Index:
         with contextlib.closing(self._connect()) as db:
             db.row_factory = sqlite3.Row
             for dotted, value in (where or {}).items():
-                if not all(part.replace("_", "").replace("-", "").isalnum() for part in dotted.split(".")):
+                if not all(part.replace("_", "").isalnum() for part in dotted.split(".")):
                     raise FreqlensError(f"filter key {dotted!r} must be a dotted config path such as train.model")
                 self._check_key(db, base, params, kind, dotted)
                 clauses.append("json_extract(config, ?) = ?")

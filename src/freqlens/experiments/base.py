@@ -35,8 +35,10 @@ the same thing on a laptop and on a cluster.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -291,10 +293,19 @@ def register_recipe(cls: R) -> R:
     return cls
 
 
+_NOT_RECIPES = {"base", "common"}
+
+
+def load_all() -> None:
+    """Import every recipe module of this package (idempotent): the HFC paper's first, then alphabetically."""
+    found = pkgutil.iter_modules([str(Path(__file__).parent)])
+    for info in sorted(found, key=lambda m: (not m.name.startswith("hfc"), m.name)):
+        if info.name not in _NOT_RECIPES and not info.name.startswith("_"):
+            importlib.import_module(f"freqlens.experiments.{info.name}")
+
+
 def list_recipes(include_hidden: bool = False) -> list[str]:
     """Names of the recipes ``reproduce all`` runs, in registration order (with ``include_hidden``: all of them)."""
-    from freqlens.experiments import load_all
-
     load_all()
     return [name for name, cls in _REGISTRY.items() if cls.in_all or include_hidden]
 
