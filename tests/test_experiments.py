@@ -15,7 +15,8 @@ from freqlens.executors import InlineExecutor
 from freqlens.experiments import Context, common, get_recipe, hfc_e3
 from freqlens.report import build_report
 from freqlens.runner import reproduce
-from freqlens.runs import Index, train_run_dir
+from freqlens.runs import Index
+from freqlens.trained import train_run_dir
 
 RECIPES = ["hfc-e1", "hfc-e3", "hfc-e4", "hfc-e6", "hfc-e7", "hfc-e8e9", "heatmap"]
 TINY_DATA = "synthetic:powerlaw?n=96&classes=10&spread=2&seed=0"
@@ -35,7 +36,7 @@ def tiny_quick(monkeypatch: pytest.MonkeyPatch) -> None:
 def _run_and_check(recipes: list[str], trainings: int, references: int, tmp_path: Path) -> Path:
     ctx = Context(runs_root=tmp_path / "runs", profile="quick", progress=False)
     out = tmp_path / "out"
-    outcomes = reproduce(recipes, ctx, InlineExecutor(), out)
+    outcomes = reproduce(recipes, ctx, InlineExecutor(), out).outcomes
     assert {o.recipe: o.errors for o in outcomes} == {name: [] for name in recipes}
     used = [cfg for name in recipes for r in [get_recipe(name)] for c in r.cells("quick") for cfg in r.trainings(c)]
     distinct = {train_run_dir(ctx.runs_root, cfg) for cfg in used}
@@ -54,7 +55,7 @@ def _run_and_check(recipes: list[str], trainings: int, references: int, tmp_path
     assert len(Index(ctx.runs_root).query(kind="train", status="done")) == trainings
     # A second invocation trains and runs nothing.
     again = reproduce(recipes, ctx, InlineExecutor(), out)
-    assert all(not o.errors for o in again)
+    assert all(not o.errors for o in again.outcomes)
     meta = json.loads((out / "reproduce.json").read_text())
     assert meta["trained_now"] == 0 and meta["cells_run_now"] == 0
     return ctx.runs_root

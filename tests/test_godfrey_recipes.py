@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from freqlens import runs
 from freqlens.experiments import Cell, Context, get_recipe
 from freqlens.experiments.godfrey import HIGHPASS, GodfreyHighpass, cell_config
+from freqlens.runner import execute_cell
 
 DATA = "synthetic:powerlaw?n=48&classes=10&size=32&seed=1"
 
@@ -40,7 +40,7 @@ def test_untrained_cell_measures_sensitivity_and_data_profile(tmp_path, view):
     config["images"], config["data_images"] = 6, 24
 
     ctx = Context(tmp_path, device="cpu", progress=False)
-    result = runs.execute_cell(recipe, Cell("small_cnn-untrained-s0", config), ctx)
+    result = execute_cell(recipe, Cell("small_cnn-untrained-s0", config), ctx)
     s = result.summary
     assert s["trained"] is False and s["view"] == view and s["images"] == 6
     assert sum(s["profile"]) == pytest.approx(1.0) and sum(s["data_profile"]) == pytest.approx(1.0)
@@ -66,7 +66,7 @@ def test_a_dead_model_is_reported_not_normalised(tmp_path, monkeypatch):
     config = cell_config("quick", "small_cnn", None, data=DATA)
     config["images"], config["data_images"] = 4, 24
     ctx = Context(tmp_path, device="cpu", progress=False)
-    result = runs.execute_cell(GodfreyHighpass(), Cell("small_cnn-untrained-s0", config), ctx)
+    result = execute_cell(GodfreyHighpass(), Cell("small_cnn-untrained-s0", config), ctx)
     assert result.summary["dead"] is True and "profile" not in result.summary
     group = godfrey._aggregate([result])
     assert group["dead"] and group["dead_runs"] == 1 and "profile" not in group

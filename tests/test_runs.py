@@ -15,7 +15,7 @@ from freqlens.errors import FreqlensError
 from freqlens.executors import make_executor
 from freqlens.experiments import Cell, Comparison, Context, get_recipe, list_recipes
 from freqlens.experiments.base import config_hash
-from freqlens.runner import reproduce
+from freqlens.runner import execute_cell, reproduce
 
 TESTS_DIR = str(Path(__file__).parent)
 
@@ -51,7 +51,7 @@ def test_comparison_rejects_unknown_provenance_and_judges_bands() -> None:
 def test_execute_cell_writes_the_run_folder_and_skips_when_done(ctx: Context) -> None:
     recipe = get_recipe("toy")
     cell = recipe.cells("quick")[2]
-    result = runs.execute_cell(recipe, cell, ctx)
+    result = execute_cell(recipe, cell, ctx)
     path = result.run_dir
     assert path == ctx.runs_root / "toy" / f"x2-{cell.key('toy')[:12]}"
     config = json.loads((path / "config.json").read_text())
@@ -62,7 +62,7 @@ def test_execute_cell_writes_the_run_folder_and_skips_when_done(ctx: Context) ->
     assert [m.get("square") for m in result.metrics()] == [None, 4]
     np.testing.assert_array_equal(result.arrays()["squares"], [0, 1, 4])
     stamp = (path / "summary.json").stat().st_mtime_ns
-    again = runs.execute_cell(recipe, cell, ctx)  # finished: not run again
+    again = execute_cell(recipe, cell, ctx)  # finished: not run again
     assert (path / "summary.json").stat().st_mtime_ns == stamp and again.summary == result.summary
 
 
@@ -71,14 +71,14 @@ def test_interrupted_cell_is_rerun_from_scratch(ctx: Context, monkeypatch: pytes
     cell = recipe.cells("quick")[1]
     monkeypatch.setenv(toy_recipe.FAIL_ENV, "x1")
     with pytest.raises(RuntimeError, match="planted"):
-        runs.execute_cell(recipe, cell, ctx)
+        execute_cell(recipe, cell, ctx)
     path = runs.run_dir(ctx.runs_root, "toy", "x1", cell.config)
     assert (path / "config.json").is_file() and not runs.is_done(path)
     index = runs.Index(ctx.runs_root)
     index.sync()
     assert [r["status"] for r in index.query(kind="toy")] == ["incomplete"]
     monkeypatch.delenv(toy_recipe.FAIL_ENV)
-    result = runs.execute_cell(recipe, cell, ctx)
+    result = execute_cell(recipe, cell, ctx)
     assert [m["step"] for m in result.metrics()] == [0, 1]  # the stale record of the failed attempt is gone
     index.sync()
     assert [r["status"] for r in index.query(kind="toy")] == ["done"]
@@ -87,7 +87,7 @@ def test_interrupted_cell_is_rerun_from_scratch(ctx: Context, monkeypatch: pytes
 def test_index_filters_by_config_path(ctx: Context) -> None:
     recipe = get_recipe("toy")
     for cell in recipe.cells("quick"):
-        runs.execute_cell(recipe, cell, ctx)
+        execute_cell(recipe, cell, ctx)
     index = runs.Index(ctx.runs_root)
     assert index.sync() == 3
     rows = index.query(where={"value": 1})
@@ -114,7 +114,7 @@ def test_executors_give_the_same_folders_and_index(spec: str, tmp_path: Path, mo
     # Worker processes must import the toy recipe module, as they would a user's own recipe module.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS_DIR, os.environ.get("PYTHONPATH", "")]))
     ctx = Context(runs_root=tmp_path / "runs", profile="quick", executor=spec)
-    outcomes = reproduce(["toy"], ctx, make_executor(spec, tmp_path / "logs"), tmp_path / "out")
+    outcomes = reproduce(["toy"], ctx, make_executor(spec, tmp_path / "logs"), tmp_path / "out").outcomes
     assert [o.errors for o in outcomes] == [[]]
     expected = {f"x{i}-{Cell('x', {'value': i, 'seed': 0}).key('toy')[:12]}": i * i for i in range(3)}
     assert _folders(ctx.runs_root) == expected
@@ -130,7 +130,7 @@ def test_executors_give_the_same_folders_and_index(spec: str, tmp_path: Path, mo
 
 def test_a_failing_cell_is_reported_and_the_rest_finish(ctx: Context, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(toy_recipe.FAIL_ENV, "x0")
-    (outcome,) = reproduce(["toy"], ctx, make_executor("inline", tmp_path), tmp_path / "out")
+    (outcome,) = reproduce(["toy"], ctx, make_executor("inline", tmp_path), tmp_path / "out").outcomes
     assert len(outcome.errors) == 1 and "planted failure" in outcome.errors[0] and outcome.summary is None
     assert sorted(p.name.split("-")[0] for p in ctx.runs_root.glob("toy/*") if runs.is_done(p)) == ["x1", "x2"]
 

@@ -35,7 +35,7 @@ class Toy(Recipe):
         runs.save_arrays(run_dir, squares=np.arange(v + 1) ** 2)
         return {"square": v * v, "pid": os.getpid()}
 
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         values = [r.cell.config["value"] for r in results]
         squares = [r.summary["square"] for r in results]
         fig, ax = plt.subplots(figsize=(2, 2))

@@ -396,16 +396,7 @@ def register_analysis(
     return add
 
 
-def list_analyses() -> list[str]:
-    """Names of the registered analyses (importing :mod:`freqlens.analyses` registers the built-in ones)."""
-    import freqlens.analyses  # noqa: F401  (registers)
-
-    return list(_ANALYSES)
-
-
-def get_analysis(name: str) -> AnalysisSpec:
-    """The registered analysis ``name``."""
-    names = list_analyses()
-    if name not in _ANALYSES:
-        raise FreqlensError(f"unknown analysis {name!r}; choose one of: {', '.join(names)}")
-    return _ANALYSES[name]
+def registered_analyses() -> dict[str, AnalysisSpec]:
+    """The analyses registered so far, by name (:func:`freqlens.analyses.list_analyses` imports the built-in ones
+    first)."""
+    return dict(_ANALYSES)

@@ -64,7 +64,14 @@ def load_summaries(out_dir: Path) -> list[Summary]:
     from freqlens.experiments import list_recipes
 
     order = {name: i for i, name in enumerate(list_recipes(include_hidden=True))}
-    summaries = [Summary.from_dict(json.loads(p.read_text())) for p in Path(out_dir).glob("*/summary.json")]
+    summaries = []
+    for file in sorted(Path(out_dir).glob("*/summary.json")):
+        try:
+            summaries.append(Summary.from_dict(json.loads(file.read_text())))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise FreqlensError(
+                f"{file} is damaged; run `freqlens reproduce {file.parent.name} --out {out_dir}` again to rewrite it"
+            ) from None
     return sorted(summaries, key=lambda s: (order.get(s.recipe, len(order)), s.recipe))
 
 
@@ -334,7 +341,10 @@ def build_report(out_dir: Path) -> tuple[Path, Path]:
     out_dir = Path(out_dir)
     summaries = load_summaries(out_dir)
     meta_file = out_dir / "reproduce.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    try:
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    except ValueError:
+        raise FreqlensError(f"{meta_file} is damaged; run `freqlens reproduce ... --out {out_dir}` again") from None
     if not summaries and not meta:
         raise FreqlensError(f"no recipe summaries in {out_dir}; run `freqlens reproduce ... --out {out_dir}` first")
     page = render_html(out_dir, summaries, meta)

@@ -1,40 +1,79 @@
-"""Run recipes end to end: train the shared models, run the cells, summarise each recipe, index, report.
+"""Run recipes end to end: train the shared models, execute the cells, summarise each recipe, index, report.
 
-Phase 1 trains every distinct model the cells need (a training config is a cached run, so a model several recipes
-use is trained once). Phase 2 runs the cells not finished yet. Both phases go through the chosen executor. Then each
-recipe's ``summarize`` writes ``<out>/<recipe>/summary.json`` and its figures, the index is synced and the report
-built. A failing cell or recipe is reported and the others go on.
+Phase 1 trains every distinct model the cells need (a training config is a cached run, see :mod:`freqlens.trained`,
+so a model several recipes use is trained once). Phase 2 executes the cells not finished yet (:func:`execute_cell`).
+Both phases go through the chosen executor. Then each recipe's ``summarize`` writes ``<out>/<recipe>/summary.json``
+and its figures, the index is synced and the report built. A failing cell or recipe is reported and the others go on.
+The CLI only parses arguments and prints what :func:`reproduce` returns.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from freqlens import provenance
+from freqlens import provenance, runs
+from freqlens.errors import FreqlensError
 from freqlens.executors import Executor
-from freqlens.experiments.base import Cell, Context, Recipe, get_recipe
-from freqlens.runs import Index, ensure_trained, execute_cell, is_done, run_dir, train_run_dir
+from freqlens.experiments.base import Cell, CellResult, Context, Recipe, Summary, get_recipe, list_recipes
+from freqlens.report import build_report
+from freqlens.trained import ensure_trained, train_run_dir
 
 
 @dataclass
 class Outcome:
-    """How one recipe went: its cells, failures and where its summary is."""
+    """How one recipe went: its cells, failures, its summary and where that summary was written."""
 
     recipe: str
     cells: int
     errors: list[str] = field(default_factory=list)
-    summary: str | None = None
+    summary: Summary | None = None
+    summary_path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record ``reproduce.json`` keeps (the summary itself is in its own file)."""
+        path = str(self.summary_path) if self.summary_path is not None else None
+        return {"recipe": self.recipe, "cells": self.cells, "errors": self.errors, "summary": path}
+
+
+@dataclass
+class Reproduction:
+    """What :func:`reproduce` did: one outcome per recipe, and the report it built."""
+
+    outcomes: list[Outcome]
+    html: Path
+    md: Path
+
+
+def execute_cell(recipe: Recipe, cell: Cell, ctx: Context) -> CellResult:
+    """Run one cell into its folder unless it is finished already; return its result.
+
+    An interrupted cell (a folder without a readable ``summary.json``) starts over: its old metrics and arrays are
+    removed.
+    """
+    path = runs.run_dir(ctx.runs_root, recipe.name, cell.name, cell.config)
+    if not runs.is_done(path):
+        with runs.locked(path):
+            if not runs.is_done(path):  # someone else may have finished it while we waited
+                for stale in (runs.METRICS, runs.ARRAYS):
+                    (path / stale).unlink(missing_ok=True)
+                runs.start_run(
+                    path, recipe.name, cell.name, cell.config, ctx.device, ctx.profile, recipe_title=recipe.title
+                )
+                started = time.perf_counter()
+                result = recipe.run_cell(cell, path, ctx)
+                canonical = json.loads(json.dumps(result, default=provenance._jsonable))
+                runs.finish_run(path, canonical, started)
+    return CellResult(cell, path, runs.read_summary(path))
 
 
 def _error(exc: BaseException) -> str:
-    from freqlens.errors import FreqlensError
-
     if isinstance(exc, FreqlensError):
         return f"{type(exc).__name__}: {exc}"
     return "".join(traceback.format_exception(exc)).strip()
@@ -43,7 +82,8 @@ def _error(exc: BaseException) -> str:
 def train_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Executor job: make sure one training config has a finished run."""
     try:
-        _, path = ensure_trained(payload["train"], Context.from_dict(payload["ctx"]))
+        ctx = Context.from_dict(payload["ctx"])
+        _, path = ensure_trained(payload["train"], ctx.runs_root, ctx.device, ctx.data_dir, ctx.progress)
         return {"ok": True, "path": str(path)}
     except Exception as exc:
         return {"ok": False, "error": _error(exc)}
@@ -60,8 +100,8 @@ def cell_job(payload: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": _error(exc)}
 
 
-def reproduce(names: Sequence[str], ctx: Context, executor: Executor, out_dir: Path) -> list[Outcome]:
-    """Run the named recipes under ``ctx.profile`` and summarise them into ``out_dir``; returns one outcome each."""
+def reproduce(names: Sequence[str], ctx: Context, executor: Executor, out_dir: Path) -> Reproduction:
+    """Run the named recipes under ``ctx.profile``, summarise them into ``out_dir`` and build the report there."""
     started = time.perf_counter()
     recipes: list[Recipe] = [get_recipe(name) for name in names]
     plan = [
@@ -79,7 +119,7 @@ def reproduce(names: Sequence[str], ctx: Context, executor: Executor, out_dir: P
             path = train_run_dir(ctx.runs_root, config)
             trainings.setdefault(path, config)
             needs.setdefault((recipe.name, cell.name), []).append(path)
-    pending = [(path, cfg) for path, cfg in trainings.items() if not is_done(path)]
+    pending = [(path, cfg) for path, cfg in trainings.items() if not runs.is_done(path)]
     payloads = [{"train": cfg, "ctx": ctx.to_dict()} for _, cfg in pending]
     t0 = time.perf_counter()
     failed_trainings = {
@@ -94,7 +134,7 @@ def reproduce(names: Sequence[str], ctx: Context, executor: Executor, out_dir: P
         broken = [failed_trainings[p] for p in needs.get((recipe.name, cell.name), []) if p in failed_trainings]
         if broken:
             outcomes[recipe.name].errors.append(f"cell {cell.name}: its training failed: {broken[0]}")
-        elif not is_done(run_dir(ctx.runs_root, recipe.name, cell.name, cell.config)):
+        elif not runs.is_done(runs.run_dir(ctx.runs_root, recipe.name, cell.name, cell.config)):
             runnable.append((recipe, cell))
     cell_payloads = [
         {"recipe": r.name, "module": type(r).__module__, "cell": c.to_dict(), "ctx": ctx.to_dict()} for r, c in runnable
@@ -113,15 +153,15 @@ def reproduce(names: Sequence[str], ctx: Context, executor: Executor, out_dir: P
             results = [execute_cell(recipe, cell, ctx) for r, cell in plan if r is recipe]
             target = out_dir / recipe.name
             target.mkdir(parents=True, exist_ok=True)
-            summary = recipe.summarize(results, target)
-            outcome.summary = str(provenance.write_json(target / "summary.json", summary.to_dict()))
+            outcome.summary = recipe.summarize(results, target, ctx)
+            outcome.summary_path = provenance.write_json(target / "summary.json", outcome.summary.to_dict())
         except Exception as exc:
             outcome.errors.append(f"summary: {_error(exc)}")
-    Index(ctx.runs_root).sync()
+    runs.Index(ctx.runs_root).sync()
     provenance.write_json(
         out_dir / "reproduce.json",
         {
-            "recipes": [asdict(o) for o in outcomes.values()],
+            "recipes": [o.to_dict() for o in outcomes.values()],
             "profile": ctx.profile,
             "seeds": ctx.seeds,
             "executor": executor.name,
@@ -137,4 +177,29 @@ def reproduce(names: Sequence[str], ctx: Context, executor: Executor, out_dir: P
             "provenance": provenance.record({}, ctx.device),
         },
     )
-    return list(outcomes.values())
+    html, md = build_report(out_dir)
+    return Reproduction(list(outcomes.values()), html, md)
+
+
+def list_runs(
+    root: Path,
+    kind: str | None = None,
+    status: str | None = None,
+    where: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> list[dict[str, Any]]:
+    """The index rows of the runs under ``root`` that match the filters (see :meth:`freqlens.runs.Index.query`).
+
+    Reads the index as it is unless it is stale or unreadable (then it is rebuilt from the run folders). A ``kind``
+    that is neither a recipe, ``train``, nor the kind of a stored run is an error, as is a ``where`` key no run has.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FreqlensError(f"no runs root at {root}; run freqlens reproduce first or pass --runs DIR")
+    index = runs.Index(root)
+    if kind is not None:
+        stored = index.kinds()
+        known = [*list_recipes(include_hidden=True), runs.TRAIN_KIND]
+        if kind not in stored and kind not in known:
+            raise FreqlensError(f"unknown recipe {kind!r}; choose one of: {', '.join(sorted({*known, *stored}))}")
+    return index.query(kind=kind, status=status, where=where, name=name)

@@ -1,4 +1,4 @@
-"""Run folders keyed by the hash of their resolved config, and a SQLite index over them.
+"""Run folders keyed by the hash of their resolved config, and a SQLite index over them: storage only.
 
 Layout under a runs root::
 
@@ -8,37 +8,58 @@ Layout under a runs root::
                                    arrays.npz     numpy arrays the cell saved
                                    summary.json   what the cell returned, plus timing; written last = "done"
                                    train/         (training runs) the training loop's own folder: model.pt, ...
-    <root>/index.sqlite                          one row per run folder, rebuilt from the folders by sync()
+    <root>/index.sqlite                          one row per run folder, rebuilt from the folders when stale
 
-A folder with ``summary.json`` is finished and is skipped on re-runs; a folder without it was interrupted and is
-run again (training resumes from its per-epoch checkpoint; analysis cells start over, they are cheap). Every file is
-written atomically, and a lock file keeps two processes from running the same folder at once.
+A folder whose ``summary.json`` reads as JSON is finished and is skipped on re-runs; a folder without it (or with a
+damaged one) was interrupted and is run again. Every file is written atomically, and a lock file keeps two processes
+from running the same folder at once. Executing cells is :mod:`freqlens.runner`'s job, training shared models
+:mod:`freqlens.trained`'s; this module knows neither.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from freqlens import fourier, provenance
 from freqlens.errors import FreqlensError
-from freqlens.experiments.base import Cell, CellResult, Context, Recipe, config_hash
-
-if TYPE_CHECKING:
-    from torch import nn
 
 CONFIG, METRICS, ARRAYS, SUMMARY, LOCK = "config.json", "metrics.jsonl", "arrays.npz", "summary.json", ".lock"
+INDEX = "index.sqlite"
 TRAIN_KIND = "train"
-# Training-config fields that say where or how fast a model is trained, not which model: left out of the hash.
-MACHINE_FIELDS = ("device", "data_dir")
+STATUSES = ("done", "incomplete", "damaged")
+
+
+def canonical_json(obj: Any) -> str:
+    """The canonical JSON text of a config: sorted keys, no whitespace, finite numbers only."""
+    try:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise FreqlensError(
+            f"cell config is not plain finite JSON ({exc}); use dicts, lists, str, int, float"
+        ) from None
+
+
+def config_hash(kind: str, config: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of ``kind`` and the canonical JSON of ``config``; it names run folders.
+
+    Example:
+        >>> config_hash("demo", {"b": 1, "a": [1, 2]}) == config_hash("demo", {"a": [1, 2], "b": 1})
+        True
+        >>> config_hash("demo", {"a": 1}) == config_hash("other", {"a": 1})
+        False
+    """
+    return hashlib.sha256(f"{kind}\n{canonical_json(config)}".encode()).hexdigest()
 
 
 def run_dir(root: Path, kind: str, name: str, config: Mapping[str, Any]) -> Path:
@@ -57,9 +78,26 @@ def run_dir(root: Path, kind: str, name: str, config: Mapping[str, Any]) -> Path
     return existing[0] if existing else folder / f"{name}-{digest}"
 
 
+def _read_object(file: Path) -> dict[str, Any] | None:
+    """The JSON object in ``file``, or ``None`` when it is missing, truncated or not an object."""
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def is_done(path: Path) -> bool:
-    """Whether the run folder holds a finished run."""
-    return (Path(path) / SUMMARY).is_file()
+    """Whether the run folder holds a finished run: a ``summary.json`` that reads as a JSON object.
+
+    A damaged summary (a truncated file, say) means the run is not done, so it is run again.
+    """
+    return _read_object(Path(path) / SUMMARY) is not None
+
+
+def read_config(path: Path) -> dict[str, Any] | None:
+    """The run's ``config.json`` record, or ``None`` when it is missing or damaged."""
+    return _read_object(Path(path) / CONFIG)
 
 
 def log_metrics(path: Path, record: Mapping[str, Any]) -> None:
@@ -108,7 +146,7 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on the run folder (POSIX ``flock``; no-op where unavailable)."""
     path.mkdir(parents=True, exist_ok=True)
     try:
@@ -124,7 +162,16 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _start(path: Path, kind: str, name: str, config: Mapping[str, Any], ctx: Context, **extra: Any) -> None:
+def start_run(
+    path: Path,
+    kind: str,
+    name: str,
+    config: Mapping[str, Any],
+    device: str,
+    profile: str | None = None,
+    **extra: Any,
+) -> None:
+    """Write the run's ``config.json``: what it is (kind, name, key, config), when it started and its provenance."""
     provenance.write_json(
         path / CONFIG,
         {
@@ -132,197 +179,159 @@ def _start(path: Path, kind: str, name: str, config: Mapping[str, Any], ctx: Con
             "name": name,
             "key": config_hash(kind, config),
             "config": dict(config),
-            "profile": ctx.profile,
+            "profile": profile,
             "started": time.time(),
-            "provenance": provenance.record(fourier.conventions(), ctx.device, seed=config.get("seed"), **extra),
+            "provenance": provenance.record(fourier.conventions(), device, seed=config.get("seed"), **extra),
         },
     )
 
 
-def _finish(path: Path, result: Mapping[str, Any], started: float) -> None:
+def finish_run(path: Path, result: Mapping[str, Any], started: float) -> None:
+    """Write ``summary.json`` (``result`` plus the seconds since ``started``, a ``perf_counter`` value): done."""
     provenance.write_json(path / SUMMARY, {**result, "_seconds": round(time.perf_counter() - started, 3)})
 
 
 def read_summary(path: Path) -> dict[str, Any]:
     """The finished run's summary (without the framework's timing field)."""
-    data = json.loads((Path(path) / SUMMARY).read_text())
+    data = _read_object(Path(path) / SUMMARY)
+    if data is None:
+        raise FreqlensError(f"{Path(path) / SUMMARY} is missing or damaged; run the cell again (freqlens reproduce)")
     data.pop("_seconds", None)
-    return dict(data)
-
-
-def execute_cell(recipe: Recipe, cell: Cell, ctx: Context) -> CellResult:
-    """Run one cell into its folder unless it is finished already; return its result.
-
-    An interrupted cell (a folder without ``summary.json``) starts over: its old metrics and arrays are removed.
-    """
-    path = run_dir(ctx.runs_root, recipe.name, cell.name, cell.config)
-    if not is_done(path):
-        with _locked(path):
-            if not is_done(path):  # someone else may have finished it while we waited
-                for stale in (METRICS, ARRAYS):
-                    (path / stale).unlink(missing_ok=True)
-                _start(path, recipe.name, cell.name, cell.config, ctx, recipe_title=recipe.title)
-                started = time.perf_counter()
-                result = recipe.run_cell(cell, path, ctx)
-                canonical = json.loads(json.dumps(result, default=provenance._jsonable))
-                _finish(path, canonical, started)
-    return CellResult(cell, path, read_summary(path))
-
-
-def train_key_config(train_config: Mapping[str, Any]) -> dict[str, Any]:
-    """The resolved training config as hashed: every ``TrainConfig`` field except the machine-specific ones.
-
-    A ``callbacks`` entry (names of extra per-epoch analyses in :mod:`freqlens.train.callbacks`, e.g.
-    ``["eval_train_lfc"]``) is kept: it changes what the run records.
-    """
-    from freqlens.train import TrainConfig
-
-    config = dict(train_config)
-    extra = [str(name) for name in config.pop("callbacks", [])]
-    resolved = TrainConfig.from_dict(config).to_dict()
-    key = {k: v for k, v in resolved.items() if k not in MACHINE_FIELDS}
-    return {**key, "callbacks": extra} if extra else key
-
-
-def _callbacks(names: list[str]) -> list[Any]:
-    from freqlens.train import callbacks
-
-    found = []
-    for name in names:
-        fn = getattr(callbacks, name, None)
-        if not callable(fn) or name.startswith("_"):
-            raise FreqlensError(f"unknown training callback {name!r}; name a function of freqlens.train.callbacks")
-        found.append(fn)
-    return found
-
-
-def train_label(key_config: Mapping[str, Any]) -> str:
-    """A readable name for a training run: the model and what differs from plain training.
-
-    Example:
-        >>> train_label({"model": "small_cnn", "model_kwargs": {"batchnorm": True}, "train_view": "lfc:8:max"})
-        'small_cnn-bn-lfc8max'
-    """
-    kwargs = key_config.get("model_kwargs", {})
-    parts = [str(key_config["model"])]
-    parts += [tag for key, tag in (("batchnorm", "bn"), ("linear", "linear")) if kwargs.get(key)]
-    parts += [f"{key}{kwargs[key]:g}" for key in ("dropout", "depth") if kwargs.get(key)]
-    if key_config.get("train_view", "original") != "original":
-        parts.append(str(key_config["train_view"]))
-    if key_config.get("shuffle_labels"):
-        parts.append("shuffled")
-    if key_config.get("mixup_alpha"):
-        parts.append("mixup")
-    if key_config.get("adversarial", "none") != "none":
-        parts.append(str(key_config["adversarial"]))
-    if key_config.get("weight_decay"):
-        parts.append(f"wd{key_config['weight_decay']:g}")
-    return "-".join(parts).replace(":", "").replace("/", "_")
-
-
-def train_run_dir(root: Path, train_config: Mapping[str, Any]) -> Path:
-    """The run folder of a training configuration: ``<root>/train/<label>-<hash12>``."""
-    key_config = train_key_config(train_config)
-    return run_dir(root, TRAIN_KIND, train_label(key_config), key_config)
-
-
-def ensure_trained(train_config: Mapping[str, Any], ctx: Context) -> tuple[nn.Module, Path]:
-    """Train the configured model into its run folder unless a finished run exists; load it on ``ctx.device``.
-
-    The device and data directory come from ``ctx`` and are not part of the hash, so a model trained on one machine
-    is reused on another. Interrupted training resumes from the training loop's own per-epoch checkpoint.
-    """
-    from freqlens.checkpoint import load_model
-    from freqlens.train import TrainConfig, train
-
-    key_config = train_key_config(train_config)
-    path = train_run_dir(ctx.runs_root, train_config)
-    if not is_done(path):
-        with _locked(path):
-            if not is_done(path):
-                fields = {k: v for k, v in key_config.items() if k != "callbacks"}
-                machine = {"device": ctx.device, "data_dir": str(ctx.data_dir) if ctx.data_dir else None}
-                config = TrainConfig.from_dict({**fields, **machine})
-                if not (path / CONFIG).is_file():
-                    _start(path, TRAIN_KIND, path.name.rsplit("-", 1)[0], key_config, ctx)
-                started = time.perf_counter()
-                result = train(
-                    config,
-                    path / TRAIN_KIND,
-                    resume=True,
-                    progress=ctx.progress,
-                    callbacks=_callbacks(key_config.get("callbacks", [])),
-                )
-                _finish(path, {"final": result.final, "epochs": len(result.metrics)}, started)
-    model, _ = load_model(path / TRAIN_KIND / "model.pt", device=ctx.device)
-    return model.eval(), path
+    return data
 
 
 # ----------------------------------------------------------------------------------------------------------- index
 
+_SCHEMA_VERSION = 2
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    key TEXT PRIMARY KEY,
+CREATE TABLE runs (
+    path TEXT PRIMARY KEY,
+    key TEXT,
     kind TEXT NOT NULL,
     name TEXT NOT NULL,
     status TEXT NOT NULL,
+    problem TEXT,
     profile TEXT,
-    path TEXT NOT NULL,
     started REAL,
     seconds REAL,
     device TEXT,
-    config TEXT NOT NULL,
+    config TEXT,
     summary TEXT
-)
+);
+CREATE TABLE meta (version INTEGER NOT NULL, fingerprint TEXT NOT NULL);
 """
+_COLUMNS = 12
+
+
+def _run_folders(root: Path) -> list[Path]:
+    """Folders ``<root>/<kind>/<name>`` that hold a run's config or summary (``_``/``.`` kinds are not runs)."""
+    return [
+        p
+        for p in sorted(root.glob("*/*"))
+        if p.is_dir() and p.parent.name[:1] not in "_." and ((p / CONFIG).exists() or (p / SUMMARY).exists())
+    ]
+
+
+def _row(root: Path, folder: Path) -> tuple[Any, ...]:
+    """The index row of one run folder; a damaged or missing ``config.json`` or ``summary.json`` is named in it."""
+    meta, summary = read_config(folder), _read_object(folder / SUMMARY)
+    problem = None
+    if meta is None:
+        problem = f"{CONFIG} {'damaged' if (folder / CONFIG).exists() else 'missing'}"
+    elif (folder / SUMMARY).exists() and summary is None:
+        problem = f"{SUMMARY} damaged: the run is not done and runs again"
+    status = "damaged" if problem else ("done" if summary is not None else "incomplete")
+    seconds = summary.pop("_seconds", None) if summary is not None else None
+    meta = meta or {}
+    return (
+        str(folder.relative_to(root)),
+        meta.get("key"),
+        meta.get("kind", folder.parent.name),
+        meta.get("name", folder.name.rsplit("-", 1)[0]),
+        status,
+        problem,
+        meta.get("profile"),
+        meta.get("started"),
+        seconds,
+        (meta.get("provenance") or {}).get("environment", {}).get("device"),
+        json.dumps(meta["config"], sort_keys=True) if "config" in meta else None,
+        json.dumps(summary) if summary is not None else None,
+    )
 
 
 class Index:
-    """The SQLite index of a runs root. It is derived data: :meth:`sync` rebuilds it from the run folders."""
+    """The SQLite index of a runs root: derived data, rebuilt from the run folders whenever it is stale or unreadable.
+
+    Reading it (:meth:`query`) writes nothing while it matches the folders; it is stale when a run folder appeared,
+    vanished, or had its ``config.json`` or ``summary.json`` rewritten since the last :meth:`sync`.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.path = self.root / "index.sqlite"
+        self.path = self.root / INDEX
+
+    def _fingerprint(self, folders: list[Path]) -> str:
+        digest = hashlib.sha256()
+        for folder in folders:
+            digest.update(str(folder.relative_to(self.root)).encode())
+            for file in (CONFIG, SUMMARY):
+                with contextlib.suppress(OSError):
+                    st = (folder / file).stat()
+                    digest.update(f"|{file}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode())
+            digest.update(b"\n")
+        return digest.hexdigest()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=60)
-        db.execute(_SCHEMA)
-        return db
+        """A read-only connection to the index file (``sqlite3.Error`` when it is missing or unreadable)."""
+        if not self.path.is_file():
+            raise sqlite3.OperationalError("no index file")
+        return sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+
+    def _stored_fingerprint(self) -> str | None:
+        try:
+            with contextlib.closing(self._connect()) as db:
+                row = db.execute("SELECT fingerprint FROM meta WHERE version = ?", (_SCHEMA_VERSION,)).fetchone()
+                db.execute("SELECT count(*) FROM runs").fetchone()
+        except sqlite3.Error:
+            return None
+        return row[0] if row else None
+
+    def is_stale(self) -> bool:
+        """Whether the index is missing, unreadable, of an older schema, or out of step with the run folders."""
+        return self._stored_fingerprint() != self._fingerprint(_run_folders(self.root))
+
+    def refresh(self) -> bool:
+        """Rebuild the index if it is stale (see :meth:`is_stale`); returns whether it did."""
+        if not self.is_stale():
+            return False
+        self.sync()
+        return True
 
     def sync(self) -> int:
-        """Scan the run folders and upsert one row each; rows whose folder vanished are deleted. Returns the count."""
-        rows = []
-        for config_file in sorted(self.root.glob(f"*/*/{CONFIG}")):
-            folder = config_file.parent
-            try:
-                meta = json.loads(config_file.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
-            summary_text, seconds = None, None
-            if is_done(folder):
-                summary = json.loads((folder / SUMMARY).read_text())
-                seconds = summary.pop("_seconds", None)
-                summary_text = json.dumps(summary)
-            rows.append(
-                (
-                    meta["key"],
-                    meta["kind"],
-                    meta["name"],
-                    "done" if summary_text is not None else "incomplete",
-                    meta.get("profile"),
-                    str(folder.relative_to(self.root)),
-                    meta.get("started"),
-                    seconds,
-                    meta.get("provenance", {}).get("environment", {}).get("device"),
-                    json.dumps(meta["config"], sort_keys=True),
-                    summary_text,
-                )
-            )
-        with contextlib.closing(self._connect()) as db, db:
-            db.execute("DELETE FROM runs")
-            db.executemany("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+        """Rebuild the index from the run folders (one row each) and swap it in atomically. Returns the row count."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        folders = _run_folders(self.root)
+        fingerprint = self._fingerprint(folders)  # before reading: a change while reading leaves the index stale
+        rows = [_row(self.root, folder) for folder in folders]
+        tmp = self.path.with_name(f"{INDEX}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            with contextlib.closing(sqlite3.connect(tmp)) as db, db:
+                db.executescript(_SCHEMA)
+                db.executemany(f"INSERT INTO runs VALUES ({','.join('?' * _COLUMNS)})", rows)
+                db.execute("INSERT INTO meta VALUES (?, ?)", (_SCHEMA_VERSION, fingerprint))
+            for leftover in ("-journal", "-wal", "-shm"):  # a crashed writer's journal must not meet the new file
+                self.path.with_name(INDEX + leftover).unlink(missing_ok=True)
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return len(rows)
+
+    def kinds(self) -> list[str]:
+        """The kinds (recipe names, ``train``) of the runs in the index (rebuilt first if stale)."""
+        self.refresh()
+        with contextlib.closing(self._connect()) as db:
+            return [row[0] for row in db.execute("SELECT DISTINCT kind FROM runs ORDER BY kind")]
 
     def query(
         self,
@@ -331,24 +340,48 @@ class Index:
         where: Mapping[str, Any] | None = None,
         name: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Rows matching the filters; ``where`` maps dotted config paths (``train.model``) to values.
+        """Rows matching the filters (the index is rebuilt first if stale); ``where`` maps dotted config paths
+        (``train.model``) to values, and a path that no run of ``kind`` has is an error.
 
         ``name`` matches with SQL ``LIKE`` (``%`` wildcards).
         """
-        clauses, params = [], []
-        for column, value in (("kind", kind), ("status", status)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
+        if status is not None and status not in STATUSES:
+            raise FreqlensError(f"run status (--status) must be one of {', '.join(STATUSES)}, got {status!r}")
+        self.refresh()
+        base: list[str] = ["kind = ?"] if kind is not None else []
+        params: list[Any] = [kind] if kind is not None else []
+        clauses, values = list(base), list(params)
+        if status is not None:
+            clauses.append("status = ?")
+            values.append(status)
         if name is not None:
             clauses.append("name LIKE ?")
-            params.append(name)
-        for dotted, value in (where or {}).items():
-            if not all(part.replace("_", "").isalnum() for part in dotted.split(".")):
-                raise FreqlensError(f"filter key {dotted!r} must be a dotted config path such as train.model")
-            clauses.append("json_extract(config, ?) = ?")
-            params.extend([f"$.{dotted}", value])
-        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY kind, name"
+            values.append(name)
         with contextlib.closing(self._connect()) as db:
             db.row_factory = sqlite3.Row
-            return [dict(row) for row in db.execute(sql, params)]
+            for dotted, value in (where or {}).items():
+                if not all(part.replace("_", "").isalnum() for part in dotted.split(".")):
+                    raise FreqlensError(f"filter key {dotted!r} must be a dotted config path such as train.model")
+                self._check_key(db, base, params, kind, dotted)
+                clauses.append("json_extract(config, ?) = ?")
+                plain = value if value is None or isinstance(value, (str, int, float)) else canonical_json(value)
+                values.extend([f"$.{dotted}", plain])
+            sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY kind, name"
+            return [dict(row) for row in db.execute(sql, values)]
+
+    @staticmethod
+    def _check_key(db: sqlite3.Connection, base: list[str], params: list[Any], kind: str | None, dotted: str) -> None:
+        """Raise if runs exist (of ``kind``) but none has the config path ``dotted``."""
+        scope = " AND ".join([*base, "config IS NOT NULL"])
+        if db.execute(f"SELECT 1 FROM runs WHERE {scope} LIMIT 1", params).fetchone() is None:
+            return
+        hit = f"SELECT 1 FROM runs WHERE {scope} AND json_type(config, ?) IS NOT NULL LIMIT 1"
+        if db.execute(hit, [*params, f"$.{dotted}"]).fetchone() is not None:
+            return
+        top = f"SELECT DISTINCT j.key FROM runs, json_each(runs.config) j WHERE {scope}"
+        keys = [row[0] for row in db.execute(top, params)]
+        whose = f"{kind} run" if kind else "run"
+        raise FreqlensError(
+            f"no {whose} has the config key {dotted!r}; top-level keys are: {', '.join(sorted(keys))} "
+            "(nest with dots, e.g. train.model)"
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -25,22 +24,21 @@ def demo(
     """
     from freqlens.executors import InlineExecutor
     from freqlens.experiments import Context
-    from freqlens.report import LABELS, build_report
+    from freqlens.report import LABELS
     from freqlens.runner import reproduce
     from freqlens.verdicts import AGREE, MARKS
 
     ctx = Context(runs_root=out / "runs", profile="quick", device=resolve_device(device))
-    (outcome,) = reproduce(["demo"], ctx, InlineExecutor(), out)
-    if outcome.errors:
+    done = reproduce(["demo"], ctx, InlineExecutor(), out)
+    (outcome,) = done.outcomes
+    if outcome.errors or outcome.summary is None:
         typer.echo(outcome.errors[0], err=True)
         raise typer.Exit(1)
-    html, _ = build_report(out)
-    summary = json.loads((out / "demo" / "summary.json").read_text())
-    typer.echo(summary["text"])
-    for c in summary["comparisons"]:
-        mark = f"{MARKS[c['status']]} {LABELS[c['status']]}"
-        ours = f"{c['ours']:.3f}" if isinstance(c["ours"], float) else c["ours"]
-        typer.echo(f"  {mark} {c['claim']}: {ours} (expected {c['expectation']})")
-    typer.echo(f"report: {html}")
-    if not all(c["status"] == AGREE for c in summary["comparisons"]):
+    summary = outcome.summary
+    typer.echo(summary.text)
+    for c in summary.comparisons:
+        ours = f"{c.ours:.3f}" if isinstance(c.ours, float) else c.ours
+        typer.echo(f"  {MARKS[c.status]} {LABELS[c.status]} {c.claim}: {ours} (expected {c.expectation})")
+    typer.echo(f"report: {done.html}")
+    if not all(c.status == AGREE for c in summary.comparisons):
         raise typer.Exit(1)

@@ -75,7 +75,6 @@ def reproduce(
     """
     from freqlens.executors import make_executor
     from freqlens.experiments import Context, get_recipe, list_recipes
-    from freqlens.report import build_report
     from freqlens.runner import reproduce as run_recipes
 
     chosen = list(names or [])
@@ -102,17 +101,16 @@ def reproduce(
     typer.echo(
         f"reproducing {', '.join(chosen)} (profile {profile}, device {dev}, executor {executor}); runs in {root}"
     )
-    outcomes = run_recipes(chosen, ctx, runner, out_dir)
-    html, md = build_report(out_dir)
+    done = run_recipes(chosen, ctx, runner, out_dir)
     failed = 0
-    for o in outcomes:
+    for o in done.outcomes:
         if o.errors:
             failed += 1
             typer.echo(f"FAILED  {o.recipe}: " + o.errors[0].splitlines()[-1], err=True)
-        else:
-            statuses = [c["status"] for c in json.loads(Path(str(o.summary)).read_text())["comparisons"]]
+        elif o.summary is not None:
+            statuses = [c.status for c in o.summary.comparisons]
             marks = "  ".join(f"{MARKS[st]} {statuses.count(st)}" for st in STATUSES)
             typer.echo(f"ok      {o.recipe:22s} {o.cells:3d} cells   {marks}")
-    typer.echo(f"report: {html} and {md}")
+    typer.echo(f"report: {done.html} and {done.md}")
     if failed:
         raise typer.Exit(1)

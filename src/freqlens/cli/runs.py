@@ -14,7 +14,7 @@ from freqlens.cli.reproduce import RunsOpt, parse_pairs, runs_root
 @app.command()
 def runs(
     kind: Annotated[str | None, typer.Option("--recipe", help="Only runs of this recipe (or 'train').")] = None,
-    status: Annotated[str | None, typer.Option(help="done or incomplete.")] = None,
+    status: Annotated[str | None, typer.Option(help="done, incomplete or damaged.")] = None,
     name: Annotated[str | None, typer.Option(help="Cell name pattern, SQL LIKE (% is a wildcard).")] = None,
     where: Annotated[
         list[str] | None, typer.Option(help="config filter path=value, repeatable (e.g. train.model=small_cnn).")
@@ -24,33 +24,27 @@ def runs(
     ] = False,
     runs: RunsOpt = None,
 ) -> None:
-    """List runs from the index (synced with the run folders first).
+    """List runs from the index (rebuilt from the run folders only when it is stale or unreadable).
 
     Examples:
       freqlens runs --recipe train --status done
       freqlens runs --recipe hfc-e4 --where train.train_view=lfc:8:max --json
     """
-    from freqlens.errors import FreqlensError
-    from freqlens.runs import Index
+    from freqlens.runner import list_runs
 
     root = runs_root(runs)
-    if not root.is_dir():
-        raise FreqlensError(f"no runs root at {root}; run freqlens reproduce first or pass --runs DIR")
-    if status is not None and status not in ("done", "incomplete"):
-        raise FreqlensError(f"--status must be done or incomplete, got {status!r}")
-    index = Index(root)
-    index.sync()
-    rows = index.query(kind=kind, status=status, where=parse_pairs(where or [], "--where"), name=name)
+    rows = list_runs(root, kind=kind, status=status, where=parse_pairs(where or [], "--where"), name=name)
     if as_json:
         for row in rows:
-            row["config"] = json.loads(row["config"])
+            row["config"] = json.loads(row["config"]) if row["config"] else None
             row["summary"] = json.loads(row["summary"]) if row["summary"] else None
             typer.echo(json.dumps(row))
         return
     typer.echo(f"{'recipe':14s} {'cell':28s} {'status':10s} {'seconds':>8s}  key          path")
     for row in rows:
         seconds = f"{row['seconds']:.1f}" if row["seconds"] is not None else "-"
-        typer.echo(
-            f"{row['kind']:14s} {row['name']:28s} {row['status']:10s} {seconds:>8s}  {row['key'][:12]} {row['path']}"
-        )
+        key = (row["key"] or "?")[:12]
+        problem = f"  ({row['problem']})" if row["problem"] else ""
+        line = f"{row['kind']:14s} {row['name']:28s} {row['status']:10s} {seconds:>8s}  {key:12s} {row['path']}"
+        typer.echo(line + problem)
     typer.echo(f"{len(rows)} runs in {root}")

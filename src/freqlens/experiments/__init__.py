@@ -7,9 +7,6 @@ report). Adding a recipe is adding a module.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from freqlens.experiments.base import (
     Cell,
     CellResult,
@@ -21,6 +18,7 @@ from freqlens.experiments.base import (
     Table,
     get_recipe,
     list_recipes,
+    load_all,
     register_recipe,
 )
 
@@ -38,12 +36,3 @@ __all__ = [
     "load_all",
     "register_recipe",
 ]
-
-_NOT_RECIPES = {"base", "common"}
-
-
-def load_all() -> None:
-    """Import every recipe module of this package (idempotent): the HFC paper's first, then alphabetically."""
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: (not m.name.startswith("hfc"), m.name)):
-        if info.name not in _NOT_RECIPES and not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")

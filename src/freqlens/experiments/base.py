@@ -22,8 +22,8 @@ Writing a recipe::
             ...                                 # runs.log_metrics(run_dir, {...}); runs.save_arrays(run_dir, ...)
             return {"test_accuracy": acc}       # becomes summary.json
 
-        def summarize(self, results, out_dir):
-            ...
+        def summarize(self, results, out_dir, ctx):
+            ...                                 # ctx.profile: quick or paper
             return Summary(self.name, self.title, self.paper_refs, text=..., figures=[...], comparisons=[...])
 
 A cell's ``"train"`` entry, when present and not ``None``, is the training set-up it needs: the runner trains (and
@@ -35,18 +35,20 @@ the same thing on a laptop and on a cluster.
 
 from __future__ import annotations
 
-import hashlib
+import importlib
 import json
 import math
+import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from freqlens import verdicts
+from freqlens import runs, trained, verdicts
 from freqlens.contract import Estimate
 from freqlens.errors import FreqlensError
+from freqlens.runs import canonical_json, config_hash
 
 if TYPE_CHECKING:
     from torch import nn
@@ -57,28 +59,6 @@ PROFILES = ("quick", "cpu", "paper")
 PROVENANCE_TAGS = ("P", "C", "F", "W", "M", "I")
 SEED_STRIDE = 1000  # replicate r of a cell uses seeds shifted by r * SEED_STRIDE
 _DATASETS: dict[tuple[str, str, str], ImageSet] = {}  # loaded once per process, shared by all contexts
-
-
-def canonical_json(obj: Any) -> str:
-    """The canonical JSON text of a config: sorted keys, no whitespace, finite numbers only."""
-    try:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise FreqlensError(
-            f"cell config is not plain finite JSON ({exc}); use dicts, lists, str, int, float"
-        ) from None
-
-
-def config_hash(kind: str, config: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of ``kind`` and the canonical JSON of ``config``; it names run folders.
-
-    Example:
-        >>> config_hash("demo", {"b": 1, "a": [1, 2]}) == config_hash("demo", {"a": [1, 2], "b": 1})
-        True
-        >>> config_hash("demo", {"a": 1}) == config_hash("other", {"a": 1})
-        False
-    """
-    return hashlib.sha256(f"{kind}\n{canonical_json(config)}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,9 +172,7 @@ class Context:
         Returns the model (in eval mode, on ``self.device``) and its run folder. Training resumes from its last
         per-epoch checkpoint if an earlier attempt was interrupted.
         """
-        from freqlens.runs import ensure_trained
-
-        return ensure_trained(train_config, self)
+        return trained.ensure_trained(train_config, self.runs_root, self.device, self.data_dir, self.progress)
 
 
 @dataclass
@@ -212,15 +190,11 @@ class CellResult:
 
     def arrays(self) -> dict[str, Any]:
         """The numpy arrays the cell saved with :func:`freqlens.runs.save_arrays`."""
-        from freqlens.runs import load_arrays
-
-        return load_arrays(self.run_dir)
+        return runs.load_arrays(self.run_dir)
 
     def metrics(self) -> list[dict[str, Any]]:
         """The records the cell logged with :func:`freqlens.runs.log_metrics`."""
-        from freqlens.runs import load_metrics
-
-        return load_metrics(self.run_dir)
+        return runs.load_metrics(self.run_dir)
 
 
 def by_cell(results: Sequence[CellResult]) -> dict[str, list[CellResult]]:
@@ -414,8 +388,11 @@ class Recipe(ABC):
         """Run one cell, writing arrays and metrics into ``run_dir``; return a JSON-able summary of the cell."""
 
     @abstractmethod
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
-        """Turn the finished cells into figures (saved under ``out_dir``), tables and comparisons."""
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
+        """Turn the finished cells into figures (saved under ``out_dir``), tables and comparisons.
+
+        ``ctx`` is the context the cells ran in: ``ctx.profile`` says which profile they belong to.
+        """
 
 
 _REGISTRY: dict[str, type[Recipe]] = {}
@@ -433,10 +410,19 @@ def register_recipe(cls: R) -> R:
     return cls
 
 
+_NOT_RECIPES = {"base", "common"}
+
+
+def load_all() -> None:
+    """Import every recipe module of this package (idempotent): the HFC paper's first, then alphabetically."""
+    found = pkgutil.iter_modules([str(Path(__file__).parent)])
+    for info in sorted(found, key=lambda m: (not m.name.startswith("hfc"), m.name)):
+        if info.name not in _NOT_RECIPES and not info.name.startswith("_"):
+            importlib.import_module(f"freqlens.experiments.{info.name}")
+
+
 def list_recipes(include_hidden: bool = False) -> list[str]:
     """Names of the recipes ``reproduce all`` runs, in registration order (with ``include_hidden``: all of them)."""
-    from freqlens.experiments import load_all
-
     load_all()
     return [name for name, cls in _REGISTRY.items() if cls.in_all or include_hidden]
 

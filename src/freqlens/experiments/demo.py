@@ -130,7 +130,7 @@ class Demo(Recipe):
         fig.tight_layout()
         provenance.save_figure(fig, run_dir / "sensitivity.png")
 
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         (res,) = results
         s = res.summary
         for name in ("cue.png", "radius.png", "sensitivity.png"):

@@ -168,7 +168,6 @@ def cell_config(
 ) -> dict[str, Any]:
     """A cell: a training set-up (``weight_decay=None``: the untrained model) and how to measure it."""
     return {
-        "profile": profile,
         "data": data,
         "family": family,
         "train": None if weight_decay is None else train_setup(profile, family, weight_decay, view, depth, seed, data),
@@ -301,8 +300,7 @@ def _profile_panel(ax: Any, curves: Sequence[tuple[str, Tensor, str]], title: st
     ax.legend(fontsize=6)
 
 
-def _method(results: list[CellResult]) -> str:
-    profile = results[0].cell.config["profile"] if results else "quick"
+def _method(results: list[CellResult], profile: str) -> str:
     seeds = len({r.cell.config["seed"] for r in results})
     scale = (
         "10k training images, 3 epochs of Adam, circular CNNs 16 wide, 256 test images"
@@ -354,7 +352,7 @@ class GodfreyHighpass(_SensitivityRecipe):
                 out += [Cell(f"{family}-{kind}-s{seed}", c) for kind, c in zip(self.KINDS, configs, strict=True)]
         return out
 
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         groups = _group(results, lambda r: (r.summary["family"], self.kind(r.cell)))
         agg = {key: _aggregate(members) for key, members in groups.items()}
         families = [f for f in FAMILIES if (f, "natural") in agg]
@@ -398,7 +396,7 @@ class GodfreyHighpass(_SensitivityRecipe):
             self.name,
             self.title,
             self.paper_refs,
-            text=_method(results),
+            text=_method(results, ctx.profile),
             figures=[
                 Figure(
                     "godfrey_highpass_profiles.png",
@@ -521,8 +519,8 @@ class GodfreyWeightDecay(_SensitivityRecipe):
             for wd in DECAYS[profile][family]
         ]
 
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
-        return _sweep_summary(self, results, out_dir, lambda train: train["weight_decay"], "weight decay", "Q4")
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
+        return _sweep_summary(self, results, out_dir, ctx, lambda train: train["weight_decay"], "weight decay", "Q4")
 
 
 @register_recipe
@@ -539,14 +537,15 @@ class GodfreyDepth(_SensitivityRecipe):
             for d in DEPTHS[profile]
         ]
 
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
-        return _sweep_summary(self, results, out_dir, lambda train: train["model_kwargs"]["depth"], "depth", "Q5")
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
+        return _sweep_summary(self, results, out_dir, ctx, lambda train: train["model_kwargs"]["depth"], "depth", "Q5")
 
 
 def _sweep_summary(
     recipe: Recipe,
     results: list[CellResult],
     out_dir: Path,
+    ctx: Context,
     swept: Callable[[dict[str, Any]], float],
     label: str,
     claim: str,
@@ -592,7 +591,7 @@ def _sweep_summary(
         recipe.name,
         recipe.title,
         recipe.paper_refs,
-        text=_method(results),
+        text=_method(results, ctx.profile),
         figures=[Figure(figure, f"Radial sensitivity profiles per {label} against the data's profile (black)")],
         tables=[Table(f"{label} sweep", ["family", "view", label, "test acc", "Spearman", "statistic"], rows)],
         comparisons=comparisons,

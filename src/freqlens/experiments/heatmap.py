@@ -61,7 +61,7 @@ class FourierHeatMap(Recipe):
             "radial_error": profile.tolist(),
         }
 
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         by = {r.cell.name: r for r in results}
         maps = {name: r.arrays()["error"] for name, r in by.items()}
         fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))

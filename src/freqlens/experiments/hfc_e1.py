@@ -74,7 +74,7 @@ class HFCExamples(Recipe):
             "images": result.num_images,
         }
 
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         (res,) = results
         s = res.summary
         radii, lfc, hfc_acc = s["radii"], s["lfc"], s["hfc"]

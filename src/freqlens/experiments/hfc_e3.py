@@ -55,7 +55,7 @@ class ShuffledLabels(Recipe):
         fitted = next((i + 1 for i, a in enumerate(train_acc) if a >= FIT), None)
         return {"radii": radii, "train_acc": train_acc, "train_lfc": curves, "epochs_to_fit": fitted}
 
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         by = {r.cell.name: r.summary for r in results}
         nat, shuf = by["natural"], by["shuffled"]
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)

@@ -50,7 +50,7 @@ class TableOne(Recipe):
 
     def cells(self, profile: str) -> list[Cell]:
         return [
-            Cell(f"{part}-{r}", {"train": common.filtered(profile, part, r), "profile": profile})
+            Cell(f"{part}-{r}", {"train": common.filtered(profile, part, r)})
             for part in ("lfc", "hfc")
             for r in common.RADII
         ]
@@ -64,12 +64,11 @@ class TableOne(Recipe):
             "radius": int(radius),
             "train_acc": float(last["train_acc"]),
             "test_acc": float(last["test_acc"]),
-            "profile": cell.config["profile"],
         }
 
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         got = {(r.summary["part"], r.summary["radius"]): r.summary for r in results}
-        paper_profile = results[0].summary["profile"] == "paper"
+        paper_profile = ctx.profile == "paper"
         rows, comparisons = [], []
         for r in common.RADII:
             lfc, hfc_ = got[("lfc", r)], got[("hfc", r)]

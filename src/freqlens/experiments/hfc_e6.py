@@ -44,7 +44,7 @@ class Heuristics(Recipe):
     paper_refs = ("Wang et al. 2020 §5.1, Fig. 5", "papers.md §1.4 E6, §1.5 P1-b, P1-e–P1-h")
 
     def cells(self, profile: str) -> list[Cell]:
-        return [Cell(h, {"train": common.heuristic(profile, h), "profile": profile}) for h in common.HEURISTICS]
+        return [Cell(h, {"train": common.heuristic(profile, h)}) for h in common.HEURISTICS]
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         _, train_dir = ctx.trained_model(cell.config["train"])
@@ -58,11 +58,11 @@ class Heuristics(Recipe):
             curves[f"low r{r:g}"] = common.series(records, "test_lfc_acc", i)
             curves[f"high r{r:g}"] = common.series(records, "test_hfc_acc", i)
         runs.save_arrays(run_dir, **{k.replace(" ", "_"): v for k, v in curves.items()})
-        return {"curves": curves, "final": {k: v[-1] for k, v in curves.items()}, "profile": cell.config["profile"]}
+        return {"curves": curves, "final": {k: v[-1] for k, v in curves.items()}}
 
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         by = {r.cell.name: r.summary for r in results}
-        paper_profile = results[0].summary["profile"] == "paper"
+        paper_profile = ctx.profile == "paper"
         fig, axes = plt.subplots(1, len(by), figsize=(3.2 * len(by), 3.2), sharey=True)
         for ax, (name, s) in zip(axes, by.items(), strict=True):
             c = s["curves"]

@@ -61,7 +61,7 @@ class BatchNormOnLFC(Recipe):
             "train_acc": common.series(common.epochs(train_dir), "train_acc"),
         }
 
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         got = {(s["radius"], s["batchnorm"]): s for s in (r.summary for r in results)}
         radii = sorted({r for r, _ in got})
         rows = [

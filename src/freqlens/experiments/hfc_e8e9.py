@@ -79,7 +79,6 @@ class KernelSmoothing(Recipe):
                         "eps": EPS,
                         "images": images,
                         "pgd_steps": PGD_STEPS[profile],
-                        "profile": profile,
                     },
                 )
             )
@@ -113,7 +112,6 @@ class KernelSmoothing(Recipe):
         return {
             "model": cell.name.removeprefix("table2-"),
             "rows": rows,
-            "profile": cell.config["profile"],
             "images": len(data),
             "pgd": f"L-inf, {steps} steps of 2.5 eps / {steps}, random start",
         }
@@ -132,7 +130,7 @@ class KernelSmoothing(Recipe):
         provenance.save_figure(perturbations.spectrum_figure(spectra), run_dir / "perturbation_spectrum.png")
         return {"smoothness": stats, "perturbations": {k: v.to_json() for k, v in spectra.items()}}
 
-    def summarize(self, results: list[CellResult], out_dir: Path) -> Summary:
+    def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         by = {r.cell.name: r for r in results}
         k = by["kernels"].summary["smoothness"]
         figures = []
@@ -144,7 +142,7 @@ class KernelSmoothing(Recipe):
             figures.append(Figure(name, caption))
         nat = by["table2-natural"].summary
         adv = by["table2-adversarial"].summary
-        paper_profile = nat["profile"] == "paper"
+        paper_profile = ctx.profile == "paper"
         table_rows, comparisons = [], []
         comparisons.append(
             Comparison(
