@@ -112,13 +112,13 @@ def reproduce(names: Sequence[str], ctx: Context, executor: Executor, out_dir: P
     ]
     outcomes = {r.name: Outcome(r.name, sum(1 for rr, _ in plan if rr is r)) for r in recipes}
 
-    needs: dict[tuple[str, str], list[Path]] = {}
+    needs: dict[tuple[str, str], list[Path]] = {}  # (recipe, cell hash) -> the training runs the cell needs
     trainings: dict[Path, dict[str, Any]] = {}
     for recipe, cell in plan:
         for config in recipe.trainings(cell):
             path = train_run_dir(ctx.runs_root, config)
             trainings.setdefault(path, config)
-            needs.setdefault((recipe.name, cell.name), []).append(path)
+            needs.setdefault((recipe.name, cell.key(recipe.name)), []).append(path)
     pending = [(path, cfg) for path, cfg in trainings.items() if not runs.is_done(path)]
     payloads = [{"train": cfg, "ctx": ctx.to_dict()} for _, cfg in pending]
     t0 = time.perf_counter()
@@ -131,7 +131,8 @@ def reproduce(names: Sequence[str], ctx: Context, executor: Executor, out_dir: P
 
     runnable = []
     for recipe, cell in plan:
-        broken = [failed_trainings[p] for p in needs.get((recipe.name, cell.name), []) if p in failed_trainings]
+        key = (recipe.name, cell.key(recipe.name))
+        broken = [failed_trainings[p] for p in needs.get(key, []) if p in failed_trainings]
         if broken:
             outcomes[recipe.name].errors.append(f"cell {cell.name}: its training failed: {broken[0]}")
         elif not runs.is_done(runs.run_dir(ctx.runs_root, recipe.name, cell.name, cell.config)):
