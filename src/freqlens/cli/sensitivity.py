@@ -13,19 +13,28 @@ from freqlens.analyses import datastats
 from freqlens.analyses.sensitivity import METRICS, TARGETS, fourier_sensitivity
 from freqlens.cli import app
 from freqlens.cli.common import (
+    ArchOpt,
+    ClassIndexOpt,
     DataDirOpt,
     DataOpt,
     DeviceOpt,
+    ImageSizeOpt,
+    InputNormOpt,
     ModelArg,
+    ModelArgsOpt,
     OutOpt,
+    PretrainedOpt,
+    ResizeOpt,
     SampleLimitOpt,
     SplitOpt,
     load,
     load_model_spec,
+    model_options,
     resolve_device,
 )
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
+from freqlens.radii import resolve_view
 
 
 @app.command()
@@ -35,7 +44,9 @@ def sensitivity(
     data_dir: DataDirOpt = None,
     split: SplitOpt = "test",
     limit: SampleLimitOpt = 256,
-    view: Annotated[str, typer.Option(help="Filter applied to the images first, e.g. hpsquare:8.")] = "original",
+    view: Annotated[
+        str, typer.Option(help="Filter applied to the images first, e.g. hpsquare:8 or hpsquare:0.5n (of Nyquist).")
+    ] = "original",
     target: Annotated[str, typer.Option(help="logits (Godfrey) or loss (cross-entropy).")] = "logits",
     metric: Annotated[str, typer.Option(help="meannorm (L2 over logits, Godfrey's default) or rms.")] = "meannorm",
     smooth: Annotated[int, typer.Option(help="Moving-average half-width of the radial profiles (Godfrey: 3).")] = 0,
@@ -43,6 +54,13 @@ def sensitivity(
     batch_size: Annotated[int, typer.Option(help="Images per backward batch.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of the image subsample (and of untrained weights).")] = 0,
     device: DeviceOpt = "auto",
+    arch: ArchOpt = None,
+    model_arg: ModelArgsOpt = None,
+    pretrained: PretrainedOpt = False,
+    normalize: InputNormOpt = None,
+    image_size: ImageSizeOpt = None,
+    resize: ResizeOpt = None,
+    class_index: ClassIndexOpt = None,
     out: OutOpt = Path("sensitivity"),
 ) -> None:
     """Fourier gradient sensitivity maps (mean and std over images) and radial profiles, with the data's spectrum.
@@ -59,10 +77,10 @@ def sensitivity(
     if target not in TARGETS or metric not in METRICS:
         raise FreqlensError(f"--target must be one of {TARGETS} and --metric one of {METRICS}")
     dev = resolve_device(device)
-    images = load(data, split, data_dir, None).subset(limit, seed)
-    the_view = views.parse_view(view)
+    images = load(data, split, data_dir, limit, seed, image_size, resize, class_index)
+    the_view = views.parse_view(resolve_view(view, *images.image_shape[1:]))
     x = views.apply_in_chunks(the_view, images.images)
-    net, model_info = load_model_spec(model, images, dev, seed)
+    net, model_info = load_model_spec(model, images, dev, seed, model_options(arch, model_arg, pretrained, normalize))
     maps = fourier_sensitivity(
         net, x, images.labels, target=target, metric=metric, batch_size=batch_size, device=dev, progress=True
     )
@@ -123,7 +141,7 @@ def sensitivity(
                 radial_profiles="round(|k|) bins, channels summed, mean per radius, "
                 f"moving average half-width {smooth}, normalised to sum 1",
                 data_spectrum="sqrt(E|FFT_ortho(z)|^2), z standardised per channel over the evaluated images",
-                image_subsample=f"{len(images)} drawn at random with seed {seed}",
+                image_subsample=f"{len(images)} drawn at random with seed {seed}, in order",
             ),
         },
     )
