@@ -44,7 +44,9 @@ def stand_in(monkeypatch):
     torch.manual_seed(0)
     model = HighPassVote()
     monkeypatch.setattr(
-        cli_evaluate, "load_model_spec", lambda spec, data, device, seed, options: (model, {"source": "test", "name": spec})
+        cli_evaluate,
+        "load_model_spec",
+        lambda spec, data, device, seed, options: (model, {"source": "test", "name": spec}),
     )
     return model
 
