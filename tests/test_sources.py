@@ -4,12 +4,14 @@ torchvision/timm; the input-normalisation convention; one-line errors with exit 
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from freqlens.checkpoint import save_model
 from freqlens.cli import main
@@ -284,3 +286,56 @@ def test_package_models_with_random_weights(tmp_path, package):
     assert result["model"]["input"]["mean"] == [0.485, 0.456, 0.406]
     model, info = load_model_source(f"{package}:resnet18", (3, 32, 32), 2, ModelOptions(normalize="0.5,0.5"))
     assert isinstance(model.normalize, Normalize) and info["input"]["std"] == [0.5, 0.5, 0.5]
+
+
+class _FakeTimmNet(nn.Module):
+    """Mimics the parts of a timm model freqlens uses: num_classes, reset_classifier, pretrained_cfg."""
+
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3) -> None:
+        super().__init__()
+        self.num_classes, self.pretrained_cfg = num_classes, {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+        self.head = nn.Linear(in_chans, num_classes)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes, self.head = num_classes, nn.Linear(self.head.in_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def test_package_model_wrapping_with_stand_in_packages(monkeypatch):
+    """The torchvision/timm code paths against stand-ins with the packages' call signatures (the real packages do not
+    import beside torch 2.13 here; test_package_models_with_random_weights runs them where they do)."""
+    import types
+
+    calls = []
+
+    def get_model(name, weights=None, num_classes=1000):
+        calls.append((name, weights, num_classes))
+        return _FakeTimmNet(num_classes)
+
+    timm = types.SimpleNamespace(create_model=lambda name, pretrained, in_chans: _FakeTimmNet(1000, in_chans))
+    monkeypatch.setitem(
+        sys.modules, "torchvision", types.SimpleNamespace(models=types.SimpleNamespace(get_model=get_model))
+    )
+    monkeypatch.setitem(sys.modules, "timm", timm)
+    x = torch.rand(2, 3, 16, 16)
+    model, info = load_model_source("torchvision:tiny", (3, 16, 16), 3, ModelOptions(pretrained=True))
+    assert calls == [("tiny", "DEFAULT", 3)] and info["pretrained"] is True
+    assert info["input"]["mean"] == [0.485, 0.456, 0.406] and info["input"]["normalize"].startswith("auto")
+    assert torch.equal(model(x), model.net((x - model.normalize.mean) / model.normalize.std))
+    model, info = load_model_source("timm:tiny", (3, 16, 16), 3)  # random weights: the head is reset to 3 classes
+    assert info["input"]["std"] == [0.5, 0.5, 0.5] and model.net.num_classes == 3
+    model, info = load_model_source("timm:tiny", (3, 16, 16), 3, ModelOptions(normalize="none"))
+    assert torch.equal(model(x), model.net(x)) and info["input"]["normalize"] == "none"
+    with pytest.raises(FreqlensError, match="with pretrained weights has 1000 classes, not the 3 asked for"):
+        load_model_source("timm:tiny", (3, 16, 16), 3, ModelOptions(pretrained=True))
+
+
+def test_every_registry_model_is_recognised_as_standardising_itself():
+    from freqlens.models import list_models
+    from freqlens.models.layers import leading_normalize
+
+    for name in list_models():
+        assert isinstance(leading_normalize(create_model(name)), Normalize), name
+    assert leading_normalize(nn.Sequential(nn.Conv2d(3, 3, 1), Normalize([0.0] * 3, [1.0] * 3))) is None

@@ -11,7 +11,7 @@ import typer
 
 from freqlens.data import ImageSet, open_images
 from freqlens.errors import FreqlensError
-from freqlens.models.sources import ModelOptions, parse_model_args
+from freqlens.models.sources import ModelOptions, default_label, load_model_source, parse_model_args
 
 if TYPE_CHECKING:
     from torch import nn
@@ -143,8 +143,6 @@ def load_model_spec(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Any model source (:func:`freqlens.models.sources.load_model_source`) for ``data``, with its input convention
     printed on stderr; registry names get fresh weights under ``seed`` (warned)."""
-    from freqlens.models.sources import load_model_source
-
     net, info = load_model_source(spec, data.image_shape, data.num_classes, options, device, seed)
     if info["source"] == "registry":
         warnings.warn(f"{spec} is evaluated with freshly initialised, untrained weights (seed {seed})", stacklevel=2)
@@ -176,8 +174,6 @@ def load_models(
     seed: int = 0,
 ) -> list[tuple[str, nn.Module, Any]]:
     """``(label, model in eval mode, source info)`` for each model; ``normalize`` once for all or once per model."""
-    from freqlens.models.sources import default_label
-
     if not specs:
         raise FreqlensError("no model given; pass --model MODEL (repeat for several)")
     if labels and len(labels) != len(specs):

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -67,9 +68,9 @@ class ImageStream:
             )
         return image, int(label)
 
-    @property
+    @cached_property
     def image_shape(self) -> tuple[int, int, int]:
-        """``(C, H, W)`` of the first image (every batch is checked against it)."""
+        """``(C, H, W)`` of the first image (decoded once; every batch is checked for one shape)."""
         c, h, w = self.read(0)[0].shape
         return int(c), int(h), int(w)
 
