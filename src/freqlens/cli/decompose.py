@@ -13,8 +13,8 @@ from tqdm import tqdm
 from freqlens import fourier, provenance
 from freqlens.cli import app
 from freqlens.cli.common import DataDirOpt, DataOpt, LimitOpt, OutOpt, RadiiOpt, SplitOpt, load
-from freqlens.radii import DEFAULT_RADII, parse_radii
 from freqlens.plotting import image_grid
+from freqlens.radii import DEFAULT_RADII, parse_radii
 
 
 @app.command()
