@@ -228,12 +228,14 @@ def test_torchscript_round_trip(tmp_path, nets):
         ("usernets:conv", ["--normalize", "none", "--model-arg", "classes=5"], "has 5 outputs but the image set has 2"),
         ("usernets:conv", ["--normalize", "none", "--pretrained"], "--pretrained applies to torchvision:NAME"),
         ("no_such_model", [], "unknown model 'no_such_model'"),
+        ("code", [], "is a folder; give the model file inside it"),
         ("small_cnn", ["--arch", "small_cnn"], "--arch applies to a state_dict file"),
         ("small_cnn", ["--model-arg", "width"], "is not key=value"),
         ("fixed:build", ["--normalize", "none", "--image-size", "16"], "cannot read images of shape (3, 16, 16)"),
     ],
 )
-def test_bad_model_sources_exit_2_with_one_line(tmp_path, nets, capsys, model, extra, message):
+def test_bad_model_sources_exit_2_with_one_line(tmp_path, nets, capsys, monkeypatch, model, extra, message):
+    monkeypatch.chdir(tmp_path)
     folder = bright_dark_folder(tmp_path / "img")
     (nets / "fixed.py").write_text(  # built for 32x32 images only
         "from torch import nn\ndef build():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 2))\n"

@@ -242,6 +242,8 @@ def load_model_source(
             raise FreqlensError(f"--pretrained applies to torchvision:NAME and timm:NAME models, not to {spec}")
         if path.is_file():
             net, info = _from_file(path, opts, image_shape, num_classes)
+        elif path.is_dir():
+            raise FreqlensError(f"model {spec} is a folder; give the model file inside it (e.g. {path / 'model.pt'})")
         elif path.suffix in {".pt", ".pth", ".ts", ".bin"} or "/" in spec or "\\" in spec:
             raise FreqlensError(f"model file {spec} does not exist")
         else:
