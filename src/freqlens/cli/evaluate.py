@@ -42,7 +42,7 @@ def format_table(result: hfc.HFCResult) -> str:
     blank = result.class_name(result.blank_pred)
     lines = [
         f"{result.dataset}: {result.num_images} images, original accuracy {float(result.accuracy('original')):.4f}"
-        f" (mean confidence {float(result.confidence('original')):.3f}), mask {mask}, normalize={result.normalize}",
+        f" (mean confidence {float(result.confidence('original')):.3f}), mask {mask}, rescale={result.normalize}",
         f"all-zero image -> {blank} ({result.blank_conf:.3f}); 'not {blank}': HFC-explained images of other classes",
         f"{'radius':>6}  {'LFC acc':>8}  {'LFC conf':>8}  {'HFC acc':>8}  {'HFC conf':>8}  {'HFC-explained':>13}"
         f"  {'not ' + blank:>10}",
