@@ -8,8 +8,9 @@ order, ``materialize`` decodes everything into an in-memory :class:`ImageSet`. `
 Example:
     >>> import torch
     >>> s = ImageStream(lambda i: (torch.full((1, 2, 2), i / 10), i % 2), 6, ("even", "odd"), "toy")
-    >>> [tuple(y.tolist()) for _, y in s.sample(4, seed=0).batches(3)]
-    [(0, 1, 0), (1,)]
+    >>> picked = s.sample(4, seed=0)
+    >>> picked.index.tolist(), [y.tolist() for _, y in picked.batches(3)]
+    ([0, 2, 3, 5], [[0, 0, 1], [1]])
 """
 
 from __future__ import annotations
