@@ -49,7 +49,7 @@ def test_spectrum_reports_slope_and_profile(folder, tmp_path, capsys):
     [
         (["decompose", "--radii", "0"], "radius must be a positive number"),
         (["decompose", "--radii", "4,99"], "beyond the spectrum"),
-        (["decompose", "--radii", "a,b"], "comma-separated"),
+        (["decompose", "--radii", "a,b"], "neither cycles per image"),
         (["spectrum", "--limit", "0"], "--limit must be positive"),
         (["spectrum", "--fit-max", "40"], "beyond the largest radius"),
     ],

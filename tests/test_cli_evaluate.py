@@ -44,7 +44,9 @@ def stand_in(monkeypatch):
     torch.manual_seed(0)
     model = HighPassVote()
     monkeypatch.setattr(
-        cli_evaluate, "load_model_spec", lambda spec, data, device, seed: (model, {"source": "test", "name": spec})
+        cli_evaluate,
+        "load_model_spec",
+        lambda spec, data, device, seed, options: (model, {"source": "test", "name": spec}),
     )
     return model
 
@@ -72,7 +74,7 @@ def test_evaluate_writes_table_json_and_both_figures(folder, tmp_path, capsys, s
 
 def test_evaluate_normalize_and_inclusive_are_recorded(folder, tmp_path, stand_in):
     out = tmp_path / "ev"
-    args = ["evaluate", "m", "--data", str(folder), "--radii", "3,5", "--normalize", "per_image_max", "--inclusive"]
+    args = ["evaluate", "m", "--data", str(folder), "--radii", "3,5", "--rescale", "per_image_max", "--inclusive"]
     assert main([*args, "--examples", "0", "--device", "cpu", "-o", str(out)]) == 0
     result = json.loads((out / "evaluate.json").read_text())
     assert result["mask"] == "|k| <= r" and result["provenance"]["mask_inequality"] == "<="
@@ -86,14 +88,14 @@ def test_evaluate_normalize_and_inclusive_are_recorded(folder, tmp_path, stand_i
     [
         (["m", "--radii", "0"], "radius must be a positive number"),
         (["m", "--radii", "4,40"], "beyond the spectrum"),
-        (["m", "--radii", "4,x"], "comma-separated"),
+        (["m", "--radii", "4,x"], "neither cycles per image"),
         (["m", "--radii", "4,4"], "duplicates"),
-        (["m", "--normalize", "max"], "--normalize"),
+        (["m", "--rescale", "max"], "--rescale"),
         (["m", "--examples", "-1"], "--examples"),
         (["m", "--batch-size", "0"], "--batch-size"),
         (["m", "--radii", "4,8", "--example-radius", "6"], "not in --radii"),
         (["m", "--limit", "0"], "--limit"),
-        (["m", "--device", "cuda:7"] if not torch.cuda.is_available() else ["m", "--normalize", "x"], "use"),
+        (["m", "--device", "cuda:7"] if not torch.cuda.is_available() else ["m", "--rescale", "x"], "use"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(folder, tmp_path, capsys, stand_in, args, message):
@@ -118,7 +120,7 @@ def test_a_missing_checkpoint_exits_2(folder, tmp_path, capsys):
     out = tmp_path / "never"
     assert main(["evaluate", "missing/model.pt", "--data", str(folder), "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "checkpoint missing/model.pt does not exist" in err and "\n" not in err
+    assert "model file missing/model.pt does not exist" in err and "\n" not in err
     assert not out.exists()
 
 
@@ -128,7 +130,9 @@ def test_a_registry_model_runs_untrained_with_a_warning(folder, tmp_path):
     with pytest.warns(UserWarning, match=r"untrained weights \(seed 3\)"):
         assert main([*args, "-o", str(out)]) == 0
     result = json.loads((out / "evaluate.json").read_text())
-    assert result["model"] == {"source": "registry", "name": "small_cnn", "trained": False, "init_seed": 3}
+    model = {k: v for k, v in result["model"].items() if k != "input"}
+    assert model == {"source": "registry", "name": "small_cnn", "kwargs": {}, "trained": False, "init_seed": 3}
+    assert result["model"]["input"]["normalize"] == "inside the model"
     assert result["provenance"]["seed"] == 3 and len(result["lfc"]["accuracy"]) == 2
 
 
@@ -169,7 +173,5 @@ def test_a_checkpoint_with_too_few_classes_exits_2(folder, tmp_path, capsys):
     out = tmp_path / "never"
     assert main(["evaluate", str(path), "--data", str(folder), "--device", "cpu", "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert (
-        err == "error: the model returns 2 logits but images has 3 classes; use the dataset the model was trained for"
-    )
+    assert err.startswith("error: model ") and "has 2 outputs but the image set has 3 classes; map" in err
     assert not out.exists()

@@ -248,9 +248,9 @@ def test_image_folder_rejects_corrupt_image(tmp_path):
 def test_image_folder_mixed_sizes_need_resize(tmp_path):
     write_folder(tmp_path)
     Image.fromarray(np.zeros((9, 9, 3), dtype=np.uint8)).save(tmp_path / "dogs" / "big.png")
-    with pytest.raises(FreqlensError, match="pass a size"):
+    with pytest.raises(FreqlensError, match=r"big.png has shape \(3, 9, 9\).*--image-size"):
         load_image_folder(tmp_path)
-    assert load_image_folder(tmp_path, size=(8, 8)).images.shape == (7, 3, 8, 8)
+    assert load_image_folder(tmp_path, image_size=4).images.shape == (7, 3, 4, 4)
 
 
 def test_imageset_validation():

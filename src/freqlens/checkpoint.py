@@ -60,7 +60,13 @@ def _describe(spec: Mapping[str, Any]) -> str:
     return f"{spec['name']}({kwargs})" if kwargs else str(spec["name"])
 
 
-def _check_fit(path: Path, model: nn.Module, state: Mapping[str, Any], spec: Mapping[str, Any]) -> None:
+def _names(keys: list[str], limit: int = 4) -> str:
+    shown = ", ".join(keys[:limit])
+    return f"{shown}, ... ({len(keys)} in all)" if len(keys) > limit else shown
+
+
+def check_fit(path: Path, model: nn.Module, state: Mapping[str, Any], arch: str) -> None:
+    """A one-line error naming missing, unexpected and mis-shaped tensors when ``state`` does not fit ``model``."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -72,13 +78,13 @@ def _check_fit(path: Path, model: nn.Module, state: Mapping[str, Any], spec: Map
     if missing or unexpected or shapes:
         problems = []
         if missing:
-            problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
+            problems.append(f"missing: {_names(missing)}")
         if unexpected:
-            problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+            problems.append(f"unexpected: {_names(unexpected)}")
         if shapes:
-            problems.append(f"{len(shapes)} of another shape (e.g. {shapes[0]})")
+            problems.append(f"other shape (file vs model): {_names(shapes, 2)}")
         raise FreqlensError(
-            f"{path} holds weights of another architecture than {_describe(spec)}: {'; '.join(problems)} tensors; "
+            f"{path} holds weights of another architecture than {arch}: {'; '.join(problems)}; "
             "load it with the model it was trained as"
         )
 
@@ -108,14 +114,16 @@ def load_model(
         info = {k: v for k, v in payload.items() if k not in ("format", "model", "state_dict", "optimizer")}
     elif payload and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in payload.items()):
         if model is None:
-            raise FreqlensError(f"{path} holds a bare state_dict; say which model it belongs to (model=..., --model)")
+            raise FreqlensError(
+                f"{path} holds a bare state_dict; say which model it belongs to (model=NAME here, --arch on the CLI)"
+            )
         spec = {"name": model, "num_classes": num_classes, "in_channels": 3, "image_size": 32}
         spec["kwargs"] = dict(model_kwargs or {})
         state, info = payload, {}
     else:
         raise FreqlensError(f"{path} is not a freqlens model file (no 'format' key) nor a state_dict")
     net = create_model(spec["name"], spec["num_classes"], spec["in_channels"], spec["image_size"], **spec["kwargs"])
-    _check_fit(path, net, state, spec)
+    check_fit(path, net, state, _describe(spec))
     net.load_state_dict(state)
     net.to(device).eval()
     return net, {**spec, **{k: v for k, v in info.items() if k not in ("optimizer", "scheduler", "scaler", "rng")}}

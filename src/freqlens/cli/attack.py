@@ -15,23 +15,32 @@ from freqlens import attacks, fourier, provenance
 from freqlens.analyses.perturbations import perturbation_spectrum, spectrum_figure
 from freqlens.cli import app
 from freqlens.cli.common import (
+    ArchOpt,
     AttackBatchOpt,
     AttackSeedOpt,
+    ClassIndexOpt,
     DataDirOpt,
     DataOpt,
     DeviceOpt,
+    ImageSizeOpt,
+    InputNormsOpt,
     LabelsOpt,
     LimitOpt,
+    ModelArgsOpt,
     ModelsOpt,
     OutOpt,
+    PretrainedOpt,
+    ResizeOpt,
     SplitOpt,
     load,
     load_models,
+    model_options,
     parse_floats,
     resolve_device,
 )
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
+from freqlens.radii import resolve_view
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -60,7 +69,8 @@ def attack(
     step_size: Annotated[float, typer.Option(help="PGD step as a fraction of ε.")] = 0.25,
     random_start: Annotated[bool, typer.Option(help="Random start in the ε-ball.")] = True,
     band: Annotated[
-        str | None, typer.Option(help="Keep perturbations in a Fourier band: lfc:R, hfc:R, band:A:B, hpsquare:C.")
+        str | None,
+        typer.Option(help="Keep perturbations in a Fourier band: lfc:R, hfc:R, band:A:B, hpsquare:C (R may be 0.25n)."),
     ] = None,
     spectrum_eps: Annotated[
         float | None, typer.Option(help="ε of the perturbation spectrum (default: the largest ε).")
@@ -68,6 +78,13 @@ def attack(
     batch_size: AttackBatchOpt = 250,
     seed: AttackSeedOpt = 0,
     device: DeviceOpt = "auto",
+    arch: ArchOpt = None,
+    model_arg: ModelArgsOpt = None,
+    pretrained: PretrainedOpt = False,
+    normalize: InputNormsOpt = None,
+    image_size: ImageSizeOpt = None,
+    resize: ResizeOpt = None,
+    class_index: ClassIndexOpt = None,
     out: OutOpt = Path("attack"),
 ) -> None:
     """Robust accuracy over an ε list for one or more models, and where in frequency their perturbations lie.
@@ -88,8 +105,11 @@ def attack(
     if spec_eps <= 0:
         raise FreqlensError("the perturbation spectrum needs ε > 0; pass --spectrum-eps")
     dev = resolve_device(device)
-    images = load(data, split, data_dir, limit)
-    models = load_models(model, label, dev)
+    images = load(data, split, data_dir, limit, seed, image_size, resize, class_index)
+    options = model_options(arch, model_arg, pretrained, None)
+    models = load_models(model, label, dev, images, options, normalize, seed)
+    if band is not None:
+        band = resolve_view(band, *images.image_shape[1:])
 
     def run(
         m: nn.Module, x: torch.Tensor, y: torch.Tensor, e: torch.Tensor, g: torch.Generator, stop: bool
@@ -181,7 +201,8 @@ def attack(
                 device=dev,
                 dtype=images.images.dtype,
                 seed=seed,
-                checkpoints=[str(p) for p in model],
+                models=list(model),
+                image_subsample=f"{len(images)} drawn at random with seed {seed}, in order",
             ),
         },
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,32 +9,50 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from freqlens.data import ImageSet, open_dataset
+from freqlens.data import ImageSet, open_images
 from freqlens.errors import FreqlensError
+from freqlens.models.sources import ModelOptions, default_label, load_model_source, parse_model_args
 
 if TYPE_CHECKING:
     from torch import nn
 
 DataOpt = Annotated[
     str,
-    typer.Option("--data", help="cifar10, cifar100, a CIFAR batch folder, an image folder, or synthetic:..."),
+    typer.Option(
+        "--data",
+        help="cifar10, cifar100, a CIFAR batch folder, an image folder (root/<class>/<image>), synthetic:..., or "
+        "package.module:callable returning a torch Dataset of (image, label).",
+    ),
 ]
 DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Directory holding the dataset (else $FREQLENS_DATA, the cache, or download)."),
 ]
 SplitOpt = Annotated[str, typer.Option("--split", help="train or test.")]
-LimitOpt = Annotated[int | None, typer.Option("--limit", "-n", help="Use only the first N images.")]
+LimitOpt = Annotated[
+    int | None, typer.Option("--limit", "-n", help="Use N images drawn at random (seeded), kept in their order.")
+]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory (created if missing).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, or auto.")]
 SampleLimitOpt = Annotated[int | None, typer.Option("--limit", "-n", help="Images drawn at random (seeded).")]
 
 
-def load(data: str, split: str, data_dir: Path | None, limit: int | None) -> ImageSet:
-    """Open a dataset as the CLI options describe it."""
+def load(
+    data: str,
+    split: str,
+    data_dir: Path | None,
+    limit: int | None,
+    seed: int = 0,
+    image_size: int | None = None,
+    resize: int | None = None,
+    class_index: Path | None = None,
+) -> ImageSet:
+    """Open a dataset as the CLI options describe it: ``limit`` images drawn under ``seed`` (in index order),
+    decoded into memory (folders and datasets are read lazily, so only the drawn images are decoded)."""
     if limit is not None and limit <= 0:
         raise FreqlensError(f"--limit must be positive, got {limit}")
-    return open_dataset(data, split, data_dir).subset(limit)
+    source = open_images(data, split, data_dir, image_size=image_size, resize=resize, class_index=class_index)
+    return source.sample(limit, seed).materialize()
 
 
 def parse_floats(text: str, what: str) -> list[float]:
@@ -62,34 +79,83 @@ def resolve_device(device: str) -> str:
 
 ModelArg = Annotated[
     str,
-    typer.Argument(help="A checkpoint written by freqlens train (model.pt), or a registry model name (untrained)."),
+    typer.Argument(
+        help="A freqlens model file (model.pt), a state_dict file (with --arch), a TorchScript file, "
+        "torchvision:NAME, timm:NAME, package.module:callable, or a registry name (untrained)."
+    ),
+]
+ArchOpt = Annotated[
+    str | None,
+    typer.Option("--arch", help="Architecture of a bare state_dict file: a registry name or package.module:callable."),
+]
+ModelArgsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--model-arg", help="key=value passed to the model builder (registry, callable, --arch); repeat."),
+]
+PretrainedOpt = Annotated[
+    bool, typer.Option("--pretrained", help="torchvision:/timm: models: their package's pretrained weights.")
+]
+_NORM_HELP = (
+    "What input a foreign model expects: imagenet, cifar10, cifar100, MEAN,STD (standardised: freqlens standardises "
+    "inside, as the model's first layer) or none ([0, 1] pixels). Required for TorchScript, state_dict and callable "
+    "models; torchvision/timm default to their package's statistics."
+)
+InputNormOpt = Annotated[str | None, typer.Option("--normalize", help=_NORM_HELP)]
+InputNormsOpt = Annotated[
+    list[str] | None, typer.Option("--normalize", help=_NORM_HELP + " Once for all models or once per model.")
+]
+ImageSizeOpt = Annotated[
+    int | None, typer.Option("--image-size", help="Image folders/datasets: centre crop size (after --resize).")
+]
+ResizeOpt = Annotated[
+    int | None, typer.Option("--resize", help="Shorter side before the crop (default image size x 256/224).")
+]
+ClassIndexOpt = Annotated[
+    Path | None,
+    typer.Option("--class-index", help="File mapping folder names to class indices (JSON or one name per line)."),
+]
+RadiiOpt = Annotated[
+    str,
+    typer.Option(help="Comma-separated radii in cycles per image (8) or fractions of the Nyquist radius (0.25n)."),
 ]
 
 
-def load_model_spec(spec: str, data: ImageSet, device: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
-    """A checkpoint file (``freqlens train`` output) or a registry name, built for ``data`` with fresh weights."""
-    import torch
-
-    path = Path(spec)
-    if path.is_file():
-        from freqlens.checkpoint import load_model
-
-        model, info = load_model(path, device=device)
-        return model.eval(), {"source": "checkpoint", "path": str(path.resolve()), "info": info}
-    if path.suffix in {".pt", ".pth"} or "/" in spec:
-        raise FreqlensError(f"checkpoint {spec} does not exist; give a model.pt written by freqlens train")
-    from freqlens.models import create_model
-
-    c, h, _ = data.image_shape
-    torch.manual_seed(seed)
-    model = create_model(spec, num_classes=data.num_classes, in_channels=c, image_size=h)
-    warnings.warn(f"{spec} is evaluated with freshly initialised, untrained weights (seed {seed})", stacklevel=2)
-    return model.to(device).eval(), {"source": "registry", "name": spec, "trained": False, "init_seed": seed}
+def per_model(values: Sequence[str] | None, count: int, what: str) -> list[str | None]:
+    """One value per model from an option given never, once (for all) or once per model."""
+    if not values:
+        return [None] * count
+    if len(values) == 1:
+        return [values[0]] * count
+    if len(values) != count:
+        raise FreqlensError(f"{len(values)} {what} values for {count} models; give one for all or one per model")
+    return list(values)
 
 
-# Several saved models, and how to attack them (freqlens attack, freqlens smooth).
+def model_options(
+    arch: str | None, model_args: list[str] | None, pretrained: bool, normalize: str | None
+) -> ModelOptions:
+    """The model options of one command line."""
+    return ModelOptions(arch, parse_model_args(model_args), pretrained, normalize)
+
+
+def load_model_spec(
+    spec: str, data: ImageSet, device: str, seed: int, options: ModelOptions | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Any model source (:func:`freqlens.models.sources.load_model_source`) for ``data``, with its input convention
+    printed on stderr; registry names get fresh weights under ``seed`` (warned)."""
+    net, info = load_model_source(spec, data.image_shape, data.num_classes, options, device, seed)
+    if info["source"] == "registry":
+        warnings.warn(f"{spec} is evaluated with freshly initialised, untrained weights (seed {seed})", stacklevel=2)
+    convention = info["input"]
+    stats = f" mean {convention['mean']} std {convention['std']}" if "mean" in convention else ""
+    typer.echo(f"input of {spec}: [0, 1] pixels; normalize: {convention['normalize']}{stats}", err=True)
+    return net, info
+
+
+# Several models, and how to attack them (freqlens attack, freqlens smooth).
 ModelsOpt = Annotated[
-    list[Path], typer.Option("--model", "-m", help="A saved model (model.pt from `freqlens train`); repeat for more.")
+    list[str],
+    typer.Option("--model", "-m", help="A model, in any form MODEL takes elsewhere (model.pt, torchvision:NAME, ...)."),
 ]
 LabelsOpt = Annotated[
     list[str] | None, typer.Option("--label", help="Names for the models, in order (default: the run folder name).")
@@ -98,19 +164,26 @@ AttackBatchOpt = Annotated[int, typer.Option("--batch-size", help="Images per at
 AttackSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the attacks' random starts.")]
 
 
-def load_models(paths: Sequence[Path], labels: Sequence[str] | None, device: str) -> list[tuple[str, nn.Module, Any]]:
-    """``(label, model in eval mode, checkpoint info)`` for each saved model."""
-    from freqlens.checkpoint import load_model
-
-    if not paths:
-        raise FreqlensError("no model given; pass --model PATH (repeat for several)")
-    if labels and len(labels) != len(paths):
-        raise FreqlensError(f"{len(labels)} --label values for {len(paths)} models; give one per --model or none")
+def load_models(
+    specs: Sequence[str],
+    labels: Sequence[str] | None,
+    device: str,
+    data: ImageSet,
+    options: ModelOptions,
+    normalize: Sequence[str] | None = None,
+    seed: int = 0,
+) -> list[tuple[str, nn.Module, Any]]:
+    """``(label, model in eval mode, source info)`` for each model; ``normalize`` once for all or once per model."""
+    if not specs:
+        raise FreqlensError("no model given; pass --model MODEL (repeat for several)")
+    if labels and len(labels) != len(specs):
+        raise FreqlensError(f"{len(labels)} --label values for {len(specs)} models; give one per --model or none")
+    norms = per_model(normalize, len(specs), "--normalize")
     out = []
-    for i, path in enumerate(paths):
-        model, info = load_model(path, device=device)
-        default = path.parent.name if path.suffix == ".pt" and path.parent.name else path.stem
-        out.append((labels[i] if labels else default, model.eval(), json.loads(json.dumps(info, default=str))))
+    for i, spec in enumerate(specs):
+        opts = ModelOptions(options.arch, options.kwargs, options.pretrained, norms[i])
+        model, info = load_model_spec(spec, data, device, seed, opts)
+        out.append((labels[i] if labels else default_label(spec), model, info))
     names = [label for label, _, _ in out]
     if len(set(names)) != len(names):
         raise FreqlensError(f"model labels {names} are not unique; name them with --label")

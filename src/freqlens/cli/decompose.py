@@ -12,8 +12,9 @@ from tqdm import tqdm
 
 from freqlens import fourier, provenance
 from freqlens.cli import app
-from freqlens.cli.common import DataDirOpt, DataOpt, LimitOpt, OutOpt, SplitOpt, load, parse_floats
+from freqlens.cli.common import DataDirOpt, DataOpt, LimitOpt, OutOpt, RadiiOpt, SplitOpt, load
 from freqlens.plotting import image_grid
+from freqlens.radii import DEFAULT_RADII, parse_radii
 
 
 @app.command()
@@ -21,7 +22,7 @@ def decompose(
     data: DataOpt = "cifar10",
     data_dir: DataDirOpt = None,
     split: SplitOpt = "test",
-    radii: Annotated[str, typer.Option(help="Comma-separated disk radii, e.g. 4,8,12,16.")] = "4,8,12,16",
+    radii: RadiiOpt = DEFAULT_RADII,
     examples: Annotated[int, typer.Option(help="Images shown in the grid.")] = 6,
     inclusive: Annotated[bool, typer.Option(help="Use |k| <= r (paper text) instead of |k| < r (HFC code).")] = False,
     save_dataset: Annotated[bool, typer.Option(help="Also write the filtered images to filtered.npz.")] = False,
@@ -34,8 +35,8 @@ def decompose(
       freqlens decompose --data-dir ../shared/data/cifar10 --radii 4,8,12 --examples 6 -o out/decompose
       freqlens decompose --data ./my_images --radii 8 --save-dataset -o out/filtered
     """
-    rs = parse_floats(radii, "--radii")
     images = load(data, split, data_dir, limit)
+    rs = parse_radii(radii, *images.image_shape[1:])
     x = images.images
     h, w = images.image_shape[1:]
     for r in rs:

@@ -12,19 +12,28 @@ from freqlens import fourier, provenance
 from freqlens.analyses import hfc
 from freqlens.cli import app
 from freqlens.cli.common import (
+    ArchOpt,
+    ClassIndexOpt,
     DataDirOpt,
     DataOpt,
     DeviceOpt,
+    ImageSizeOpt,
+    InputNormOpt,
     LimitOpt,
     ModelArg,
+    ModelArgsOpt,
     OutOpt,
+    PretrainedOpt,
+    RadiiOpt,
+    ResizeOpt,
     SplitOpt,
     load,
     load_model_spec,
-    parse_floats,
+    model_options,
     resolve_device,
 )
 from freqlens.errors import FreqlensError
+from freqlens.radii import DEFAULT_RADII, parse_radii
 
 
 def format_table(result: hfc.HFCResult) -> str:
@@ -33,7 +42,7 @@ def format_table(result: hfc.HFCResult) -> str:
     blank = result.class_name(result.blank_pred)
     lines = [
         f"{result.dataset}: {result.num_images} images, original accuracy {float(result.accuracy('original')):.4f}"
-        f" (mean confidence {float(result.confidence('original')):.3f}), mask {mask}, normalize={result.normalize}",
+        f" (mean confidence {float(result.confidence('original')):.3f}), mask {mask}, rescale={result.normalize}",
         f"all-zero image -> {blank} ({result.blank_conf:.3f}); 'not {blank}': HFC-explained images of other classes",
         f"{'radius':>6}  {'LFC acc':>8}  {'LFC conf':>8}  {'HFC acc':>8}  {'HFC conf':>8}  {'HFC-explained':>13}"
         f"  {'not ' + blank:>10}",
@@ -73,8 +82,8 @@ def evaluate(
     data: DataOpt = "cifar10",
     data_dir: DataDirOpt = None,
     split: SplitOpt = "test",
-    radii: Annotated[str, typer.Option(help="Comma-separated disk radii, e.g. 4,8,12,16.")] = "4,8,12,16",
-    normalize: Annotated[
+    radii: RadiiOpt = DEFAULT_RADII,
+    rescale: Annotated[
         str, typer.Option(help="none, or per_image_max: rescale each LFC/HFC by its maximum (HFC code).")
     ] = "none",
     inclusive: Annotated[bool, typer.Option(help="Use |k| <= r (paper text) instead of |k| < r (HFC code).")] = False,
@@ -87,9 +96,16 @@ def evaluate(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Images per batch (memory grows with batch x radii).")] = 256,
     amp: Annotated[bool, typer.Option(help="float16 autocast for the model on CUDA.")] = False,
-    seed: Annotated[int, typer.Option(help="Initialisation seed when MODEL is a registry name.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the -n subsample and of untrained weights.")] = 0,
     device: DeviceOpt = "auto",
     limit: LimitOpt = None,
+    arch: ArchOpt = None,
+    model_arg: ModelArgsOpt = None,
+    pretrained: PretrainedOpt = False,
+    normalize: InputNormOpt = None,
+    image_size: ImageSizeOpt = None,
+    resize: ResizeOpt = None,
+    class_index: ClassIndexOpt = None,
     out: OutOpt = Path("evaluate"),
 ) -> None:
     """Accuracy and confidence on original, LFC and HFC images per radius; the images a model gets right on x and
@@ -99,25 +115,26 @@ def evaluate(
 
     Examples:
       freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --radii 4,8,12,16,20,24,28
-      freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --normalize per_image_max -o out/ev
+      freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --rescale per_image_max -o out/ev
+      freqlens evaluate torchvision:resnet18 --pretrained --data val/ --image-size 224 --class-index index.json -n 500
     """
-    rs = parse_floats(radii, "--radii")
-    if normalize not in hfc.NORMALIZATIONS:
-        raise FreqlensError(f"--normalize must be one of {', '.join(hfc.NORMALIZATIONS)}, got {normalize!r}")
+    if rescale not in hfc.NORMALIZATIONS:
+        raise FreqlensError(f"--rescale must be one of {', '.join(hfc.NORMALIZATIONS)}, got {rescale!r}")
     if examples < 0:
         raise FreqlensError(f"--examples must be 0 or more, got {examples}")
     if batch_size <= 0:
         raise FreqlensError(f"--batch-size must be positive, got {batch_size}")
     dev = resolve_device(device)
-    images = load(data, split, data_dir, limit)
+    images = load(data, split, data_dir, limit, seed, image_size, resize, class_index)
     _, h, w = images.image_shape
+    rs = parse_radii(radii, h, w)
     for r in rs:
         fourier.check_radius(r, h, w)
     shown_radius = hfc.default_example_radius(rs, h, w) if example_radius is None else example_radius
     if not any(abs(shown_radius - r) < 1e-9 for r in rs):
         raise FreqlensError(f"--example-radius {shown_radius:g} is not in --radii {radii}; add it or pick one of them")
-    net, model_info = load_model_spec(model, images, dev, seed)
-    result = hfc.evaluate_hfc(net, images, rs, inclusive=inclusive, normalize=normalize, batch_size=batch_size, amp=amp)
+    net, model_info = load_model_spec(model, images, dev, seed, model_options(arch, model_arg, pretrained, normalize))
+    result = hfc.evaluate_hfc(net, images, rs, inclusive=inclusive, normalize=rescale, batch_size=batch_size, amp=amp)
 
     table = format_table(result)
     per_class = format_per_class(result, shown_radius)
@@ -152,15 +169,16 @@ def evaluate(
             images=result.num_images,
             radii=list(result.radii),
             mask_inequality="<=" if inclusive else "<",
-            normalize=normalize,
+            normalize=rescale,
             normalize_note="per_image_max: LFC/HFC divided by their per-image maximum, original untouched (HFC code)"
-            if normalize == "per_image_max"
+            if rescale == "per_image_max"
             else "views fed as computed, no rescaling",
             confidence=hfc.CONFIDENCE_DEFINITION,
             hfc_explained_definition=hfc.HFC_EXPLAINED_DEFINITION,
             hfc_explained_ranking=hfc.RANKING,
             batch_size=batch_size,
             amp=amp,
+            image_subsample=None if limit is None else f"{len(images)} drawn at random with seed {seed}, in order",
         ),
     }
     provenance.write_json(out / "evaluate.json", payload)

@@ -13,15 +13,23 @@ from freqlens import fourier, provenance
 from freqlens.analyses.heatmap import default_batch_size, fourier_heatmap, heatmap_figure
 from freqlens.cli import app
 from freqlens.cli.common import (
+    ArchOpt,
+    ClassIndexOpt,
     DataDirOpt,
     DataOpt,
     DeviceOpt,
+    ImageSizeOpt,
+    InputNormOpt,
     ModelArg,
+    ModelArgsOpt,
     OutOpt,
+    PretrainedOpt,
+    ResizeOpt,
     SampleLimitOpt,
     SplitOpt,
     load,
     load_model_spec,
+    model_options,
     resolve_device,
 )
 
@@ -42,6 +50,13 @@ def heatmap(
     amp: Annotated[bool, typer.Option(help="Autocast the forward passes (CUDA float16, CPU bfloat16).")] = False,
     compile: Annotated[bool, typer.Option(help="torch.compile the model first (pays off on large runs).")] = False,
     device: DeviceOpt = "auto",
+    arch: ArchOpt = None,
+    model_arg: ModelArgsOpt = None,
+    pretrained: PretrainedOpt = False,
+    normalize: InputNormOpt = None,
+    image_size: ImageSizeOpt = None,
+    resize: ResizeOpt = None,
+    class_index: ClassIndexOpt = None,
     out: OutOpt = Path("heatmap"),
 ) -> None:
     """Fourier heat map: error rate and loss when each Fourier basis image (L2 norm eps, random sign per image and
@@ -51,8 +66,8 @@ def heatmap(
       freqlens heatmap runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 -n 500 --eps 4 -o out/heatmap
     """
     dev = resolve_device(device)
-    images = load(data, split, data_dir, None).subset(limit, seed)
-    net, model_info = load_model_spec(model, images, dev, seed)
+    images = load(data, split, data_dir, limit, seed, image_size, resize, class_index)
+    net, model_info = load_model_spec(model, images, dev, seed, model_options(arch, model_arg, pretrained, normalize))
     if batch_size is None:
         batch_size = default_batch_size(torch.device(dev))
     start = time.perf_counter()
@@ -101,7 +116,7 @@ def heatmap(
                 compiled=compile,
                 batch_size=batch_size,
                 evaluation="one basis per symmetric pair (row-major first member), mirrored to the full map",
-                image_subsample=f"{len(images)} drawn at random with seed {seed}",
+                image_subsample=f"{len(images)} drawn at random with seed {seed}, in order",
             ),
         },
     )

@@ -11,18 +11,26 @@ from freqlens import attacks, provenance
 from freqlens.analyses import defence, kernels
 from freqlens.cli import app
 from freqlens.cli.common import (
+    ArchOpt,
     AttackBatchOpt,
     AttackSeedOpt,
+    ClassIndexOpt,
     DataDirOpt,
     DataOpt,
     DeviceOpt,
+    ImageSizeOpt,
+    InputNormsOpt,
     LabelsOpt,
     LimitOpt,
+    ModelArgsOpt,
     ModelsOpt,
     OutOpt,
+    PretrainedOpt,
+    ResizeOpt,
     SplitOpt,
     load,
     load_models,
+    model_options,
     parse_floats,
     resolve_device,
 )
@@ -40,7 +48,9 @@ def smooth(
     layer: Annotated[
         str | None, typer.Option(help="Name of the Conv2d to smooth (default: the first layer with weights).")
     ] = None,
-    normalize: Annotated[bool, typer.Option(help="Divide smoothed kernels by 1 + 8ρ (not in the paper).")] = False,
+    normalize_kernels: Annotated[
+        bool, typer.Option(help="Divide smoothed kernels by 1 + 8ρ (not in the paper).")
+    ] = False,
     pgd_steps: Annotated[int, typer.Option(help="PGD steps (each of ε/4).")] = 20,
     data: DataOpt = "cifar10",
     data_dir: DataDirOpt = None,
@@ -49,6 +59,13 @@ def smooth(
     batch_size: AttackBatchOpt = 250,
     seed: AttackSeedOpt = 0,
     device: DeviceOpt = "auto",
+    arch: ArchOpt = None,
+    model_arg: ModelArgsOpt = None,
+    pretrained: PretrainedOpt = False,
+    normalize: InputNormsOpt = None,
+    image_size: ImageSizeOpt = None,
+    resize: ResizeOpt = None,
+    class_index: ClassIndexOpt = None,
     out: OutOpt = Path("smooth"),
 ) -> None:
     """Kernel-smoothing defence (HFC paper Table 2): clean, FGSM and PGD accuracy for each model and ρ.
@@ -65,8 +82,9 @@ def smooth(
     if pgd_steps <= 0:
         raise FreqlensError(f"--pgd-steps must be positive, got {pgd_steps}")
     dev = resolve_device(device)
-    images = load(data, split, data_dir, limit)
-    models = load_models(model, label, dev)
+    images = load(data, split, data_dir, limit, seed, image_size, resize, class_index)
+    options = model_options(arch, model_arg, pretrained, None)
+    models = load_models(model, label, dev, images, options, normalize, seed)
     rows, panels = defence.smoothing_table(
         {name: net for name, net, _ in models},
         images.images,
@@ -74,7 +92,7 @@ def smooth(
         rhos,
         eps_list,
         layer=layer,
-        normalize=normalize,
+        normalize=normalize_kernels,
         pgd_steps=pgd_steps,
         batch_size=batch_size,
         seed=seed,
@@ -90,7 +108,7 @@ def smooth(
     provenance.write_text(
         out / "smooth.md",
         f"# Kernel smoothing (Table 2 analogue), {len(images)} {images.name} {split} images\n\n{table}\n"
-        f"Smoothed layer: {rows[0]['layer']} (per model in smooth.json); normalised: {normalize}.\n\n"
+        f"Smoothed layer: {rows[0]['layer']} (per model in smooth.json); normalised: {normalize_kernels}.\n\n"
         f"**Attacks.** {deviation}\n",
     )
     provenance.write_json(
@@ -101,7 +119,7 @@ def smooth(
             "images": len(images),
             "rho": rhos,
             "eps": eps_list,
-            "normalize": normalize,
+            "normalize_kernels": normalize_kernels,
             "attacks": {
                 "fgsm": "one L-inf step of size eps, no random start",
                 "pgd": f"L-inf, up to {pgd_steps} steps of 0.25 * eps, uniform random start, stop when fooled",
@@ -114,7 +132,8 @@ def smooth(
                 device=dev,
                 dtype=images.images.dtype,
                 seed=seed,
-                checkpoints=[str(p) for p in model],
+                models=list(model),
+                image_subsample=f"{len(images)} drawn at random with seed {seed}, in order",
             ),
         },
     )

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from freqlens.errors import FreqlensError
+
+
+def sample_index(total: int, n: int | None, seed: int = 0) -> Tensor | None:
+    """``n`` of ``range(total)`` drawn without replacement under ``seed``, sorted; None when all are kept.
+
+    Example:
+        >>> sample_index(10, 3, seed=0).tolist() == sorted(sample_index(10, 3, seed=0).tolist())
+        True
+    """
+    if n is None or n >= total:
+        return None
+    if n <= 0:
+        raise FreqlensError(f"the number of images to draw must be positive, got {n}")
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,25 @@ class ImageSet:
         else:
             index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
         return ImageSet(self.images[index], self.labels[index], self.classes, self.name, dict(self.meta))
+
+    def sample(self, n: int | None, seed: int = 0) -> ImageSet:
+        """``n`` images drawn at random under ``seed``, kept in index order (all when n is None or too large)."""
+        index = sample_index(len(self), n, seed)
+        if index is None:
+            return self
+        return ImageSet(self.images[index], self.labels[index], self.classes, self.name, dict(self.meta))
+
+    def batches(self, batch_size: int, device: torch.device | str | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+        """``(images, labels)`` in order, ``batch_size`` at a time (as :meth:`ImageStream.batches`)."""
+        if batch_size <= 0:
+            raise FreqlensError(f"batch size must be positive, got {batch_size}")
+        for s in range(0, len(self), batch_size):
+            x, y = self.images[s : s + batch_size], self.labels[s : s + batch_size]
+            yield (x, y) if device is None else (x.to(device), y.to(device))
+
+    def materialize(self) -> ImageSet:
+        """Itself: already in memory (as :meth:`ImageStream.materialize`)."""
+        return self
 
     def to(self, device: torch.device | str) -> ImageSet:
         """The same set with tensors on ``device``."""

@@ -182,14 +182,10 @@ def cell_config(
 
 
 def _untrained(spec: dict[str, Any], data: ImageSet, device: str) -> nn.Module:
-    from freqlens.models import create_model
+    from freqlens.models.sources import ModelOptions, load_model_source
 
-    c, h, _ = data.image_shape
-    torch.manual_seed(spec["seed"])
-    model = create_model(
-        spec["model"], num_classes=data.num_classes, in_channels=c, image_size=h, **spec["model_kwargs"]
-    )
-    return model.to(device).eval()
+    options = ModelOptions(kwargs=spec["model_kwargs"])
+    return load_model_source(spec["model"], data.image_shape, data.num_classes, options, device, spec["seed"])[0]
 
 
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: str) -> float:

@@ -6,51 +6,67 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from torch import Tensor, nn
+from torch import nn
 
 from freqlens.errors import FreqlensError
-from freqlens.models.layers import Normalize, make_normalize
+from freqlens.models.layers import Normalize, NormalizedModel, parse_normalize
 
 _EXTRAS = {"torchvision": "vision", "timm": "timm"}
 
 
-class Wrapped(nn.Module):
-    """Normalisation followed by a third-party network."""
-
-    def __init__(self, normalize: Normalize, net: nn.Module) -> None:
-        super().__init__()
-        self.normalize = normalize
-        self.net = net
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.net(self.normalize(x))
-        return out if isinstance(out, Tensor) else out.logits  # torchvision's Inception/GoogLeNet outputs
-
-
 def create_external(
-    name: str, num_classes: int, in_channels: int, image_size: int, normalize: str = "auto", **kwargs: Any
+    name: str,
+    num_classes: int,
+    in_channels: int,
+    image_size: int,
+    normalize: str = "auto",
+    pretrained: bool = False,
+    **kwargs: Any,
 ) -> nn.Module:
-    """Build ``torchvision:NAME`` (``torchvision.models.get_model``) or ``timm:NAME`` (``timm.create_model``)."""
+    """Build ``torchvision:NAME`` (``torchvision.models.get_model``) or ``timm:NAME`` (``timm.create_model``).
+
+    ``pretrained`` fetches the package's own weights (torchvision's ``DEFAULT``, timm's default tag) through the
+    package, on this machine. ``normalize="auto"`` standardises with the statistics the package states for the model
+    (torchvision: ImageNet's; timm: the model's ``pretrained_cfg``); anything :func:`parse_normalize` accepts
+    overrides it. The result takes [0, 1] images (:class:`NormalizedModel`).
+    """
     source, _, model_name = name.partition(":")
     if source not in _EXTRAS or not model_name:
         raise FreqlensError(f"unknown model source in {name!r}; use torchvision:NAME or timm:NAME")
     try:
         lib = importlib.import_module(source)
-    except ImportError:
+    except Exception as exc:  # not installed, or built for another torch (then import fails in many ways)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FreqlensError(
-            f"model {name!r} needs {source}, which is not installed; pip install 'freqlens[{_EXTRAS[source]}]'"
+            f"model {name!r} needs {source}, which does not import here ({first}); "
+            f"pip install 'freqlens[{_EXTRAS[source]}]' matching your torch"
         ) from None
     try:
         if source == "torchvision":
             if in_channels != 3:
                 raise FreqlensError(f"torchvision models take 3 input channels, not {in_channels}")
-            net = lib.models.get_model(model_name, num_classes=num_classes, **kwargs)
+            weights = "DEFAULT" if pretrained else None
+            net = lib.models.get_model(model_name, weights=weights, num_classes=num_classes, **kwargs)
+            stats: Normalize | None = parse_normalize("imagenet", 3)
         else:
-            net = lib.create_model(model_name, num_classes=num_classes, in_chans=in_channels, **kwargs)
+            net = lib.create_model(model_name, pretrained=pretrained, in_chans=in_channels, **kwargs)
+            if net.num_classes != num_classes:
+                if pretrained:
+                    raise FreqlensError(
+                        f"{name} with pretrained weights has {net.num_classes} classes, not the {num_classes} asked "
+                        "for; map the image set onto its classes (--class-index)"
+                    )
+                net.reset_classifier(num_classes)
+            cfg = getattr(net, "pretrained_cfg", None) or {}
+            mean, std = cfg.get("mean"), cfg.get("std")
+            stats = Normalize(mean, std) if mean and std and len(mean) == in_channels else None
     except (ValueError, RuntimeError, TypeError, KeyError) as exc:
         if isinstance(exc, FreqlensError):
             raise
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FreqlensError(f"{source} could not build {model_name!r}: {first}") from None
-    default_stats = "imagenet" if in_channels == 3 else "auto"
-    return Wrapped(make_normalize(default_stats if normalize == "auto" else normalize, in_channels), net)
+    if normalize != "auto":
+        stats = parse_normalize(normalize, in_channels)
+    elif stats is None:
+        raise FreqlensError(f"{name} states no input statistics; say them with --normalize (e.g. imagenet, none)")
+    return NormalizedModel(stats if stats is not None else Normalize([0.0] * in_channels, [1.0] * in_channels), net)

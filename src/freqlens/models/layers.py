@@ -65,6 +65,68 @@ def make_normalize(normalize: str, in_channels: int) -> Normalize:
     return Normalize(mean, std)
 
 
+def parse_normalize(text: str, in_channels: int) -> Normalize | None:
+    """The standardisation a foreign model expects, from ``--normalize``; None for ``none`` ([0, 1] pixels).
+
+    Accepts ``imagenet``, ``cifar10``, ``cifar100``, ``none``, or ``MEAN,STD`` where each is one number (every
+    channel) or one per channel separated by ``/`` (``0.485/0.456/0.406,0.229/0.224/0.225``).
+
+    Example:
+        >>> parse_normalize("0.5,0.25", 3).std.flatten().tolist()
+        [0.25, 0.25, 0.25]
+    """
+    text = text.strip().lower()
+    if text == "none":
+        return None
+    if text in STATS:
+        return make_normalize(text, in_channels)
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        mean, std = ([float(v) for v in part.split("/")] for part in parts)
+    except ValueError:
+        raise FreqlensError(
+            f"--normalize {text!r} is not imagenet, cifar10, cifar100, none or MEAN,STD (e.g. 0.5,0.5 or "
+            "0.485/0.456/0.406,0.229/0.224/0.225)"
+        ) from None
+    mean, std = (v * in_channels if len(v) == 1 else v for v in (mean, std))
+    if len(mean) != in_channels or len(std) != in_channels:
+        raise FreqlensError(
+            f"--normalize {text!r} gives {len(mean)} means and {len(std)} stds for {in_channels} channels"
+        )
+    return Normalize(mean, std)
+
+
+class NormalizedModel(nn.Module):
+    """Input standardisation followed by a network that expects standardised input: takes [0, 1] images.
+
+    The standardisation is the first submodule (``normalize``), so filters and perturbations applied to the input of
+    this module act in pixel space. Outputs with a ``logits`` attribute (torchvision's Inception/GoogLeNet) are
+    unwrapped.
+    """
+
+    def __init__(self, normalize: Normalize, net: nn.Module) -> None:
+        super().__init__()
+        self.normalize = normalize
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.net(self.normalize(x))
+        return out if isinstance(out, Tensor) else out.logits
+
+
+def leading_normalize(model: nn.Module) -> Normalize | None:
+    """The :class:`Normalize` a model applies first (freqlens models, wrapped models), or None."""
+    first = next(iter(model.children()), None)
+    while first is not None and not isinstance(first, Normalize):
+        if isinstance(first, nn.Sequential):  # e.g. a stem Sequential whose first layer normalises
+            first = next(iter(first.children()), None)
+        else:
+            return None
+    return first
+
+
 def norm2d(channels: int, batchnorm: bool, batch_stats: bool = False, eps: float = 1e-5) -> nn.Module:
     """BatchNorm (optionally always using the current batch's statistics, as the HFC code does) or identity."""
     if not batchnorm:
