@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from freqlens.cli import main
+from freqlens.contract import subsample_indices
 from freqlens.data import (
     ImageSet,
     ImageStream,
@@ -20,7 +21,6 @@ from freqlens.data import (
     load_image_folder,
     open_images,
     read_class_index,
-    sample_index,
 )
 from freqlens.data.folder import resize_and_crop, to_tensor
 from freqlens.errors import FreqlensError
@@ -52,7 +52,7 @@ def test_streamed_folder_equals_in_memory_loader(tmp_path, size):
     assert torch.equal(torch.cat(xs), memory.images) and torch.equal(torch.cat(ys), memory.labels)
     assert torch.equal(stream.labels, memory.labels) and memory.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     picked = stream.sample(4, seed=3)
-    index = sample_index(9, 4, seed=3)
+    index = subsample_indices(9, 4, seed=3)
     assert index.tolist() == sorted(index.tolist())
     assert torch.equal(picked.materialize().images, memory.images[index])
     assert torch.equal(memory.sample(4, seed=3).images, memory.images[index])

@@ -14,10 +14,11 @@ LAYERS: list[set[str]] = [
     {"errors"},
     {"freqlens"},  # the package's __init__: version and FreqlensError
     {"provenance", "plotting"},
-    {"fourier", "contract"},
+    {"fourier", "contract", "callables", "radii"},
     {"data", "views", "verdicts"},
     {"models", "attacks"},
     {"checkpoint"},
+    {"sources"},
     {"analyses", "train"},
     {"runs", "executors"},
     {"trained"},

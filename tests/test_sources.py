@@ -18,7 +18,7 @@ from freqlens.cli import main
 from freqlens.errors import FreqlensError
 from freqlens.models import Normalize, create_model
 from freqlens.models.layers import STATS, NormalizedModel, parse_normalize
-from freqlens.models.sources import ModelOptions, is_torchscript, load_model_source, parse_model_args
+from freqlens.sources import ModelOptions, is_torchscript, load_model_source, parse_model_args
 
 # A model that expects standardised input and reads brightness: class 1 when the standardised mean is positive.
 # On [0, 1] pixels without standardisation every image looks bright, so it calls everything class 1.

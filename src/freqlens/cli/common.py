@@ -11,7 +11,7 @@ import typer
 
 from freqlens.data import ImageSet, open_images
 from freqlens.errors import FreqlensError
-from freqlens.models.sources import ModelOptions, default_label, load_model_source, parse_model_args
+from freqlens.sources import ModelOptions, default_label, load_model_source, parse_model_args
 
 if TYPE_CHECKING:
     from torch import nn
@@ -141,7 +141,7 @@ def model_options(
 def load_model_spec(
     spec: str, data: ImageSet, device: str, seed: int, options: ModelOptions | None = None
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Any model source (:func:`freqlens.models.sources.load_model_source`) for ``data``, with its input convention
+    """Any model source (:func:`freqlens.sources.load_model_source`) for ``data``, with its input convention
     printed on stderr; registry names get fresh weights under ``seed`` (warned)."""
     net, info = load_model_source(spec, data.image_shape, data.num_classes, options, device, seed)
     if info["source"] == "registry":

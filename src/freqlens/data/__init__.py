@@ -20,7 +20,7 @@ from pathlib import Path
 from freqlens.callables import call, is_callable_spec, load_callable
 from freqlens.data.cifar import VARIANTS, load_cifar
 from freqlens.data.folder import folder_stream, load_image_folder, read_class_index
-from freqlens.data.imageset import ImageSet, sample_index
+from freqlens.data.imageset import ImageSet
 from freqlens.data.stream import ImageStream
 from freqlens.data.torch_dataset import dataset_stream
 from freqlens.errors import FreqlensError
@@ -35,7 +35,6 @@ __all__ = [
     "open_dataset",
     "open_images",
     "read_class_index",
-    "sample_index",
 ]
 
 

@@ -8,21 +8,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from freqlens.contract import subsample_indices
 from freqlens.errors import FreqlensError
-
-
-def sample_index(total: int, n: int | None, seed: int = 0) -> Tensor | None:
-    """``n`` of ``range(total)`` drawn without replacement under ``seed``, sorted; None when all are kept.
-
-    Example:
-        >>> sample_index(10, 3, seed=0).tolist() == sorted(sample_index(10, 3, seed=0).tolist())
-        True
-    """
-    if n is None or n >= total:
-        return None
-    if n <= 0:
-        raise FreqlensError(f"the number of images to draw must be positive, got {n}")
-    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
 @dataclass(frozen=True)
@@ -103,7 +90,7 @@ class ImageSet:
 
     def sample(self, n: int | None, seed: int = 0) -> ImageSet:
         """``n`` images drawn at random under ``seed``, kept in index order (all when n is None or too large)."""
-        index = sample_index(len(self), n, seed)
+        index = subsample_indices(len(self), n, seed)
         if index is None:
             return self
         return ImageSet(self.images[index], self.labels[index], self.classes, self.name, dict(self.meta))

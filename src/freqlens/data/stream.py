@@ -23,7 +23,8 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
-from freqlens.data.imageset import ImageSet, sample_index
+from freqlens.contract import subsample_indices
+from freqlens.data.imageset import ImageSet
 from freqlens.errors import FreqlensError
 
 Reader = Callable[[int], tuple[Tensor, int]]
@@ -77,7 +78,7 @@ class ImageStream:
 
     def sample(self, n: int | None, seed: int = 0) -> ImageStream:
         """``n`` images drawn at random under ``seed``, kept in index order (all when n is None or too large)."""
-        pick = sample_index(len(self), n, seed)
+        pick = subsample_indices(len(self), n, seed)
         if pick is None:
             return self
         index = pick if self.index is None else self.index[pick]

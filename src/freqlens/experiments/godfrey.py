@@ -182,7 +182,7 @@ def cell_config(
 
 
 def _untrained(spec: dict[str, Any], data: ImageSet, device: str) -> nn.Module:
-    from freqlens.models.sources import ModelOptions, load_model_source
+    from freqlens.sources import ModelOptions, load_model_source
 
     options = ModelOptions(kwargs=spec["model_kwargs"])
     return load_model_source(spec["model"], data.image_shape, data.num_classes, options, device, spec["seed"])[0]
