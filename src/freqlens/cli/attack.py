@@ -88,7 +88,7 @@ def attack(
     if spec_eps <= 0:
         raise FreqlensError("the perturbation spectrum needs ε > 0; pass --spectrum-eps")
     dev = resolve_device(device)
-    images = load(data, split, data_dir, limit)
+    images = load(data, split, data_dir, limit, seed)
     models = load_models(model, label, dev)
 
     def run(

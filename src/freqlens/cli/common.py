@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from freqlens.contract import resolve_device, subsample_indices
 from freqlens.data import ImageSet, open_dataset
 from freqlens.errors import FreqlensError
 
+__all__ = ["load", "load_model_spec", "load_models", "parse_floats", "resolve_device"]
+
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
 DataOpt = Annotated[
@@ -25,17 +29,24 @@ DataDirOpt = Annotated[
     typer.Option("--data-dir", help="Directory holding the dataset (else $FREQLENS_DATA, the cache, or download)."),
 ]
 SplitOpt = Annotated[str, typer.Option("--split", help="train or test.")]
-LimitOpt = Annotated[int | None, typer.Option("--limit", "-n", help="Use only the first N images.")]
+LimitOpt = Annotated[
+    int | None, typer.Option("--limit", "-n", help="N images drawn at random under --seed, kept in index order.")
+]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory (created if missing).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, or auto.")]
-SampleLimitOpt = Annotated[int | None, typer.Option("--limit", "-n", help="Images drawn at random (seeded).")]
+SampleLimitOpt = LimitOpt  # one meaning of -n everywhere (kept for the commands that import this name)
 
 
-def load(data: str, split: str, data_dir: Path | None, limit: int | None) -> ImageSet:
-    """Open a dataset as the CLI options describe it."""
+def load(data: str, split: str, data_dir: Path | None, limit: int | None, seed: int = 0) -> ImageSet:
+    """Open a dataset as the CLI options describe it: ``limit`` images drawn at random under ``seed``, in index
+    order (:func:`freqlens.contract.subsample_indices`, the draw every analysis and recipe uses)."""
     if limit is not None and limit <= 0:
         raise FreqlensError(f"--limit must be positive, got {limit}")
-    return open_dataset(data, split, data_dir).subset(limit)
+    images = open_dataset(data, split, data_dir)
+    index = subsample_indices(len(images), limit, seed)
+    if index is None:
+        return images
+    return ImageSet(images.images[index], images.labels[index], images.classes, images.name, dict(images.meta))
 
 
 def parse_floats(text: str, what: str) -> list[float]:
@@ -49,24 +60,15 @@ def parse_floats(text: str, what: str) -> list[float]:
     return values
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` picks CUDA when available; anything else must be usable here."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise FreqlensError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    return device
-
-
 ModelArg = Annotated[
     str,
     typer.Argument(help="A checkpoint written by freqlens train (model.pt), or a registry model name (untrained)."),
 ]
 
 
-def load_model_spec(spec: str, data: ImageSet, device: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
+def load_model_spec(
+    spec: str, data: ImageSet, device: str | torch.device, seed: int
+) -> tuple[nn.Module, dict[str, Any]]:
     """A checkpoint file (``freqlens train`` output) or a registry name, built for ``data`` with fresh weights."""
     import torch
 
@@ -95,10 +97,14 @@ LabelsOpt = Annotated[
     list[str] | None, typer.Option("--label", help="Names for the models, in order (default: the run folder name).")
 ]
 AttackBatchOpt = Annotated[int, typer.Option("--batch-size", help="Images per attacked batch.")]
-AttackSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the attacks' random starts.")]
+AttackSeedOpt = Annotated[
+    int, typer.Option("--seed", help="Seed of the image subsample (-n) and the attacks' random starts.")
+]
 
 
-def load_models(paths: Sequence[Path], labels: Sequence[str] | None, device: str) -> list[tuple[str, nn.Module, Any]]:
+def load_models(
+    paths: Sequence[Path], labels: Sequence[str] | None, device: str | torch.device
+) -> list[tuple[str, nn.Module, Any]]:
     """``(label, model in eval mode, checkpoint info)`` for each saved model."""
     from freqlens.checkpoint import load_model
 

@@ -28,7 +28,7 @@ def demo(
     from freqlens.report import MARKS, build_report
     from freqlens.runner import reproduce
 
-    ctx = Context(runs_root=out / "runs", profile="quick", device=resolve_device(device))
+    ctx = Context(runs_root=out / "runs", profile="quick", device=str(resolve_device(device)))
     (outcome,) = reproduce(["demo"], ctx, InlineExecutor(), out)
     if outcome.errors:
         typer.echo(outcome.errors[0], err=True)

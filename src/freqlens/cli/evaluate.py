@@ -35,6 +35,8 @@ def format_table(result: hfc.HFCResult) -> str:
         f"{result.dataset}: {result.num_images} images, original accuracy {float(result.accuracy('original')):.4f}"
         f" (mean confidence {float(result.confidence('original')):.3f}), mask {mask}, normalize={result.normalize}",
         f"all-zero image -> {blank} ({result.blank_conf:.3f}); 'not {blank}': HFC-explained images of other classes",
+        f"LFC/HFC views: {'rescaled by their per-image max' if result.normalize == 'per_image_max' else 'not rescaled'}"
+        f" (normalize={result.normalize})",
         f"{'radius':>6}  {'LFC acc':>8}  {'LFC conf':>8}  {'HFC acc':>8}  {'HFC conf':>8}  {'HFC-explained':>13}"
         f"  {'not ' + blank:>10}",
     ]
@@ -75,8 +77,9 @@ def evaluate(
     split: SplitOpt = "test",
     radii: Annotated[str, typer.Option(help="Comma-separated disk radii, e.g. 4,8,12,16.")] = "4,8,12,16",
     normalize: Annotated[
-        str, typer.Option(help="none, or per_image_max: rescale each LFC/HFC by its maximum (HFC code).")
-    ] = "none",
+        str,
+        typer.Option(help="per_image_max: rescale each LFC/HFC by its maximum (HFC code, training curves); or none."),
+    ] = "per_image_max",
     inclusive: Annotated[bool, typer.Option(help="Use |k| <= r (paper text) instead of |k| < r (HFC code).")] = False,
     examples: Annotated[int, typer.Option(help="HFC-explained images drawn in the Fig. 2-style grid (0: none).")] = 8,
     example_radius: Annotated[
@@ -86,8 +89,8 @@ def evaluate(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Images per batch (memory grows with batch x radii).")] = 256,
-    amp: Annotated[bool, typer.Option(help="float16 autocast for the model on CUDA.")] = False,
-    seed: Annotated[int, typer.Option(help="Initialisation seed when MODEL is a registry name.")] = 0,
+    amp: Annotated[bool, typer.Option(help="Autocast the model (CUDA float16, CPU bfloat16).")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the image subsample (-n) and of untrained weights.")] = 0,
     device: DeviceOpt = "auto",
     limit: LimitOpt = None,
     out: OutOpt = Path("evaluate"),
@@ -99,7 +102,7 @@ def evaluate(
 
     Examples:
       freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --radii 4,8,12,16,20,24,28
-      freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --normalize per_image_max -o out/ev
+      freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --normalize none -o out/ev
     """
     rs = parse_floats(radii, "--radii")
     if normalize not in hfc.NORMALIZATIONS:
@@ -109,7 +112,7 @@ def evaluate(
     if batch_size <= 0:
         raise FreqlensError(f"--batch-size must be positive, got {batch_size}")
     dev = resolve_device(device)
-    images = load(data, split, data_dir, limit)
+    images = load(data, split, data_dir, limit, seed)
     _, h, w = images.image_shape
     for r in rs:
         fourier.check_radius(r, h, w)
@@ -146,7 +149,9 @@ def evaluate(
             fourier.conventions(inclusive),
             device=result.device,
             dtype=getattr(torch, result.dtype),
-            seed=seed if model_info["source"] == "registry" else None,
+            precision=result.precision,
+            seed=seed,
+            image_subsample=f"{result.num_images} drawn at random with seed {seed}, in index order",
             dataset=result.dataset,
             split=split,
             images=result.num_images,

@@ -65,7 +65,7 @@ def smooth(
     if pgd_steps <= 0:
         raise FreqlensError(f"--pgd-steps must be positive, got {pgd_steps}")
     dev = resolve_device(device)
-    images = load(data, split, data_dir, limit)
+    images = load(data, split, data_dir, limit, seed)
     models = load_models(model, label, dev)
     rows, panels = defence.smoothing_table(
         {name: net for name, net, _ in models},
