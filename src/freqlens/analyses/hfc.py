@@ -478,7 +478,7 @@ def hfc_analysis(
     shown = default_example_radius(result.radii, h, w) if example_radius is None else float(example_radius)
     result.radius_index(shown)
     figures: dict[str, Any] = {"accuracy_vs_radius": lambda: plot_accuracy_vs_radius(result)}
-    if examples > 0:
+    if examples > 0 and result.hfc_explained(shown):
         figures["hfc_examples"] = lambda: plot_examples(result, data, shown, examples)
     return AnalysisResult(
         "hfc",
