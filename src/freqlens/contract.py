@@ -36,7 +36,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
@@ -361,6 +361,9 @@ class AnalysisResult:
 # -------------------------------------------------------------------------------------------------------- registry
 
 
+AnalysisFn = TypeVar("AnalysisFn", bound=Callable[..., AnalysisResult])
+
+
 @runtime_checkable
 class Analysis(Protocol):
     """An analysis as the registry holds it: ``run(model, images, labels, **params) -> AnalysisResult``."""
@@ -373,7 +376,7 @@ class AnalysisSpec:
     """A registered analysis: its name, its function, what it needs, and tiny parameters for the contract tests."""
 
     name: str
-    run: Analysis
+    run: Callable[..., AnalysisResult]  # an :class:`Analysis`, with its own keyword parameters
     description: str
     needs_model: bool = True
     test_params: Mapping[str, Any] = field(default_factory=dict)
@@ -384,13 +387,13 @@ _ANALYSES: dict[str, AnalysisSpec] = {}
 
 def register_analysis(
     name: str, description: str, *, needs_model: bool = True, test_params: Mapping[str, Any] | None = None
-) -> Callable[[Analysis], Analysis]:
+) -> Callable[[AnalysisFn], AnalysisFn]:
     """Decorator adding ``fn(model, images, labels, **params) -> AnalysisResult`` to the analysis registry.
 
     ``test_params`` are the parameters the generated contract tests call it with on tiny 8x8 inputs.
     """
 
-    def add(fn: Analysis) -> Analysis:
+    def add(fn: AnalysisFn) -> AnalysisFn:
         if name in _ANALYSES and _ANALYSES[name].run is not fn:
             raise FreqlensError(f"analysis {name!r} is registered twice")
         _ANALYSES[name] = AnalysisSpec(name, fn, description, needs_model, dict(test_params or {}))

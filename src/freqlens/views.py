@@ -154,7 +154,8 @@ class View:
             assert self.radius is not None
             y = fourier.square_highpass(x, int(self.radius), self.symmetric)
         else:
-            y = fourier.apply_gain(x, self.gain(*x.shape[-2:], device=x.device).to(torch.bool))
+            h, w = x.shape[-2:]
+            y = fourier.apply_gain(x, self.gain(h, w, x.device).to(torch.bool))
         return fourier.normalize_per_image_max(y) if self.normalisation == "per_image_max" else y
 
 

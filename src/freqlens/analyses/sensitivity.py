@@ -224,11 +224,12 @@ def model_vs_data(
     spectrum = datastats.spectrum_map(data_x, "amplitude" if data_spectrum == "amplitude" else "power", standardize)
     data_profile = datastats.radial_distribution(spectrum, smooth)
     h, w = x.shape[-2:]
-    if square is None and the_view.kind == "hpsquare":
+    mask: Tensor | None = None
+    if square is not None:
+        mask = fourier.square_mask(h, w, square)
+    elif the_view.kind == "hpsquare":
         assert the_view.radius is not None
         mask = fourier.square_mask(h, w, int(the_view.radius), the_view.symmetric)
-    else:
-        mask = None if square is None else fourier.square_mask(h, w, square)
     correct = _accuracy(model, x, y, dev)
     dead = not float(maps.mean.sum()) > 0
     metrics: dict[str, Metric] = {

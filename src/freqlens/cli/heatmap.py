@@ -18,7 +18,7 @@ from freqlens.cli.common import (
     DeviceOpt,
     ModelArg,
     OutOpt,
-    SampleLimitOpt,
+    LimitOpt,
     SplitOpt,
     load,
     load_model_spec,
@@ -32,7 +32,7 @@ def heatmap(
     data: DataOpt = "cifar10",
     data_dir: DataDirOpt = None,
     split: SplitOpt = "test",
-    limit: SampleLimitOpt = 500,
+    limit: LimitOpt = 500,
     eps: Annotated[float, typer.Option(help="L2 norm of the perturbation (Yin et al.: 4 for CIFAR-10).")] = 4.0,
     seed: Annotated[int, typer.Option(help="Seed of the signs and the image subsample (and untrained weights).")] = 0,
     batch_size: Annotated[
