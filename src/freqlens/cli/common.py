@@ -34,7 +34,6 @@ LimitOpt = Annotated[
 ]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory (created if missing).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, or auto.")]
-SampleLimitOpt = LimitOpt  # one meaning of -n everywhere (kept for the commands that import this name)
 
 
 def load(data: str, split: str, data_dir: Path | None, limit: int | None, seed: int = 0) -> ImageSet:
