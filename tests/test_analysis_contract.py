@@ -112,7 +112,16 @@ def test_inputs_are_not_modified_and_the_same_seed_gives_the_same_numbers(name):
     first = run(name, tiny_model(), images, labels).summary()
     assert torch.equal(images, kept_images) and torch.equal(labels, kept_labels)
     second = run(name, tiny_model(), images, labels).summary()
-    assert first["metrics"] == second["metrics"]
+    assert same(first["metrics"], second["metrics"])
+
+
+def same(a: object, b: object) -> bool:
+    """Equal up to the last bits of floats (LAPACK least squares may round differently between calls)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-12, abs=1e-15)
+    return a == b
 
 
 def test_only_the_contract_switches_modes():
