@@ -50,8 +50,6 @@ def _run_and_check(recipes: list[str], trainings: int, references: int, tmp_path
         for c in summary["comparisons"]:  # each one a valid verdict whose flag follows from its status
             assert Comparison(**c).status == c["status"] in verdicts.STATUSES, (name, c["claim"])
             assert c["agree"] is verdicts.agree_flag(c["status"]), (name, c["claim"])
-            if c["status"] == verdicts.NOT_JUDGED:
-                assert c["ours"] is not None or c["note"], (name, c["claim"])  # says why, or shows what it measured
         assert all((out / name / f["path"]).is_file() for f in summary["figures"]), name
     html, _ = build_report(out)
     page = html.read_text()
