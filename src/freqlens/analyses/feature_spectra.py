@@ -215,5 +215,9 @@ def run_feature_spectra(
             "frequency_axis": "units of pi: index i of a layer of size 2m is frequency i/m",
             "precision": contract.precision_name(device, amp, dtype),
         },
-        params={"layers": list(spectra.curves), "images": spectra.images, "shapes": spectra.shapes},
+        params={
+            "layers": list(spectra.curves),
+            "images": spectra.images,
+            "shapes": {k: list(v) for k, v in spectra.shapes.items()},
+        },
     )

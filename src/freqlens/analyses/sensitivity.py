@@ -11,7 +11,7 @@ Per-image maps, per channel, over the outputs ``k``:
 * ``rms``: ``q = mean_k |G_k|^2``; the map is ``sqrt(mean_images q)`` and its std comes from the delta method.
 
 Maps are centred (DC at ``(H//2, W//2)``). The model is evaluated in eval mode (batch statistics would couple images)
-and its train/eval mode is restored afterwards; parameter gradients are never accumulated.
+and every submodule's own mode is restored afterwards; parameter gradients are never accumulated.
 
 Example:
     >>> import torch
@@ -31,13 +31,36 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-from tqdm import tqdm
+from matplotlib.figure import Figure
+from torch import Tensor
 
 from freqlens import fourier
+from freqlens.analyses import datastats
+from freqlens.contract import (
+    AnalysisResult,
+    Estimate,
+    Metric,
+    batch_slices,
+    check_batch_size,
+    evaluating,
+    placement,
+    precision_name,
+    register_analysis,
+    subsample,
+)
 from freqlens.errors import FreqlensError
+from freqlens.plotting import plt
+from freqlens.views import View, apply_in_chunks
 
-__all__ = ["METRICS", "TARGETS", "SensitivityMaps", "fourier_sensitivity", "gradient_power", "model_placement"]
+__all__ = [
+    "METRICS",
+    "TARGETS",
+    "SensitivityMaps",
+    "comparison_figure",
+    "fourier_sensitivity",
+    "gradient_power",
+    "model_vs_data",
+]
 
 TARGETS: tuple[str, ...] = ("logits", "loss")
 METRICS: tuple[str, ...] = ("meannorm", "rms")
@@ -62,23 +85,6 @@ class SensitivityMaps:
             "definition": "|FFT_ortho(grad_x f)| per channel; meannorm = L2 over outputs then mean over images; "
             "rms = sqrt(mean over images and outputs of |.|^2)",
         }
-
-
-def _eval_mode(model: Callable[[Tensor], Tensor]) -> tuple[nn.Module | None, bool]:
-    if isinstance(model, nn.Module):
-        was_training = model.training
-        model.eval()
-        return model, was_training
-    return None, False
-
-
-def model_placement(model: Callable[[Tensor], Tensor], images: Tensor) -> tuple[torch.device, torch.dtype]:
-    """Device and floating dtype of the model's first floating parameter (those of ``images`` for a plain function)."""
-    if isinstance(model, nn.Module):
-        for p in model.parameters():
-            if p.is_floating_point():
-                return p.device, p.dtype
-    return images.device, images.dtype
 
 
 def gradient_power(
@@ -130,20 +136,18 @@ def fourier_sensitivity(
         raise FreqlensError("target='loss' needs labels; pass the labels or use target='logits'")
     if labels is not None and labels.shape[0] != images.shape[0]:
         raise FreqlensError(f"got {labels.shape[0]} labels for {images.shape[0]} images")
-    if batch_size <= 0:
-        raise FreqlensError(f"batch_size must be positive, got {batch_size}")
-    module, was_training = _eval_mode(model)
-    home, dtype = model_placement(model, images)
-    device = home if device is None else device
+    check_batch_size(batch_size)
+    home, dtype = placement(model, images)
+    device = home if device is None else torch.device(device)
     n = images.shape[0]
     mean = torch.zeros(images.shape[1:], dtype=torch.float64, device=device)
     m2 = torch.zeros_like(mean)  # sum of squared deviations from the mean (Chan et al.'s parallel update)
     seen = 0
     outputs = 1
-    try:
-        for start in tqdm(range(0, n, batch_size), desc="sensitivity", unit="batch", disable=not progress):
-            x = images[start : start + batch_size].to(device=device, dtype=dtype)
-            y = labels[start : start + batch_size].to(device) if labels is not None else None
+    with evaluating(model):
+        for part in batch_slices(n, batch_size, desc="sensitivity", progress=progress):
+            x = images[part].to(device=device, dtype=dtype)
+            y = labels[part].to(device) if labels is not None else None
             power, outputs = gradient_power(model, x, y, target)
             per_image = power.sqrt() if metric == "meannorm" else power / outputs
             per_image = per_image.to(torch.float64)
@@ -153,9 +157,6 @@ def fourier_sensitivity(
             m2 += ((per_image - batch_mean) ** 2).sum(dim=0) + delta**2 * (seen * b / (seen + b))
             mean += delta * (b / (seen + b))
             seen += b
-    finally:
-        if module is not None:
-            module.train(was_training)
     var = m2 / n
     if metric == "meannorm":
         m, s = mean, var.sqrt()
@@ -167,3 +168,145 @@ def fourier_sensitivity(
 
 def _centred(t: Tensor) -> Tensor:
     return torch.fft.fftshift(t, dim=(-2, -1)).cpu()
+
+
+def _accuracy(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, device: torch.device) -> int:
+    """Number of images ``model`` classifies correctly (eval mode, batches of 500, no gradients)."""
+    correct = 0
+    _, dtype = placement(model, x)
+    with evaluating(model), torch.inference_mode():
+        for part in batch_slices(x.shape[0], 500, desc="accuracy", progress=False):
+            correct += int((model(x[part].to(device, dtype)).argmax(1) == y[part].to(device)).sum())
+    return correct
+
+
+def model_vs_data(
+    model: Callable[[Tensor], Tensor],
+    images: Tensor,
+    labels: Tensor,
+    *,
+    view: str | View = "original",
+    data_images: Tensor | None = None,
+    data_spectrum: str = "amplitude",
+    standardize: bool = True,
+    target: str = "logits",
+    metric: str = "meannorm",
+    smooth: int = 0,
+    band: float = 8.0,
+    square: int | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> AnalysisResult:
+    """Godfrey's model-vs-data comparison: the model's Fourier sensitivity against the data's spectrum.
+
+    ``n`` images are drawn (:func:`freqlens.contract.subsample`) and filtered by ``view``; the sensitivity maps are
+    measured on them, the data spectrum (``amplitude``: Godfrey's RMS amplitude, or ``power``; standardised per
+    channel unless ``standardize=False``) on ``data_images`` (filtered by the same view; default: the same images).
+    Both become radial distributions (moving average ``smooth``) and are compared. ``band``: profile mass below this
+    radius; ``square``: share of the sensitivity map inside the asymmetric centred square of that half-width (default:
+    the square an ``hpsquare`` view removed). A model with zero input gradient everywhere is reported ``dead``, with
+    no profile to compare.
+    """
+    the_view = View.parse(view)
+    x, y = subsample(images, labels, n, seed)
+    x = apply_in_chunks(the_view, x)
+    home, _ = placement(model, x)
+    dev = home if device is None else torch.device(device)
+    maps = fourier_sensitivity(
+        model, x, y, target=target, metric=metric, batch_size=batch_size, device=dev, progress=progress
+    )
+    data_x = x if data_images is None else apply_in_chunks(the_view, data_images)
+    if data_spectrum not in ("amplitude", "power"):
+        raise FreqlensError(f"unknown data spectrum {data_spectrum!r}; use amplitude or power")
+    spectrum = datastats.spectrum_map(data_x, "amplitude" if data_spectrum == "amplitude" else "power", standardize)
+    data_profile = datastats.radial_distribution(spectrum, smooth)
+    h, w = x.shape[-2:]
+    mask: Tensor | None = None
+    if square is not None:
+        mask = fourier.square_mask(h, w, square)
+    elif the_view.kind == "hpsquare":
+        assert the_view.radius is not None
+        mask = fourier.square_mask(h, w, int(the_view.radius), the_view.symmetric)
+    correct = _accuracy(model, x, y, dev)
+    dead = not float(maps.mean.sum()) > 0
+    metrics: dict[str, Metric] = {
+        "accuracy": Estimate.proportion(correct, x.shape[0]),
+        "data_below_band": datastats.radial_mass(data_profile, 0, band),
+        "dead": dead,
+    }
+    arrays: dict[str, Any] = {
+        "mean": maps.mean,
+        "std": maps.std,
+        "data_spectrum": spectrum,
+        "data_profile": data_profile,
+    }
+    if not dead:
+        profile = datastats.radial_distribution(maps.mean, smooth)
+        comparison = datastats.compare_profiles(profile, data_profile)
+        metrics.update({k: v for k, v in comparison.items() if k not in ("rmin", "rmax")})
+        metrics["model_below_band"] = datastats.radial_mass(profile, 0, band)
+        metrics["peak_radius"] = int(profile[1:].argmax()) + 1
+        if mask is not None:
+            metrics["model_map_in_square"] = datastats.map_mass(maps.mean, mask)
+        arrays["profile"] = profile
+    result = AnalysisResult(
+        "sensitivity",
+        metrics=metrics,
+        arrays=arrays,
+        conventions={
+            **fourier.conventions(),
+            "sensitivity": maps.summary()["definition"],
+            "radial_profiles": "round(|k|) bins, channels summed, mean per radius, "
+            f"moving average half-width {smooth}, normalised to sum 1",
+            "data_spectrum": ("sqrt(E|FFT_ortho(z)|^2)" if data_spectrum == "amplitude" else "E|FFT_ortho(z)|^2")
+            + (", z standardised per channel over the data images" if standardize else ", z the raw images"),
+            "image_subsample": f"{x.shape[0]} drawn at random with seed {seed}, in index order",
+            "mass_in_square": "share of the channel-summed sensitivity map inside the centred square",
+            "precision": precision_name(dev, False, placement(model, x)[1]),
+            "device": str(dev),
+        },
+        params={
+            "view": str(the_view),
+            "target": target,
+            "metric": metric,
+            "smooth": smooth,
+            "band": band,
+            "square": square,
+            "n": x.shape[0],
+            "seed": seed,
+            "data_images": data_x.shape[0],
+        },
+        details={"comparison_range": [0, 0] if dead else [comparison["rmin"], comparison["rmax"]]},
+    )
+    if not dead:
+        result.figures["sensitivity"] = lambda: comparison_figure(result)
+    return result
+
+
+register_analysis(
+    "sensitivity",
+    "Fourier gradient sensitivity of the model against the data's spectrum (Godfrey et al.)",
+    test_params={"n": 6, "batch_size": 4},
+)(model_vs_data)
+
+
+def comparison_figure(result: AnalysisResult) -> Figure:
+    """Sensitivity map, data spectrum (log10, channels summed) and both radial distributions on log-log axes."""
+    mean, spectrum = result.arrays["mean"], result.arrays["data_spectrum"]
+    profile, data_profile = result.arrays["profile"], result.arrays["data_profile"]
+    p = result.params
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    datastats.map_axes(axes[0], mean.sum(0), f"log10 sensitivity ({p['metric']}, {p['target']}), channels summed")
+    datastats.map_axes(axes[1], spectrum.sum(0), "log10 data spectrum")
+    for name, q, style in (("model", profile, "o-"), ("data", data_profile, "k--")):
+        axes[2].loglog(torch.arange(1, len(q)).numpy(), q[1:].clamp_min(1e-30).numpy(), style, ms=3, label=name)
+    axes[2].axvline(p["band"], color="grey", lw=0.8, ls=":")
+    axes[2].set_xlabel("radius |k| (cycles / image)")
+    axes[2].set_ylabel("share of radial profile")
+    axes[2].set_title(f"Spearman {result.value('spearman'):.2f}", fontsize=8)
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
