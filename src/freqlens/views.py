@@ -2,6 +2,8 @@
 
 =================  ==========================================================================================
 ``original``       the images themselves
+``original:max``   contrast-stretched per image as the HFC code's training images (quirk (a)): ``x / max(x)``, then
+                   truncated to 8 bits (``floor(255 x / max) / 255``)
 ``lfc:R``          low-frequency component at disk radius R (strict ``<``; ``lfc:R:incl`` for ``<=``)
 ``hfc:R``          high-frequency component at radius R
 ``lfc:R:max``      ... rescaled per image by its maximum, as the HFC code does before training (also ``hfc:R:max``)
@@ -49,12 +51,19 @@ def _number(text: str, spec: str) -> float:
         raise FreqlensError(f"view {spec!r}: {text!r} is not a number") from None
 
 
+def _contrast_stretch(x: Tensor) -> Tensor:
+    """The HFC code's training images (papers.md §1.2(5) quirk (a)): ``uint8(x / max(x) * 255) / 255`` per image."""
+    return torch.floor(fourier.normalize_per_image_max(x) * 255) / 255
+
+
 def parse_view(spec: str) -> View:
     """Build a :class:`View` from its name (see the module docstring)."""
     parts = spec.strip().lower().split(":")
     kind, args = parts[0], parts[1:]
     if kind == "original" and not args:
         return View("original", lambda x: x, "unfiltered images")
+    if kind == "original" and args == ["max"]:
+        return View(spec, _contrast_stretch, "contrast-stretched per image and truncated to 8 bits (HFC code)")
     if kind in ("lfc", "hfc") and 1 <= len(args) <= 3 and set(args[1:]) <= {"max", "incl"}:
         radius = _number(args[0], spec)
         if radius <= 0:
@@ -86,7 +95,7 @@ def parse_view(spec: str) -> View:
             "removed",
         )
     raise FreqlensError(
-        f"unknown view {spec!r}; use original, lfc:R, hfc:R, lfc:R:max, hfc:R:max, band:A:B or hpsquare:C"
+        f"unknown view {spec!r}; use original, original:max, lfc:R, hfc:R, lfc:R:max, hfc:R:max, band:A:B or hpsquare:C"
     )
 
 

@@ -51,7 +51,7 @@ def heatmap(
       freqlens heatmap runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 -n 500 --eps 4 -o out/heatmap
     """
     dev = resolve_device(device)
-    images = load(data, split, data_dir, None).subset(limit, seed)
+    images = load(data, split, data_dir, None).sample(limit, seed)  # the recipes' draw (freqlens.contract.subsample)
     net, model_info = load_model_spec(model, images, dev, seed)
     if batch_size is None:
         batch_size = default_batch_size(torch.device(dev))

@@ -86,6 +86,16 @@ class ImageSet:
             index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
         return ImageSet(self.images[index], self.labels[index], self.classes, self.name, dict(self.meta))
 
+    def sample(self, n: int | None, seed: int = 0) -> ImageSet:
+        """``n`` images drawn with the one subsampler of the analyses (:func:`freqlens.contract.subsample_indices`:
+        without replacement under ``seed``, kept in index order); the same draw as every analysis and recipe."""
+        from freqlens.contract import subsample_indices
+
+        index = subsample_indices(len(self), n, seed)
+        if index is None:
+            return self
+        return ImageSet(self.images[index], self.labels[index], self.classes, self.name, dict(self.meta))
+
     def to(self, device: torch.device | str) -> ImageSet:
         """The same set with tensors on ``device``."""
         return ImageSet(self.images.to(device), self.labels.to(device), self.classes, self.name, dict(self.meta))
