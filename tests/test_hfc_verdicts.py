@@ -470,3 +470,42 @@ def test_heatmap_recipe_and_cli_draw_the_same_images(tmp_path: Path, monkeypatch
         )
     recipe = common.test_images(Context(runs_root=tmp_path), data, 7, 3)
     assert seen["cli"].shape[0] == 7 and np.array_equal(seen["cli"].numpy(), recipe.images.numpy())
+
+
+def test_with_several_seeds_verdicts_read_the_spread_over_seeds(tmp_path: Path) -> None:
+    """Three replicates: the estimate is the mean over seeds with a Student-t interval, and ``seeds`` is recorded."""
+    base = {
+        "train": 0.9,
+        "test": 0.8,
+        "low r4": 0.2,
+        "low r8": 0.5,
+        "low r12": 0.7,
+        "low r16": 0.8,
+        "high r4": 0.1,
+        "high r8": 0.1,
+        "high r12": 0.2,
+        "high r16": 0.1,
+    }
+
+    def cells(bn_high_r4: list[float]) -> list[CellResult]:
+        out = []
+        for name in common.HEURISTICS:
+            for rep, value in enumerate(bn_high_r4):
+                final = {**base, "high r4": value if name == "batchnorm" else base["high r4"] + 0.01 * rep}
+                summary = {
+                    "curves": {k: [v] for k, v in final.items()},
+                    "final": final,
+                    "profile": "quick",
+                    "test_images": 1000,
+                }
+                out.append(result(tmp_path / str(bn_high_r4), name, summary, replicate=rep))
+        return out
+
+    summary = get_recipe("hfc-e6").summarize(cells([0.62, 0.65, 0.68]), tmp_path)
+    bn = next(c for c in summary.comparisons if c.claim.startswith("BatchNorm reads more HFC"))
+    assert bn.seeds == 3 and bn.estimate["method"] == "seeds" and bn.status == "agree"
+    assert bn.estimate["value"] == pytest.approx(0.65 - 0.11)
+    # the same mean with a wide spread over seeds is inside the noise
+    summary = get_recipe("hfc-e6").summarize(cells([0.3, 0.65, 1.0]), tmp_path)
+    bn = next(c for c in summary.comparisons if c.claim.startswith("BatchNorm reads more HFC"))
+    assert bn.status == "inconclusive"

@@ -26,3 +26,11 @@ def test_chunked_application_equals_whole():
 def test_bad_view_names_are_rejected(spec):
     with pytest.raises(FreqlensError):
         parse_view(spec)
+
+
+def test_original_max_is_the_hfc_codes_contrast_stretch():
+    """Quirk (a): uint8(x / max(x) * 255) / 255 per image (max over channels and pixels)."""
+    x = torch.tensor([0, 51, 102, 100], dtype=torch.float32).view(1, 1, 2, 2) / 255
+    y = parse_view("original:max")(x)
+    # 51 / 102 * 255 = 127.5 -> 127 (truncated, as the cast to uint8), 100 / 102 * 255 = 250.0000 -> 250
+    assert torch.allclose(y.flatten() * 255, torch.tensor([0.0, 127, 255, 250]), atol=1e-4)

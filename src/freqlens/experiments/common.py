@@ -190,25 +190,18 @@ def over_seeds(values: Sequence[float]) -> Estimate:
     return Estimate(base.value, base.stderr, base.value - half, base.value + half, base.n, "seeds")
 
 
-def rate(values: Sequence[float], n: int) -> Estimate:
-    """An accuracy measured on ``n`` test images in each of ``len(values)`` seeds.
-
-    One seed: binomial (Wilson) interval over the test images. Several: the spread over seeds (which contains the
-    test-image noise too).
-
-    Example:
-        >>> rate([0.8], 100).stderr
-        0.04
-        >>> rate([0.8, 0.82, 0.78], 100).method
-        'seeds'
-    """
-    if len(values) == 1:
-        return Estimate.proportion(round(values[0] * n), n)
-    return over_seeds(values)
+def proportion(value: float, n: int) -> Estimate:
+    """An accuracy ``value`` measured on ``n`` test images, as a binomial estimate."""
+    return Estimate.proportion(round(value * n), n)
 
 
 def combine(per_seed: Sequence[Estimate]) -> Estimate:
-    """One estimate from per-seed estimates: the lone one (its own measurement noise), or the spread over seeds."""
+    """One estimate from per-seed estimates: the lone one (its own measurement noise), or the spread over seeds.
+
+    Recipes compute a claim's quantity seed by seed (replicate r of every cell with replicate r of the others), each
+    with its test-image uncertainty, and combine here; with several seeds the Student-t interval of
+    :func:`over_seeds` applies to the combined quantity itself, differences included.
+    """
     return per_seed[0] if len(per_seed) == 1 else over_seeds([e.value for e in per_seed])
 
 

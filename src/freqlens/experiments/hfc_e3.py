@@ -17,6 +17,7 @@ still memorises random labels within a CPU budget (see ``_SMALL``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,19 +102,22 @@ class ShuffledLabels(Recipe):
         m = int(nat["train_images"])
         _figure(nat, shuf, out_dir)
 
-        def at(name: str, curve: str, key: str, epoch: int, images: int) -> Estimate:
-            return common.rate([r.summary[curve][key][epoch] for r in groups[name]], images)
+        pairs = list(zip(groups["natural"], groups["shuffled"], strict=False))
 
-        def train_at(name: str, epoch: int) -> Estimate:
-            return common.rate([r.summary["train_acc"][epoch] for r in groups[name]], m)
+        def per_seed(fn: Callable[[dict[str, Any], dict[str, Any]], Estimate]) -> Estimate:
+            return common.combine([fn(a.summary, b.summary) for a, b in pairs])
+
+        def lfc(s: dict[str, Any], key: str, epoch: int) -> Estimate:
+            return common.proportion(s["train_lfc"][key][epoch], n)
+
+        def train(s: dict[str, Any], epoch: int) -> Estimate:
+            return common.proportion(s["train_acc"][epoch], m)
 
         last = -1
-        nat_l4, shuf_l4 = at("natural", "train_lfc", "L4", last, n), at("shuffled", "train_lfc", "L4", last, n)
-        nat_l16, shuf_l16 = at("natural", "train_lfc", "L16", last, n), at("shuffled", "train_lfc", "L16", last, n)
-        shuf_fit = train_at("shuffled", last)
         fit_note = (
-            f"final training accuracy: natural {train_at('natural', last)}, shuffled {shuf_fit} "
-            f"({len(nat['train_acc'])} vs {len(shuf['train_acc'])} epochs, constant lr {nat['lr'][0]:g} in both)"
+            f"final training accuracy: natural {per_seed(lambda a, b: train(a, last))}, shuffled "
+            f"{per_seed(lambda a, b: train(b, last))} ({len(nat['train_acc'])} vs {len(shuf['train_acc'])} epochs, "
+            f"constant lr {nat['lr'][0]:g} in both)"
         )
         # At the epoch the natural run ends, the shuffled run has had the same epochs at the same learning rate.
         same_epoch = len(nat["train_acc"]) - 1
@@ -121,12 +125,12 @@ class ShuffledLabels(Recipe):
             common.judged(
                 Comparison.measured(
                     "natural L(4) above shuffled L(4) at the end of training, by the paper's margin",
-                    nat_l4 - shuf_l4,
+                    per_seed(lambda a, b: lfc(a, "L4", last) - lfc(b, "L4", last)),
                     ">",
                     0.1,
                     "≈0.27 vs ≈0.14",
                     "F",
-                    control=nat_l16 - shuf_l16,
+                    control=per_seed(lambda a, b: lfc(a, "L16", last) - lfc(b, "L16", last)),
                     control_label="the same at r = 16, where both models should track their training accuracy",
                     seeds=seeds,
                     note=fit_note,
@@ -136,12 +140,12 @@ class ShuffledLabels(Recipe):
             common.judged(
                 Comparison.measured(
                     "shuffled L(4) stays near chance at the end of training (P1-d: ≤ 0.16)",
-                    shuf_l4,
+                    per_seed(lambda a, b: lfc(b, "L4", last)),
                     "<",
                     0.16,
                     "≈0.14",
                     "F",
-                    control=nat_l4,
+                    control=per_seed(lambda a, b: lfc(a, "L4", last)),
                     control_label="natural L(4), which the paper puts at 0.27–0.40",
                     seeds=seeds,
                     note=fit_note,
@@ -152,12 +156,12 @@ class ShuffledLabels(Recipe):
             common.judged(
                 Comparison.measured(
                     "natural L(4) after the first epoch (P1-d: ≥ 0.25)",
-                    at("natural", "train_lfc", "L4", 0, n),
+                    per_seed(lambda a, b: lfc(a, "L4", 0)),
                     ">",
                     0.25,
                     "around 0.40",
                     "P",
-                    control=at("shuffled", "train_lfc", "L4", 0, n),
+                    control=per_seed(lambda a, b: lfc(b, "L4", 0)),
                     control_label="shuffled L(4) after the first epoch",
                     seeds=seeds,
                 ),
@@ -167,12 +171,12 @@ class ShuffledLabels(Recipe):
                 Comparison.measured(
                     f"shuffled labels are fitted more slowly: training accuracy at epoch {same_epoch + 1}, "
                     "natural minus shuffled",
-                    train_at("natural", same_epoch) - train_at("shuffled", same_epoch),
+                    per_seed(lambda a, b: train(a, same_epoch) - train(b, same_epoch)),
                     ">",
                     0.0,
                     "3x the epochs (300 vs 100) to a comparable training accuracy",
                     "P",
-                    control=train_at("shuffled", same_epoch) - train_at("natural", same_epoch),
+                    control=per_seed(lambda a, b: train(b, same_epoch) - train(a, same_epoch)),
                     control_label="models swapped",
                     seeds=seeds,
                     note=f"epochs to {FIT:.0%} training accuracy: natural {nat['epochs_to_fit']}, shuffled "

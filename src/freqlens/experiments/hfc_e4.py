@@ -102,7 +102,7 @@ class TableOne(Recipe):
 
         def accuracy(part: str, r: int) -> Estimate:
             cells = got[(part, r)]
-            return common.rate([c.summary["test_acc"] for c in cells], cells[0].summary["test_images"])
+            return common.combine([common.proportion(c.summary["test_acc"], c.summary["test_images"]) for c in cells])
 
         def difference(a: tuple[str, int], b: tuple[str, int]) -> Estimate:
             pairs = zip(got[a], got[b], strict=False)

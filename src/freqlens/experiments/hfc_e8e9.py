@@ -9,6 +9,7 @@ step 2.5 eps / steps), not the paper's foolbox minimal-eps searches, so absolute
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -169,27 +170,44 @@ class KernelSmoothing(Recipe):
         n = int(nat["images"])
         paper_profile = nat["profile"] == "paper"
 
-        def hf(model: str) -> Estimate:
-            return common.combine(
-                [Estimate.mean_of(r.summary["smoothness"][model]["hf_fraction"], "kernels") for r in groups["kernels"]]
-            )
+        replicates = [
+            {
+                "kernels": groups["kernels"][i].summary["smoothness"],
+                "natural": groups["table2-natural"][i].summary["rows"],
+                "adversarial": groups["table2-adversarial"][i].summary["rows"],
+            }
+            for i in range(seeds)
+        ]
 
-        def acc(model: str, rho: float, column: int) -> Estimate:
-            group = groups[f"table2-{model}"]
-            return common.rate([r.summary["rows"][f"{rho:g}"][column] for r in group], n)
+        def per_seed(fn: Callable[[dict[str, Any]], Estimate]) -> Estimate:
+            return common.combine([fn(f) for f in replicates])
 
-        k = {m: hf(m) for m in ("natural", "adversarial", "dropout")}
+        def hf_diff(a: str, b: str) -> Estimate:
+            def one(f: dict[str, Any]) -> Estimate:
+                return Estimate.mean_of(f["kernels"][a]["hf_fraction"], "kernels") - Estimate.mean_of(
+                    f["kernels"][b]["hf_fraction"], "kernels"
+                )
+
+            return per_seed(one)
+
+        def diff(a: tuple[str, float, int], b: tuple[str, float, int]) -> Estimate:
+            def one(f: dict[str, Any]) -> Estimate:
+                (ma, ra, ca), (mb, rb, cb) = a, b
+                return common.proportion(f[ma][f"{ra:g}"][ca], n) - common.proportion(f[mb][f"{rb:g}"][cb], n)
+
+            return per_seed(one)
+
         table_rows, comparisons = [], []
         comparisons.append(
             common.judged(
                 Comparison.measured(
                     "E8: adversarially trained kernels are smoother: HF energy fraction, adversarial minus natural",
-                    k["adversarial"] - k["natural"],
+                    hf_diff("adversarial", "natural"),
                     "<",
                     0.0,
                     "smoother",
                     "P",
-                    control=k["dropout"] - k["natural"],
+                    control=hf_diff("dropout", "natural"),
                     control_label="a second naturally trained model (dropout, E6) minus the natural one",
                     seeds=seeds,
                     note="uncertainty over the 16 x 3 first-layer kernels with one seed",
@@ -202,12 +220,12 @@ class KernelSmoothing(Recipe):
             common.judged(
                 Comparison.measured(
                     "(i) smoothing lowers M_natural's clean accuracy: rho = 0 minus rho = 1",
-                    acc("natural", 0.0, 0) - acc("natural", 1.0, 0),
+                    diff(("natural", 0.0, 0), ("natural", 1.0, 0)),
                     ">",
                     0.05,
                     "0.856 → 0.631",
                     "P, M",
-                    control=acc("natural", 1.0, 0) - acc("natural", 0.0, 0),
+                    control=diff(("natural", 1.0, 0), ("natural", 0.0, 0)),
                     control_label="rho order swapped",
                     seeds=seeds,
                     note="clean accuracy over rho " + ", ".join(f"{c:.3f}" for c in clean),
@@ -219,12 +237,12 @@ class KernelSmoothing(Recipe):
             common.judged(
                 Comparison.measured(
                     "(ii) smoothing (rho = 1) raises M_natural's FGSM(0.03) accuracy",
-                    acc("natural", 1.0, 1) - acc("natural", 0.0, 1),
+                    diff(("natural", 1.0, 1), ("natural", 0.0, 1)),
                     ">",
                     0.0,
                     "0.171 vs 0.107",
                     "P, W",
-                    control=acc("natural", 1.0, 0) - acc("natural", 0.0, 0),
+                    control=diff(("natural", 1.0, 0), ("natural", 0.0, 0)),
                     control_label="the same change in clean accuracy (smoothing is not a generic gain)",
                     seeds=seeds,
                 ),
@@ -235,12 +253,12 @@ class KernelSmoothing(Recipe):
             common.judged(
                 Comparison.measured(
                     "(iii) at eps = 0.09, M_natural(rho = 1) beats M_adversarial under PGD",
-                    acc("natural", 1.0, 6) - acc("adversarial", 0.0, 6),
+                    diff(("natural", 1.0, 6), ("adversarial", 0.0, 6)),
                     ">",
                     0.0,
                     "0.047 vs 0.038",
                     "P, M",
-                    control=acc("natural", 0.0, 6) - acc("adversarial", 0.0, 6),
+                    control=diff(("natural", 0.0, 6), ("adversarial", 0.0, 6)),
                     control_label="M_natural without smoothing",
                     seeds=seeds,
                 ),
@@ -252,12 +270,12 @@ class KernelSmoothing(Recipe):
             common.judged(
                 Comparison.measured(
                     "(iv-a) for M_adversarial, smoothing (rho = 1) helps beyond the training eps: PGD(0.09)",
-                    acc("adversarial", 1.0, 6) - acc("adversarial", 0.0, 6),
+                    diff(("adversarial", 1.0, 6), ("adversarial", 0.0, 6)),
                     ">",
                     0.0,
                     "0.103 vs 0.038",
                     "P, M",
-                    control=acc("adversarial", 1.0, 4) - acc("adversarial", 0.0, 4),
+                    control=diff(("adversarial", 1.0, 4), ("adversarial", 0.0, 4)),
                     control_label="the same change at the training eps, PGD(0.03), where the paper sees a loss",
                     seeds=seeds,
                 ),
@@ -268,12 +286,12 @@ class KernelSmoothing(Recipe):
             common.judged(
                 Comparison.measured(
                     "(iv-b) for M_adversarial, smoothing (rho = 1) does not help at the training eps: PGD(0.03)",
-                    acc("adversarial", 1.0, 4) - acc("adversarial", 0.0, 4),
+                    diff(("adversarial", 1.0, 4), ("adversarial", 0.0, 4)),
                     "<",
                     0.0,
                     "0.337 vs 0.403",
                     "P, M",
-                    control=acc("natural", 1.0, 4) - acc("natural", 0.0, 4),
+                    control=diff(("natural", 1.0, 4), ("natural", 0.0, 4)),
                     control_label="M_natural, which smoothing should help (claim ii)",
                     seeds=seeds,
                 ),
