@@ -468,7 +468,7 @@ def test_heatmap_recipe_and_cli_draw_the_same_images(tmp_path: Path, monkeypatch
                 str(tmp_path / "hm"),
             ]
         )
-    recipe = common.test_images(Context(runs_root=tmp_path), data, 7, 3)
+    recipe = common.sample_test_images(Context(runs_root=tmp_path), data, 7, 3)
     assert seen["cli"].shape[0] == 7 and np.array_equal(seen["cli"].numpy(), recipe.images.numpy())
 
 

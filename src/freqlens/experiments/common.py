@@ -150,7 +150,7 @@ def filtered(profile: str, part: str, radius: int, **overrides: Any) -> dict[str
     return vanilla(profile, train_view=f"{part}:{radius}:max", eval_radii=[], **{**extra, **overrides})
 
 
-def test_images(ctx: Any, data: str, n: int | None, seed: int = 0) -> Any:
+def sample_test_images(ctx: Any, data: str, n: int | None, seed: int = 0) -> Any:
     """``n`` test images of ``data`` drawn with the one subsampler (:meth:`freqlens.data.ImageSet.sample`, i.e.
     :func:`freqlens.contract.subsample`): the recipes and the CLI pick the same images for the same ``n`` and seed."""
     return ctx.dataset(data, "test").sample(n, seed)

@@ -57,7 +57,7 @@ class FourierHeatMap(Recipe):
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         model, _ = ctx.trained_model(cell.config["train"])
-        data = common.test_images(ctx, cell.config["train"]["data"], cell.config["images"], cell.config["seed"])
+        data = common.sample_test_images(ctx, cell.config["train"]["data"], cell.config["images"], cell.config["seed"])
         hm = heatmap.fourier_heatmap(
             model,
             data.images,

@@ -93,7 +93,7 @@ class HFCExamples(Recipe):
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         model, _ = ctx.trained_model(cell.config["train"])
-        data = common.test_images(ctx, cell.config["train"]["data"], cell.config["images"], cell.config["seed"])
+        data = common.sample_test_images(ctx, cell.config["train"]["data"], cell.config["images"], cell.config["seed"])
         result = hfc.evaluate_hfc(
             model, data, cell.config["radii"], normalize=cell.config["normalize"], progress=ctx.progress
         )

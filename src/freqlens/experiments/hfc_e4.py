@@ -75,7 +75,7 @@ class TableOne(Recipe):
         model, train_dir = ctx.trained_model(cell.config["train"])
         last = common.epochs(train_dir)[-1]
         part, radius = cell.name.split("-")
-        data = common.test_images(ctx, cell.config["train"]["data"], cell.config["images"], cell.config["seed"])
+        data = common.sample_test_images(ctx, cell.config["train"]["data"], cell.config["images"], cell.config["seed"])
         result = hfc.evaluate_hfc(model, data, [int(radius)], normalize="per_image_max", progress=ctx.progress)
         correct = result.correct("original")
         runs.save_arrays(run_dir, correct_original=correct)

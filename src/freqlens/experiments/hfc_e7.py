@@ -71,7 +71,7 @@ class BatchNormOnLFC(Recipe):
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         model, train_dir = ctx.trained_model(cell.config["train"])
-        data = common.test_images(ctx, cell.config["train"]["data"], cell.config["images"], cell.config["seed"])
+        data = common.sample_test_images(ctx, cell.config["train"]["data"], cell.config["images"], cell.config["seed"])
         r = cell.config["radius"]
         result = hfc.evaluate_hfc(model, data, [r], normalize="per_image_max", progress=ctx.progress)
         runs.save_arrays(run_dir, correct_original=result.correct("original"), correct_lfc=result.correct("lfc")[0])

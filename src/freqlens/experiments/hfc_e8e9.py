@@ -111,7 +111,7 @@ class KernelSmoothing(Recipe):
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         train = cell.config["models"]["natural"] if "models" in cell.config else cell.config["train"]
-        data = common.test_images(ctx, train["data"], cell.config["images"], cell.config.get("seed", 0))
+        data = common.sample_test_images(ctx, train["data"], cell.config["images"], cell.config.get("seed", 0))
         if cell.name == "kernels":
             return self._kernels(cell, run_dir, ctx, data)
         model, _ = ctx.trained_model(cell.config["train"])
