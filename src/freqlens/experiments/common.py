@@ -9,10 +9,10 @@ the heat map, and E7's vanilla LFC models are E4's.
 standardisation (the first conv sees [0, 1] pixels, as in the HFC code, so Eq. 3 smoothing acts on the same kind of
 kernel: papers.md §1.2(5), §1.3), Adam, all 50k CIFAR-10 training images, 4 epochs, on a CPU. ``cpu``: the same
 network trained longer (6 epochs; the LFC/HFC-trained models as in quick, 8 epochs on 10k images), with more test
-images for the attacks and heat maps; meant for ``--seeds 3``, whose spread is what the verdicts then read. ``paper``: the HFC code's set-up
-(papers.md §1.3): the 16-wide 32-layer option-A ResNet without BatchNorm, Adam 1e-4, batch 100, 100 epochs, no
-augmentation, no weight decay, plain cross-entropy, full CIFAR-10, contrast-stretched training images (quirk (a)),
-for a GPU.
+images for the attacks and heat maps; meant for ``--seeds 3``, whose spread is what the verdicts then read.
+``paper``: the HFC code's set-up (papers.md §1.3): the 16-wide 32-layer option-A ResNet without BatchNorm, Adam
+1e-4, batch 100, 100 epochs, no augmentation, no weight decay, plain cross-entropy, full CIFAR-10,
+contrast-stretched training images (quirk (a)), for a GPU.
 """
 
 from __future__ import annotations
