@@ -8,7 +8,7 @@ the heat map, and E7's vanilla LFC models are E4's.
 ``quick``: the 16-wide small CNN without BatchNorm (the HFC code's vanilla net has none) and without input
 standardisation (the first conv sees [0, 1] pixels, as in the HFC code, so Eq. 3 smoothing acts on the same kind of
 kernel: papers.md §1.2(5), §1.3), Adam, all 50k CIFAR-10 training images, 4 epochs, on a CPU. ``cpu``: the same
-network trained longer (6 epochs; the LFC/HFC-trained models as in quick, 8 epochs on 10k images), with more test
+network trained longer (6 epochs; the LFC/HFC-trained models as in quick, 20 epochs on 5k images), with more test
 images for the attacks and heat maps; meant for ``--seeds 3``, whose spread is what the verdicts then read.
 ``paper``: the HFC code's set-up (papers.md §1.3): the 16-wide 32-layer option-A ResNet without BatchNorm, Adam
 1e-4, batch 100, 100 epochs, no augmentation, no weight decay, plain cross-entropy, full CIFAR-10,
@@ -78,11 +78,13 @@ _PAPER: dict[str, Any] = {
 EVAL_IMAGES = {"quick": 1000, "cpu": 10000, "paper": 10000}
 ATTACK_IMAGES = {"quick": 200, "cpu": 500, "paper": 1000}
 HEATMAP_IMAGES = {"quick": 100, "cpu": 200, "paper": 1000}
-# Filtered (LFC/HFC-only) training, Table 1 and E7: images and epochs (None: the profile's own). The no-BN small CNN
-# needs more passes over LFC data than over originals before it fits them (issue 13: 4 epochs left it at 0.52-0.56).
+# Filtered (LFC/HFC-only) training, Table 1 and E7: images and epochs. The no-BN small CNN is far from fitting LFC
+# data after 80k image-steps (4 epochs of 20k or 8 of 10k both left it at 0.53-0.56 training accuracy, issue 13), so
+# the CPU profiles trade images for passes: 5k images, 20 epochs (100k image-steps, 1.25x the old cost), so that the
+# comparisons of E7 are between models much closer to fitting their data; the training accuracy is reported.
 FILTERED_SETUP: dict[str, dict[str, Any]] = {
-    "quick": {"train_subset": 10000, "epochs": 8},
-    "cpu": {"train_subset": 10000, "epochs": 8},  # as quick: the same runs, so the seeds are the cpu profile's gain
+    "quick": {"train_subset": 5000, "epochs": 20},
+    "cpu": {"train_subset": 5000, "epochs": 20},  # as quick: the same runs, so the seeds are the cpu profile's gain
     "paper": {},
 }
 
@@ -139,7 +141,7 @@ def heuristic(profile: str, name: str) -> dict[str, Any]:
 def filtered(profile: str, part: str, radius: int, **overrides: Any) -> dict[str, Any]:
     """Training on the LFC or HFC at ``radius``, max-normalised per image as the HFC code (Table 1, E7).
 
-    The CPU profiles train these on 10k images for more epochs (:data:`FILTERED_SETUP`), so that all twelve filtered
+    The CPU profiles train these on 5k images for 20 epochs (:data:`FILTERED_SETUP`), so that all twelve filtered
     models (Table 1, E7) fit the budget and the no-BN ones are not cut off while still far from fitting. No per-epoch
     LFC/HFC evaluation: the recipes test these models on the views they need once training is done.
     """

@@ -159,7 +159,7 @@ class TableOne(Recipe):
                     note=f"LFC-trained test accuracy {', '.join(f'{v:.3f}' for v in lfc_test)}",
                 ),
                 "scale: above r = 12 the LFC holds 97.7 % of the non-DC energy and the paper's own step 12→16 is "
-                "+0.019; a small CNN trained on 10k images for a few epochs gains less than that from the last "
+                "+0.019; a small CNN trained on 5k images on a CPU gains less than that from the last "
                 "bins, so the step can sit inside the noise or below it",
             ),
             common.judged(
