@@ -41,7 +41,7 @@ _CONSTANT = {"schedule": "constant", "warmup": 0.0, "optimizer": "adam", "lr": 1
 # quick and cpu share one set-up (and so its runs): 2000 images, natural 20 epochs, shuffled 60. Measured on CIFAR-10:
 # the no-BN small CNN stays at chance on the shuffled labels for about 17 epochs, then memorises them (0.49 at
 # epoch 38), the sigmoid of the paper's Fig. 3; 2000 images are 15x the 135 numbers of an r = 4 thumbnail.
-_SMALL = {**_CONSTANT, "train_subset": 2000, "test_subset": 200, "epochs": 20, "train_eval_subset": 1000}
+_SMALL = {**_CONSTANT, "train_subset": 2000, "test_subset": 200, "epochs": 20, "train_eval_subset": 500}
 _SETUP: dict[str, dict[str, Any]] = {"quick": _SMALL, "cpu": _SMALL, "paper": {"epochs": 100}}
 SHUFFLED_FACTOR = 3  # the shuffled run trains 3x the epochs (paper: 300 vs 100)
 FIT = 0.9  # "fitted": training accuracy reached this level
