@@ -154,7 +154,9 @@ def test_resume_is_bit_identical(tmp_path: Path, changes: dict[str, Any]) -> Non
         assert str(a["optimizer"][key]) == str(b["optimizer"][key])
     lines = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     assert strip_times([json.loads(line) for line in lines]) == strip_times(whole.metrics)
-    assert "train_lfc_acc" in whole.final and len(whole.final["test_hfc_acc"]) == 2
+    assert (
+        len(whole.final["train_lfc_acc"]) == len(whole.final["train_hfc_acc"]) == len(whole.final["test_hfc_acc"]) == 2
+    )
 
 
 def test_existing_run_needs_resume_and_the_same_config(tmp_path: Path) -> None:
