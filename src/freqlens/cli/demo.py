@@ -10,6 +10,8 @@ import typer
 
 from freqlens.cli import app
 from freqlens.cli.common import DeviceOpt, resolve_device
+from freqlens.cli.reproduce import kept_message
+from freqlens.errors import Interrupted
 
 
 @app.command()
@@ -29,7 +31,12 @@ def demo(
     from freqlens.runner import reproduce
 
     ctx = Context(runs_root=out / "runs", profile="quick", device=resolve_device(device))
-    (outcome,) = reproduce(["demo"], ctx, InlineExecutor(), out)
+    try:
+        (outcome,) = reproduce(["demo"], ctx, InlineExecutor(), out)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            kept_message(["demo"], ctx, ["freqlens", "demo", "--out", str(out), "--device", device])
+        ) from None
     if outcome.errors:
         typer.echo(outcome.errors[0], err=True)
         raise typer.Exit(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -11,8 +12,8 @@ import typer
 
 from freqlens.cli import app
 from freqlens.cli.common import DataDirOpt, DeviceOpt, resolve_device
-from freqlens.errors import FreqlensError
-from freqlens.experiments.base import PROFILES
+from freqlens.errors import FreqlensError, Interrupted
+from freqlens.experiments.base import PROFILES, Context
 
 RunsOpt = Annotated[
     Path | None,
@@ -37,6 +38,25 @@ def parse_pairs(pairs: list[str], what: str) -> dict[str, object]:
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+def kept_message(names: list[str], ctx: Context, command: list[str]) -> str:
+    """What an interrupted reproduction kept (finished trainings and cells, where) and the command that continues."""
+    from freqlens.experiments import get_recipe
+    from freqlens.runs import is_done, run_dir, train_run_dir
+
+    trainings: set[Path] = set()
+    cells = done = 0
+    for recipe in (get_recipe(n) for n in names):
+        for cell in recipe.cells(ctx.profile):
+            cells += 1
+            done += is_done(run_dir(ctx.runs_root, recipe.name, cell.name, cell.config))
+            trainings.update(train_run_dir(ctx.runs_root, config) for config in recipe.trainings(cell))
+    trained = sum(is_done(path) for path in trainings)
+    return (
+        f"{trained} of {len(trainings)} trained models and {done} of {cells} cells are finished and kept in "
+        f"{ctx.runs_root}; the report is written when all are done; continue with: {shlex.join(command)}"
+    )
 
 
 @app.command()
@@ -69,7 +89,7 @@ def reproduce(
       freqlens reproduce paper --executor submitit:slurm --slurm slurm_partition=gpu --slurm gpus_per_node=1
     """
     from freqlens.executors import make_executor
-    from freqlens.experiments import Context, get_recipe, list_recipes
+    from freqlens.experiments import get_recipe, list_recipes
     from freqlens.report import build_report
     from freqlens.runner import reproduce as run_recipes
 
@@ -97,8 +117,14 @@ def reproduce(
     typer.echo(
         f"reproducing {', '.join(chosen)} (profile {profile}, device {dev}, executor {executor}); runs in {root}"
     )
-    outcomes = run_recipes(chosen, ctx, runner, out_dir)
-    html, md = build_report(out_dir)
+    try:
+        outcomes = run_recipes(chosen, ctx, runner, out_dir)
+        html, md = build_report(out_dir)
+    except KeyboardInterrupt:
+        again = ["freqlens", "reproduce", *chosen, "--profile", profile, "--runs", str(root), "--out", str(out_dir)]
+        again += ["--device", device] + (["--data-dir", str(data_dir)] if data_dir is not None else [])
+        again += ["--executor", executor] + [f"--slurm={pair}" for pair in slurm or []]
+        raise Interrupted(kept_message(chosen, ctx, again)) from None
     failed = 0
     for o in outcomes:
         if o.errors:
