@@ -31,6 +31,7 @@ def tiny(**changes: Any) -> TrainConfig:
         "data": TINY,
         "epochs": 3,
         "batch_size": 32,
+        "optimizer": "sgd",
         "lr": 0.05,
         "model_kwargs": {"width": 4, "dropout": 0.2},
         "eval_radii": [2, 5],

@@ -47,7 +47,8 @@ class InlineExecutor(Executor):
     name = "inline"
 
     def map(self, fn: Callable[[T], U], items: Sequence[T], desc: str = "") -> list[U]:
-        return [fn(item) for item in tqdm(items, desc=desc, disable=len(items) < 2, leave=False)]
+        with tqdm(items, desc=desc, disable=len(items) < 2, leave=False) as bar:  # closed now even on Ctrl-C
+            return [fn(item) for item in bar]
 
 
 def _init_worker(threads: int, gpus: int, counter: Any) -> None:

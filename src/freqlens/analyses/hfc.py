@@ -10,7 +10,8 @@ Everything runs in batches on the model's device, with one forward FFT per batch
 
 Example:
     >>> import torch
-    >>> from freqlens.data import ImageSet
+    >>> from freqlens.checks import check_logits
+from freqlens.data import ImageSet
     >>> data = ImageSet.from_tensors(torch.rand(6, 3, 16, 16), torch.tensor([0, 1, 0, 1, 0, 1]))
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 2))
     >>> result = evaluate_hfc(model, data, [2, 4, 8], progress=False)
@@ -32,6 +33,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from freqlens import fourier
+from freqlens.checks import check_logits
 from freqlens.data import ImageSet
 from freqlens.errors import FreqlensError
 from freqlens.plotting import image_grid, plt
@@ -249,9 +251,7 @@ def _probe(model: nn.Module, data: ImageSet, device: torch.device, dtype: torch.
             f"the model cannot read images of shape {tuple(x.shape[1:])} from {data.name} ({reason}); "
             "use a dataset matching the model's input size and channels"
         ) from exc
-    if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[:1] != x.shape[:1]:
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise FreqlensError(f"the model returned {shape} for {len(x)} images; it must return logits (B, K)")
+    check_logits(logits, len(x))
     if logits.shape[1] < data.num_classes:
         raise FreqlensError(
             f"the model returns {logits.shape[1]} logits but {data.name} has {data.num_classes} classes; "
@@ -315,7 +315,7 @@ def evaluate_hfc(
                     low, high = (fourier.normalize_per_image_max(v.flatten(0, 1)).view_as(v) for v in (low, high))
                 for v, image in enumerate([x, *low, *high]):
                     with autocast:
-                        logits = model(image)
+                        logits = check_logits(model(image), len(image))
                     best, label = logits.float().softmax(dim=1).max(dim=1)
                     pred[v, start : start + len(x)] = label
                     conf[v, start : start + len(x)] = best

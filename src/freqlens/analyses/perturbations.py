@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from freqlens import fourier
 from freqlens.attacks import Attack, eval_mode, model_device, resolve_attack
+from freqlens.checks import check_labels, check_logits
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
 
@@ -79,8 +80,7 @@ def perturbation_spectrum(
     images whose attacked prediction differs from the label.
     """
     fourier.check_images(images)
-    if labels.shape != (images.shape[0],):
-        raise FreqlensError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    check_labels(labels, images.shape[0])
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise FreqlensError(f"batch_size must be a positive integer, got {batch_size!r}")
     run = resolve_attack(attack, dict(attack_kwargs))
@@ -96,7 +96,7 @@ def perturbation_spectrum(
             x_adv = run(model, x, y, eps_t)
             delta = (x_adv - x).to(torch.float64)
             power += fourier.power_map(delta).mean(dim=0) * x.shape[0]
-            fooled += int((model(x_adv).argmax(dim=1) != y).sum())
+            fooled += int((check_logits(model(x_adv), len(y), y).argmax(dim=1) != y).sum())
             l2 += float(delta.flatten(1).norm(dim=1).sum())
             linf += float(delta.flatten(1).abs().amax(dim=1).sum())
     power = (power / n).cpu()

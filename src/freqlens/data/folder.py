@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,18 @@ def load_image_folder(root: str | Path, size: tuple[int, int] | None = None, mod
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise FreqlensError(f"{path} is not an image file; remove it or move it out of {root}")
             try:
-                with Image.open(path) as opened:
-                    img = opened.convert(mode)
+                with warnings.catch_warnings():  # PIL warns, then fails, on ever larger images: both are an error
+                    warnings.simplefilter("error", Image.DecompressionBombWarning)
+                    with Image.open(path) as opened:
+                        img = opened.convert(mode)
                 if size is not None:
                     img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                 arr = np.asarray(img, dtype=np.uint8)
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+                raise FreqlensError(
+                    f"{path} is too large to load safely (over {Image.MAX_IMAGE_PIXELS} pixels, a possible "
+                    "decompression bomb); remove it or shrink it"
+                ) from None
             except (UnidentifiedImageError, OSError) as exc:
                 raise FreqlensError(f"{path} could not be read as an image ({exc}); remove or replace it") from None
             if arrays and arr.shape != arrays[0].shape:
@@ -49,8 +57,8 @@ def load_image_folder(root: str | Path, size: tuple[int, int] | None = None, mod
                 )
             arrays.append(arr)
             labels.append(label)
-    if not arrays:
-        raise FreqlensError(f"no images under {root}")
+        if not labels or labels[-1] != label:
+            raise FreqlensError(f"class folder {root / name} holds no images; add images to it or remove it")
     stacked = np.stack(arrays)
     if stacked.ndim == 3:
         stacked = stacked[..., None]
