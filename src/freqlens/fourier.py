@@ -78,7 +78,9 @@ def check_images(x: Tensor, name: str = "images") -> Tensor:
 
 def check_finite(x: Tensor, name: str = "images") -> Tensor:
     """Reject a batch ``(N, ...)`` holding NaN or infinity, naming the first such image; return it unchanged."""
-    finite = torch.isfinite(x).flatten(1).all(dim=1)
+    if bool(torch.isfinite(x.sum())):  # one cheap pass: any NaN or infinity makes the sum non-finite
+        return x
+    finite = torch.isfinite(x).flatten(1).all(dim=1)  # the sum may also overflow on huge finite values
     if not bool(finite.all()):
         bad = (~finite).nonzero().flatten().tolist()
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
