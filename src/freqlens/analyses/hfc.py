@@ -10,8 +10,7 @@ Everything runs in batches on the model's device, with one forward FFT per batch
 
 Example:
     >>> import torch
-    >>> from freqlens.checks import check_logits
-from freqlens.data import ImageSet
+    >>> from freqlens.data import ImageSet
     >>> data = ImageSet.from_tensors(torch.rand(6, 3, 16, 16), torch.tensor([0, 1, 0, 1, 0, 1]))
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 2))
     >>> result = evaluate_hfc(model, data, [2, 4, 8], progress=False)
