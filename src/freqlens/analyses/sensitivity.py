@@ -36,6 +36,7 @@ from torch import Tensor
 
 from freqlens import fourier
 from freqlens.analyses import datastats
+from freqlens.checks import check_labels, check_logits
 from freqlens.contract import (
     AnalysisResult,
     Estimate,
@@ -97,9 +98,7 @@ def gradient_power(
     """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        out = model(x)
-        if out.dim() != 2 or out.shape[0] != x.shape[0]:
-            raise FreqlensError(f"the model must return logits of shape (N, K), got {tuple(out.shape)}")
+        out = check_logits(model(x), x.shape[0], labels.to(x.device) if labels is not None else None)
         if target == "loss":
             if labels is None:
                 raise FreqlensError("target='loss' needs labels; pass the labels or use target='logits'")
@@ -134,8 +133,8 @@ def fourier_sensitivity(
         raise FreqlensError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
     if target == "loss" and labels is None:
         raise FreqlensError("target='loss' needs labels; pass the labels or use target='logits'")
-    if labels is not None and labels.shape[0] != images.shape[0]:
-        raise FreqlensError(f"got {labels.shape[0]} labels for {images.shape[0]} images")
+    if labels is not None:
+        check_labels(labels, images.shape[0])
     check_batch_size(batch_size)
     home, dtype = placement(model, images)
     device = home if device is None else torch.device(device)
