@@ -178,3 +178,19 @@ def test_highpass_summary_end_to_end_on_synthetic_results(tmp_path, monkeypatch)
     statuses = {c.claim.split(":")[0]: c.status for c in summary.comparisons}
     assert statuses["Q2 small_cnn"] == "agree" and statuses["Q3 circular_linear"] == "agree"
     assert (out / "godfrey_highpass_profiles.png").is_file()
+
+
+def test_noise_controls_set_the_margin_where_images_carry_no_noise(tmp_path):
+    """A linear model has the same sensitivity for every image, so one seed's bootstrap says 'exact'; Q6's margin is
+    then the difference between two initialisations, and an effect smaller than that is not an agreement."""
+    q6 = claim("Q6")
+    init = FLAT + 0.01 * RADII / R  # untrained profiles are nearly, never exactly, flat
+    wobble = init + 0.05 * torch.cos(RADII)
+    clear = groups(tmp_path / "a", untrained=(init, 0.0, 0.25), untrained_b=(wobble, 0.0, 0.25), natural=(DATA, 0, 0.4))
+    c = q6.judge(clear, "test")
+    assert c.estimate["stderr"] < 1e-12 and c.status == "agree" and c.control["status"] != "agree"
+    # a "trained" model barely different from the untrained one: less than a second initialisation differs
+    close = groups(
+        tmp_path / "b", untrained=(init, 0.0, 0.25), untrained_b=(wobble, 0.0, 0.25), natural=(init + 1e-3, 0, 0.4)
+    )
+    assert q6.judge(close, "test").status == "disagree"

@@ -55,6 +55,9 @@ class Claim:
     control: tuple[str, ...]
     control_label: str
     control_statistic: Statistic | None = None  # default: the claim's own statistic
+    # A noise control (a second initialisation, the view alone) also sets the margin: the claimed effect must exceed
+    # the control's own effect, which one seed's image bootstrap cannot see (linear models have no image noise).
+    margin_from_control: bool = False
 
     def judge(self, groups: Mapping[str, Sequence[CellResult]], setting: str) -> Comparison:
         """The comparison for cells ``groups`` (kind -> replicates); dead models are reported, not judged."""
@@ -67,11 +70,15 @@ class Claim:
         estimate = measure(self.statistic, *(groups[k] for k in self.cells))
         control = measure(self.control_statistic or self.statistic, *(groups[k] for k in self.control))
         seeds = min(len(g) for g in involved.values())
+        threshold = self.threshold
+        if self.margin_from_control:
+            margin = abs(control.value)
+            threshold = max(threshold, margin) if self.op == ">" else min(threshold, -margin)
         comparison = Comparison.measured(
             self.claim,
             estimate,
             self.op,
-            self.threshold,
+            threshold,
             self.paper,
             self.provenance,
             control=control,
@@ -79,7 +86,7 @@ class Claim:
             seeds=seeds,
             note=self.rule(),
         )
-        comparison.diagnosis = diagnose(comparison.status, estimate, control, self, involved, setting)
+        comparison.diagnosis = diagnose(comparison.status, estimate, control, self, threshold, involved, setting)
         return comparison
 
     def rule(self) -> str:
@@ -110,6 +117,7 @@ def highpass_claims(family: str) -> list[Claim]:
             "M",
             ("untrained-hpview", "untrained"),
             "the untrained model measured on high-pass vs natural images (the view alone)",
+            margin_from_control=True,
         ),
         Claim(
             f"Q6 {family}: untrained sensitivity is less data-shaped than trained",
@@ -121,6 +129,7 @@ def highpass_claims(family: str) -> list[Claim]:
             "M",
             ("untrained-b", "untrained"),
             "a second initialisation against the first (init noise alone)",
+            margin_from_control=True,
         ),
     ]
     if family == "small_cnn":
@@ -184,6 +193,7 @@ def diagnose(
     estimate: Estimate,
     control: Estimate,
     claim: Claim,
+    threshold: float,
     involved: Mapping[str, Sequence[CellResult]],
     setting: str,
 ) -> str:
@@ -204,7 +214,7 @@ def diagnose(
     ]
     evidence = "; ".join(facts)
     if status == verdicts.INCONCLUSIVE:
-        lead = f"inside the noise: {noise} straddles {claim.threshold:g}; more seeds or images would decide."
+        lead = f"inside the noise: {noise} straddles {threshold:g}; more seeds or images would decide."
     elif status == verdicts.UNDISCRIMINATING:
         lead = (
             f"the control ({claim.control_label}) passes too ({control}): at {setting} the criterion does not "
@@ -214,7 +224,7 @@ def diagnose(
         still = [
             k for k, g in involved.items() if any(not r.summary.get("convergence", {}).get("converged", 1) for r in g)
         ]
-        lead = f"{noise} lies on the wrong side of {claim.threshold:g}. " + (
+        lead = f"{noise} lies on the wrong side of {threshold:g}. " + (
             f"Scale: {', '.join(still)} had not converged at {setting}."
             if still
             else f"The models converged, so at {setting} this is a non-replication (see evidence)."
