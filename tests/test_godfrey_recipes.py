@@ -86,3 +86,34 @@ def test_a_dead_model_is_recorded_as_dead(tmp_path, monkeypatch):
     ctx = Context(tmp_path, device="cpu", progress=False)
     result = runs.execute_cell(GodfreyHighpass(), Cell("small_cnn-untrained-s0", config), ctx)
     assert result.summary["dead"] is True and "profile" not in result.summary
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_godfrey_recipes_end_to_end_on_tiny_data(tmp_path, monkeypatch):
+    """The three recipes through the runner on tiny synthetic data: trained and untrained cells, summaries with a
+    measured estimate and a control for every judged claim, convergence recorded for every trained model."""
+    from freqlens.executors import InlineExecutor
+    from freqlens.experiments.godfrey import setups
+    from freqlens.runner import reproduce
+
+    tiny = "synthetic:powerlaw?n=64&classes=4&spread=2&seed=0"
+    for family, training in setups._TRAINING["quick"].items():
+        monkeypatch.setitem(setups._TRAINING["quick"], family, {**training, "epochs": 2, "train_subset": 48})
+    monkeypatch.setitem(setups._SCALE, "quick", {**setups._SCALE["quick"], "test_subset": 16})
+    monkeypatch.setitem(setups.SENSITIVITY_IMAGES, "quick", 8)
+    monkeypatch.setattr(setups, "DATA_IMAGES", 32)
+    real = setups.cell_config
+    monkeypatch.setattr(
+        "freqlens.experiments.godfrey.recipes.cell_config", lambda *a, **k: real(*a, **{**k, "data": tiny})
+    )
+    ctx = Context(runs_root=tmp_path / "runs", profile="quick", progress=False)
+    outcomes = reproduce(list(RECIPES), ctx, InlineExecutor(), tmp_path / "out")
+    assert {o.recipe: o.errors for o in outcomes} == {name: [] for name in RECIPES}
+    for name in RECIPES:
+        summary = json.loads((tmp_path / "out" / name / "summary.json").read_text())
+        judged = [c for c in summary["comparisons"] if c["status"] != "not judged"]
+        assert judged and all(c["estimate"] and c["control"] for c in judged), name
+        assert all(c["diagnosis"] for c in judged if c["status"] != "agree"), name
+    trained = [p for p in (tmp_path / "runs").glob("godfrey-*/*/summary.json") if '"trained": true' in p.read_text()]
+    assert trained and all("decay_efolds" in p.read_text() for p in trained)

@@ -78,6 +78,7 @@ def teacher_folder(root: Path, n_train: int, n_test: int, size: int = 32, classe
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_linear_circular_cnn_sensitivity_follows_the_data_spectrum(tmp_path):
     """Defect 2: with He's gain and 240 Adam steps the linear circular CNN kept its random initial function where the
     data have little power, and its sensitivity was anti-correlated with the data (Spearman -0.86). With the recipe's

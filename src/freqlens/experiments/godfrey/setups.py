@@ -17,12 +17,13 @@ Profiles, and why each is sized as it is:
   step and layer. A model the decay has not reached keeps its random initial function where the data have little
   power, and its sensitivity ends up *anti*-correlated with the data (Spearman -0.86 with 240 Adam steps and He's
   gain; -0.49 after one epoch of SGD at decay 1e-5; +0.69 after one epoch at decay 2). Godfrey ran ~24k steps; on a
-  CPU we take small batches (16, for many steps per image seen) and raise the base decay to 2, so the product of
-  the four layers loses ~15 e-folds of its initial component in 3 epochs of 10k images (reported per model as
-  ``decay_efolds`` with the training-loss plateau and the objective's gradient norm). The decay sweep keeps 1e-5
+  CPU we take small batches (16, for many steps per image seen) and raise the base decay to 2, so each layer loses
+  2.25 e-folds of its initial component (the product of four layers 9) in 3 epochs of 6k images (reported per model
+  as ``decay_efolds`` with the training-loss plateau and the objective's gradient norm; quick: 1.25 per layer). The decay sweep keeps 1e-5
   (decay not in effect) and 0.2 beside it; the depth sweep trains at the base decay (Godfrey: 1e-5, where only his
   24k steps of implicitly regularised SGD separate the depths). The conventional CNN is the small CNN (the Myrtle
-  CNN is ~20x slower on a CPU), trained with Adam on 20k images for 6 epochs as in the HFC recipes.
+  CNN is ~20x slower on a CPU), trained with Adam on 20k images for 6 epochs as in the HFC recipes. Sensitivity on
+  256 test images per seed (the seeds draw different images, so their spread holds the image noise too).
 * ``quick`` (one seed, a share of the 25-minute quick run): the same families on 5k (circular) or 10k (small CNN)
   images for 2-3 epochs, two decays and depths 1 and 4; verdicts inside its noise are inconclusive.
 """
@@ -77,8 +78,8 @@ _TRAINING: dict[str, dict[str, dict[str, Any]]] = {
     },
     "cpu": {
         "small_cnn": {"optimizer": "adam", "lr": 2e-3, "batch_size": 128, "epochs": 6, "train_subset": 20000},
-        "circular_relu": {**_SGD, "batch_size": 16, "epochs": 3, "train_subset": 10000},
-        "circular_linear": {**_SGD, "batch_size": 16, "epochs": 3, "train_subset": 10000},
+        "circular_relu": {**_SGD, "batch_size": 16, "epochs": 3, "train_subset": 6000},
+        "circular_linear": {**_SGD, "batch_size": 16, "epochs": 3, "train_subset": 6000},
     },
     "paper": {
         "small_cnn": {"optimizer": "sgd", "lr": 1e-2, "batch_size": 512, "epochs": 200, "train_subset": None},
@@ -91,7 +92,7 @@ _SCALE: dict[str, dict[str, Any]] = {
     "cpu": {"test_subset": 2000, "schedule": "constant", "warmup": 0.0},
     "paper": {"test_subset": None, "schedule": "cosine", "warmup": 0.0},
 }
-SENSITIVITY_IMAGES = {"quick": 256, "cpu": 512, "paper": 10000}
+SENSITIVITY_IMAGES = {"quick": 256, "cpu": 256, "paper": 10000}
 DATA_IMAGES = 5000  # training images for the data's spectrum (Godfrey: a subsample of 5000)
 SEEDS = {"quick": (0,), "cpu": (0,), "paper": (0,)}  # more with `reproduce --seeds N` (cpu: 3, paper: 5)
 
