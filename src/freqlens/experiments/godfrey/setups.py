@@ -18,12 +18,13 @@ Profiles, and why each is sized as it is:
   power, and its sensitivity ends up *anti*-correlated with the data (Spearman -0.86 with 240 Adam steps and He's
   gain; -0.49 after one epoch of SGD at decay 1e-5; +0.69 after one epoch at decay 2). Godfrey ran ~24k steps; on a
   CPU we take small batches (16, for many steps per image seen) and raise the base decay to 2, so each layer loses
-  2.25 e-folds of its initial component (the product of four layers 9) in 3 epochs of 6k images (reported per model
-  as ``decay_efolds`` with the training-loss plateau and the objective's gradient norm; quick: 1.25 per layer). The decay sweep keeps 1e-5
-  (decay not in effect) and 0.2 beside it; the depth sweep trains at the base decay (Godfrey: 1e-5, where only his
-  24k steps of implicitly regularised SGD separate the depths). The conventional CNN is the small CNN (the Myrtle
-  CNN is ~20x slower on a CPU), trained with Adam on 20k images for 6 epochs as in the HFC recipes. Sensitivity on
-  256 test images per seed (the seeds draw different images, so their spread holds the image noise too).
+  2.25 e-folds of its initial component (the product of four layers 9) in 3 epochs of 6k images, reported per model
+  as ``decay_efolds`` with the training-loss plateau and the objective's gradient norm (quick: 1.25 per layer). The
+  decay sweep keeps 1e-5 (decay not in effect) and 0.2 beside it; the depth sweep trains at the base decay (Godfrey:
+  1e-5, where only his 24k steps of implicitly regularised SGD separate the depths). The conventional CNN is the
+  small CNN (the Myrtle CNN is ~20x slower on a CPU), trained with Adam on 20k images for 6 epochs as in the HFC
+  recipes. Sensitivity on 256 test images per seed (the seeds draw different images, so their spread holds the image
+  noise too).
 * ``quick`` (one seed, a share of the 25-minute quick run): the same families on 5k (circular) or 10k (small CNN)
   images for 2-3 epochs, two decays and depths 1 and 4; verdicts inside its noise are inconclusive.
 """
