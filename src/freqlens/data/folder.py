@@ -10,7 +10,6 @@ file gives them (:func:`read_class_index`), so a 1000-class model's outputs line
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,14 +57,17 @@ def to_tensor(img: Image.Image, mode: str = "RGB") -> Tensor:
 def read_image(path: Path, image_size: int | None, resize: int | None, mode: str = "RGB") -> Tensor:
     """Decode one file (one-line error naming it when it is not a readable image)."""
     try:
-        with warnings.catch_warnings():  # PIL warns, then fails, on ever larger images: both are an error
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                img = opened.convert(mode)
+        with Image.open(path) as opened:  # reads the header only; PIL itself warns above the limit, fails above 2x
+            width, height = opened.size
+            if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError(
+                    f"{width}x{height}"
+                )  # checked here: warning filters are not thread-safe
+            img = opened.convert(mode)
         if image_size is not None:
             img = resize_and_crop(img, image_size, resize or default_resize(image_size))
         return to_tensor(img, mode)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise FreqlensError(
             f"{path} is too large to load safely (over {Image.MAX_IMAGE_PIXELS} pixels, a possible decompression "
             "bomb); remove it or shrink it"

@@ -9,6 +9,8 @@ direct conv; same weights, same result up to rounding): ``fft=False`` uses ``nn.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -29,10 +31,12 @@ class CircularConv(nn.Module):
         True
     """
 
-    def __init__(self, cin: int, cout: int, size: int, fft: bool = True) -> None:
+    def __init__(
+        self, cin: int, cout: int, size: int, fft: bool = True, nonlinearity: Literal["relu", "linear"] = "relu"
+    ) -> None:
         super().__init__()
         reference = nn.Conv2d(cin, cout, size, padding="same", padding_mode="circular")
-        nn.init.kaiming_normal_(reference.weight, nonlinearity="relu")
+        nn.init.kaiming_normal_(reference.weight, nonlinearity=nonlinearity)
         self.weight = reference.weight
         self.bias = reference.bias
         self.size = size
@@ -76,15 +80,21 @@ def circular_cnn(
     normalize: str = "auto",
 ) -> nn.Module:
     """Godfrey's full-width circular CNN: ``depth - 1`` image-sized circular convs (ReLU, or identity when ``linear``),
-    flatten, linear."""
+    flatten, linear.
+
+    Weights are drawn with He's gain for the ReLU network and with gain 1 for the linear one (variance 1/fan_in), so
+    that every layer preserves the signal's variance in both: He's gain would double it per layer of a network
+    without activations.
+    """
     if depth < 1 or width < 1:
         raise FreqlensError(f"circular_cnn needs depth >= 1 and width >= 1, got depth={depth}, width={width}")
     layers: list[nn.Module] = [make_normalize(normalize, in_channels)]
     cin = in_channels
+    gain: Literal["relu", "linear"] = "linear" if linear else "relu"
     for _ in range(depth - 1):
-        layers += [CircularConv(cin, width, image_size, fft), nn.Identity() if linear else nn.ReLU()]
+        layers += [CircularConv(cin, width, image_size, fft, gain), nn.Identity() if linear else nn.ReLU()]
         cin = width
     head = nn.Linear(cin * image_size * image_size, num_classes)
-    nn.init.kaiming_normal_(head.weight, nonlinearity="relu")
+    nn.init.kaiming_normal_(head.weight, nonlinearity="relu" if depth > 1 and not linear else "linear")
     layers += [nn.Flatten(), head]
     return nn.Sequential(*layers)

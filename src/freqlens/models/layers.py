@@ -29,12 +29,23 @@ class Normalize(nn.Module):
     mean: Tensor
     std: Tensor
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+    def __init__(self, mean: Sequence[float], std: Sequence[float], from_data: bool = False) -> None:
         super().__init__()
         if len(mean) != len(std) or any(s <= 0 for s in std):
             raise FreqlensError("normalisation needs one mean and one positive std per channel")
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.from_data = from_data  # the trainer sets mean and std from the training images (fit_input_statistics)
+
+    @torch.no_grad()
+    def fit(self, images: Tensor) -> None:
+        """Set mean and std to the per-channel statistics of ``images`` ``(N, C, H, W)`` (computed in float64)."""
+        x = images.detach().to(torch.float64)
+        mean, std = x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))
+        if (std <= 0).any():
+            raise FreqlensError("a channel of the training images is constant, so it cannot be standardised")
+        self.mean.copy_(mean.view_as(self.mean))
+        self.std.copy_(std.view_as(self.std))
 
     def forward(self, x: Tensor) -> Tensor:
         return (x - self.mean) / self.std
@@ -49,16 +60,18 @@ def make_normalize(normalize: str, in_channels: int) -> Normalize:
     """The input normalisation named by ``normalize``.
 
     ``"auto"``: CIFAR-10 statistics for 3 channels, mean 0.5 / std 0.5 otherwise; ``"cifar10"``, ``"cifar100"``,
-    ``"imagenet"``: those statistics; ``"none"``: identity (mean 0, std 1), i.e. the network sees [0, 1] pixels.
+    ``"imagenet"``: those statistics; ``"none"``: identity (mean 0, std 1), i.e. the network sees [0, 1] pixels;
+    ``"data"``: the per-channel statistics of the images the model is trained on, as seen through the training view
+    (Godfrey's ``dataloader_stats``), set by the trainer (:func:`fit_input_statistics`); identity until then.
     """
     if normalize == "auto":
         normalize = "cifar10" if in_channels == 3 else "half"
-    if normalize == "none":
-        return Normalize([0.0] * in_channels, [1.0] * in_channels)
+    if normalize in ("none", "data"):
+        return Normalize([0.0] * in_channels, [1.0] * in_channels, from_data=normalize == "data")
     if normalize == "half":
         return Normalize([0.5] * in_channels, [0.5] * in_channels)
     if normalize not in STATS:
-        raise FreqlensError(f"unknown normalize {normalize!r}; use auto, none, half, {', '.join(STATS)}")
+        raise FreqlensError(f"unknown normalize {normalize!r}; use auto, none, half, data, {', '.join(STATS)}")
     mean, std = STATS[normalize]
     if len(mean) != in_channels:
         raise FreqlensError(f"normalize {normalize!r} has {len(mean)} channels but the model takes {in_channels}")
@@ -125,6 +138,23 @@ def leading_normalize(model: nn.Module) -> Normalize | None:
         else:
             return None
     return first
+
+
+def fit_input_statistics(model: nn.Module, images: Tensor) -> dict[str, list[float]] | None:
+    """Fit every ``normalize="data"`` input normalisation of ``model`` to ``images``; return the statistics set
+    (``None`` when the model has no such normalisation).
+
+    Example:
+        >>> norm = make_normalize("data", 1)
+        >>> fit_input_statistics(nn.Sequential(norm), torch.tensor([0.0, 2.0]).view(2, 1, 1, 1))
+        {'mean': [1.0], 'std': [1.4142135381698608]}
+    """
+    fitted = [m for m in model.modules() if isinstance(m, Normalize) and m.from_data]
+    for module in fitted:
+        module.fit(images)
+    if not fitted:
+        return None
+    return {"mean": fitted[0].mean.flatten().tolist(), "std": fitted[0].std.flatten().tolist()}
 
 
 def norm2d(channels: int, batchnorm: bool, batch_stats: bool = False, eps: float = 1e-5) -> nn.Module:

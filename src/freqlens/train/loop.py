@@ -34,6 +34,7 @@ from freqlens.contract import evaluating, resolve_device
 from freqlens.data import open_dataset
 from freqlens.errors import FreqlensError
 from freqlens.models import create_model, model_spec
+from freqlens.models.layers import fit_input_statistics
 from freqlens.train.augment import mixup, parse_augment
 from freqlens.train.callbacks import Callback, EpochContext, default_callbacks
 from freqlens.train.config import TrainConfig
@@ -287,6 +288,9 @@ def train(
     c, h, _ = data.info["image_shape"]
     torch.manual_seed(config.seed)
     model = create_model(config.model, len(data.info["classes"]), c, h, **config.model_kwargs).to(device)
+    stats = fit_input_statistics(model, data.train_x)  # normalize="data": the statistics of the view trained on
+    if stats is not None:
+        data.info["input_statistics"] = {**stats, "from": "training images as trained on (view applied, no augment)"}
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = _optimizer(config, model)
