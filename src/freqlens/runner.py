@@ -100,10 +100,14 @@ def cell_job(payload: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": _error(exc)}
 
 
-def reproduce(names: Sequence[str], ctx: Context, executor: Executor, out_dir: Path) -> Reproduction:
-    """Run the named recipes under ``ctx.profile``, summarise them into ``out_dir`` and build the report there."""
+def reproduce(names: Sequence[str | Recipe], ctx: Context, executor: Executor, out_dir: Path) -> Reproduction:
+    """Run the recipes under ``ctx.profile``, summarise them into ``out_dir`` and build the report there.
+
+    A recipe is named (its registered instance) or given as an instance whose cells come from elsewhere (an audit's
+    from its arguments); workers rebuild it by name, so its ``run_cell`` must depend on the cell config alone.
+    """
     started = time.perf_counter()
-    recipes: list[Recipe] = [get_recipe(name) for name in names]
+    recipes: list[Recipe] = [get_recipe(name) if isinstance(name, str) else name for name in names]
     plan = [
         (recipe, cell.with_replicate(seed))
         for recipe in recipes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from freqlens.analyses import feature_spectra  # noqa: F401  (registers)
+from freqlens.analyses import band_attacks, feature_spectra  # noqa: F401  (registers)
 from freqlens.contract import AnalysisSpec, registered_analyses
 from freqlens.errors import FreqlensError
 
