@@ -116,8 +116,9 @@ def load_model(model: dict[str, Any], images: Any, device: str) -> tuple[Any, di
     if model.get("sha256") is not None:
         now = file_sha256(model["spec"]) if Path(model["spec"]).is_file() else None
         if now != model["sha256"]:
-            raise FreqlensError(f"model file {model['spec']} changed (or vanished) since the audit was planned; plan again")
-    options = ModelOptions(model.get("arch"), model.get("kwargs") or {}, bool(model.get("pretrained")), model["normalize"])
+            raise FreqlensError(f"model file {model['spec']} changed since the audit was planned; plan it again")
+    kwargs = model.get("kwargs") or {}
+    options = ModelOptions(model.get("arch"), kwargs, bool(model.get("pretrained")), model["normalize"])
     return load_model_source(
         model["spec"], images.image_shape, images.num_classes, options, device, int(model.get("seed", 0))
     )
@@ -227,7 +228,8 @@ class Audit(Recipe):
                     target = Path(analysis) / f"{_slug(r.cell.name)}-{file}"
                     (out_dir / target).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(r.run_dir / file, out_dir / target)
-                    figures.append(Figure(target.as_posix(), f"{fig_name}: {caption(analysis, r.cell.name, r.summary)}"))
+                    text = f"{fig_name}: {caption(analysis, r.cell.name, r.summary)}"
+                    figures.append(Figure(target.as_posix(), text))
         models = list(dict.fromkeys(r.cell.name for r in results))
         text = (
             f"Models side by side: {', '.join(f'`{m}`' for m in models)}. Every image enters the models in [0, 1]; "
