@@ -39,7 +39,7 @@ def bands_figure(bands: Sequence[str], accuracy: Sequence[Estimate], clean: Esti
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
     x = range(len(bands))
     values = [a.value for a in accuracy]
-    errors = [[a.value - a.low for a in accuracy], [a.high - a.value for a in accuracy]]
+    errors = [[max(0.0, a.value - a.low) for a in accuracy], [max(0.0, a.high - a.value) for a in accuracy]]
     ax.bar(x, values, yerr=errors, color="C3", alpha=0.8, capsize=3)
     ax.axhline(clean.value, color="k", ls="--", lw=1, label=f"clean {clean.value:.3f}")
     ax.set_xticks(list(x), list(bands), fontsize=8)

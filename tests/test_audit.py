@@ -1,0 +1,207 @@
+"""freqlens audit: planned cells, models side by side in one report, size-aware defaults, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from freqlens import runs
+from freqlens.analyses import band_attacks, heatmap_plan
+from freqlens.audit import ModelSpec, audit, default_params, plan
+from freqlens.cli import main
+from freqlens.errors import FreqlensError
+from freqlens.experiments.audit import Audit
+from freqlens.experiments.base import Context
+from freqlens.runner import reproduce
+
+NETS = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+
+    def cnn(classes=3, width=4):
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, classes)
+        )
+
+
+    def mlp32(classes=3):
+        return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, classes))
+
+
+    class Volume(nn.Module):
+        def forward(self, x):
+            return x[:, :, :3, :1]
+
+
+    def volume():
+        return Volume()
+    """
+)
+
+
+@pytest.fixture
+def nets(tmp_path, monkeypatch):
+    """A user module of tiny models importable as ``auditnets:...`` (cwd on the path, as for the CLI)."""
+    (tmp_path / "auditnets.py").write_text(NETS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    yield
+    sys.modules.pop("auditnets", None)
+
+
+def make_folder(root, size, per_class=3, classes=("a", "b", "c")):
+    rng = np.random.default_rng(size)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+# ------------------------------------------------------------------------------------------------- heat-map plans
+
+
+@pytest.mark.parametrize("size", [32, 64, 96, 224])
+def test_default_plan_is_full_up_to_64_and_a_window_plus_grid_beyond(size):
+    plan = heatmap_plan.default_plan(size, size)
+    assert plan.is_full == (size <= 64)
+    if not plan.is_full:
+        assert plan.pairs.numel() <= 2 * heatmap_plan.TARGET_PAIRS
+        assert plan.window == max(1, size // 32) and "blank" in plan.describe()
+
+
+def test_window_and_grid_select_the_stated_frequencies():
+    h = w = 24
+    positions = heatmap_plan.fourier.symmetric_positions(h, w)
+    ky, kx = positions[:, 0] - h // 2, positions[:, 1] - w // 2
+    window = heatmap_plan.make_plan(h, w, window=2)
+    assert set(window.pairs.tolist()) == {i for i in range(len(ky)) if abs(ky[i]) <= 2 and abs(kx[i]) <= 2}
+    grid = heatmap_plan.make_plan(h, w, stride=4)
+    assert set(grid.pairs.tolist()) == {i for i in range(len(ky)) if ky[i] % 4 == 0 and kx[i] % 4 == 0}
+    both = heatmap_plan.make_plan(h, w, window=2, stride=4)
+    assert set(both.pairs.tolist()) == set(window.pairs.tolist()) | set(grid.pairs.tolist())
+    assert heatmap_plan.make_plan(h, w).is_full
+    assert both.forward_passes(10) == (both.pairs.numel() + 1) * 10
+    with pytest.raises(FreqlensError, match="stride"):
+        heatmap_plan.make_plan(h, w, stride=0)
+
+
+def test_cost_line_states_passes_and_time():
+    plan = heatmap_plan.default_plan(224, 224)
+    line = heatmap_plan.cost_line(plan, 10, 0.01)
+    assert f"{(plan.pairs.numel() + 1) * 10:,} forward passes" in line and "min" in line
+
+
+def test_defaults_scale_with_the_image_size():
+    assert default_params("hfc", 224, 224, 500, 1000)["radii"] == [28.0, 56.0, 84.0, 112.0]
+    assert default_params("hfc", 32, 32, 500, 10)["radii"] == [4.0, 8.0, 12.0, 16.0]
+    small, large = default_params("heatmap", 32, 32, 500, 10), default_params("heatmap", 224, 224, 500, 1000)
+    assert small["window"] is None and large["window"] == 7 and large["n"] < small["n"]
+    assert small["eps"] == 4.0 and large["eps"] == pytest.approx(28.0)
+    assert default_params("sensitivity", 32, 32, 500, 10)["target"] == "logits"
+    assert default_params("sensitivity", 224, 224, 500, 1000)["target"] == "projection"
+
+
+# ------------------------------------------------------------------------------------------------- band attacks
+
+
+def test_band_attacks_leave_a_dc_only_model_alone_outside_dc():
+    """A model reading only each image's mean (DC) is untouched by attacks confined to bands without DC."""
+    torch.manual_seed(0)
+    weight = torch.tensor([[1.0], [-1.0]])
+
+    class Mean(torch.nn.Module):
+        def forward(self, x):
+            return (x.mean(dim=(1, 2, 3)) - 0.5)[:, None] * weight.T * 100
+
+    x = 0.4 + 0.2 * torch.rand(16, 3, 16, 16)  # no clipping at eps 0.03
+    y = (x.mean(dim=(1, 2, 3)) > 0.5).long().neg().add(1)
+    result = band_attacks.band_attacks_analysis(Mean(), x, y, bands=["full", "hfc:2", "band:2:5"], eps=0.03, steps=3)
+    clean = result.value("accuracy_clean")
+    assert clean == 1.0
+    assert result.value("accuracy_hfc:2") == clean and result.value("accuracy_band:2:5") == clean
+    assert result.value("accuracy_full") < clean
+
+
+# ------------------------------------------------------------------------------------------------- the audit
+
+
+@pytest.mark.parametrize("size", [32, 64, 96, 224])
+def test_plan_checks_every_model_on_folders_of_any_size(tmp_path, nets, size):
+    folder = make_folder(tmp_path / f"imgs{size}", size, per_class=1)
+    cells = plan([ModelSpec("auditnets:cnn", normalize="none")], str(folder), analyses=["feature_spectra"], n=2)
+    (cell,) = cells
+    assert cell.config["data"]["n"] == 2 and cell.config["model"]["sha256"] is None
+    assert cell.config["params"] == default_params("feature_spectra", size, size, 2, 3)
+
+
+def test_audit_of_two_models_writes_one_report_with_both(tmp_path, nets):
+    folder = make_folder(tmp_path / "imgs", 32)
+    out = tmp_path / "out"
+    models = [ModelSpec("auditnets:cnn", "first", normalize="none"), ModelSpec("small_cnn", "second")]
+    result = audit(models, str(folder), out, analyses=["feature_spectra", "band_attacks"], n=6, progress=False)
+    summary = json.loads((out / "audit" / "summary.json").read_text())
+    assert [t["columns"][1:] for t in summary["tables"]] == [["first", "second"]] * 2
+    page = result.html.read_text()
+    for label in ("first", "second"):
+        assert page.count(f"<strong>{label}</strong>") >= 2  # one captioned figure per analysis
+    assert all((out / "audit" / f["path"]).is_file() for f in summary["figures"])
+    rows = runs.Index(out / "runs").query(kind="audit")
+    assert len(rows) == 4 and all(r["status"] == "done" for r in rows)
+    again = audit(models, str(folder), out, analyses=["feature_spectra"], n=6, progress=False)
+    assert json.loads((again.html.parent / "reproduce.json").read_text())["cells_run_now"] == 0
+
+
+def test_reproduce_takes_a_recipe_instance_and_a_changed_model_file_is_a_new_cell(tmp_path, nets):
+    folder = make_folder(tmp_path / "imgs", 32, per_class=1)
+    model_file = tmp_path / "m.pt"
+    torch.save(__import__("auditnets").cnn().state_dict(), model_file)
+    spec = ModelSpec(str(model_file), arch="auditnets:cnn", normalize="none")
+    first = plan([spec], str(folder), analyses=["feature_spectra"], n=2)
+    ctx = Context(tmp_path / "runs", progress=False)
+    reproduce([Audit(first)], ctx, __import__("freqlens.executors").executors.InlineExecutor(), tmp_path / "o")
+    state = torch.load(model_file, weights_only=True)
+    state["0.weight"].add_(1.0)
+    torch.save(state, model_file)
+    second = plan([spec], str(folder), analyses=["feature_spectra"], n=2)
+    assert first[0].config["model"]["sha256"] != second[0].config["model"]["sha256"]
+    assert first[0].key("audit") != second[0].key("audit")
+    with pytest.raises(FreqlensError, match="changed since the audit was planned"):
+        Audit(first).run_cell(first[0], tmp_path / "x", ctx)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["auditnets:mlp32", "--normalize", "none"], "cannot read images of shape"),
+        (["auditnets:volume", "--normalize", "none"], "must return (N, classes)"),
+        (["auditnets:cnn", "--normalize", "none", "--model-arg", "classes=5"], "has 5 outputs but the image set has 3"),
+        (["nosuchpackage.nets:cnn", "--normalize", "none"], "nosuchpackage"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, nets, capsys, args, message):
+    folder = make_folder(tmp_path / "imgs", 64, per_class=1)
+    out = tmp_path / "out"
+    code = main(["audit", *args, "--data", str(folder), "-n", "2", "--analyses", "feature_spectra", "-o", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("error: ") and message in err[-1]
+    assert "Traceback" not in "\n".join(err) and not out.exists()
+
+
+def test_an_unreadable_image_is_named(tmp_path, nets, capsys):
+    folder = make_folder(tmp_path / "imgs", 32, per_class=1)
+    (folder / "a" / "broken.png").write_bytes(b"not an image")
+    args = ["--normalize", "none", "--data", str(folder), "--analyses", "feature_spectra", "-o", str(tmp_path / "o")]
+    code = main(["audit", "auditnets:cnn", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "broken.png" in err[-1] and not (tmp_path / "o").exists()
