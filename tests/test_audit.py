@@ -205,3 +205,29 @@ def test_an_unreadable_image_is_named(tmp_path, nets, capsys):
     code = main(["audit", "auditnets:cnn", *args])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "broken.png" in err[-1] and not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------------------------------------- sampled maps
+
+
+@pytest.mark.parametrize(("window", "stride"), [(2, None), (None, 3), (1, 4)])
+def test_sampled_heat_map_equals_the_full_map_at_its_bins_and_is_blank_elsewhere(window, stride):
+    from freqlens.analyses.heatmap import fourier_heatmap, heatmap_figure, sampled_profile
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(4 * 12 * 12, 3)
+    )
+    x, y = torch.rand(5, 3, 12, 12), torch.randint(0, 3, (5,))
+    full = fourier_heatmap(model, x, y, 3.0, seed=1, batch_size=64)
+    plan = heatmap_plan.make_plan(12, 12, window, stride)
+    part = fourier_heatmap(model, x, y, 3.0, seed=1, batch_size=64, plan=plan)
+    sampled = part.error.isfinite()
+    assert 0 < int(sampled.sum()) < 144 and torch.equal(sampled, part.loss.isfinite())
+    assert torch.allclose(part.error[sampled], full.error[sampled]) and torch.allclose(
+        part.loss[sampled], full.loss[sampled]
+    )
+    assert torch.equal(sampled, sampled.flip(0).flip(1).roll((1, 1), (0, 1)))  # mirror pairs filled together
+    assert part.summary()["heatmap_sampling"] == plan.describe()
+    profile = sampled_profile(part.error)
+    assert profile[0] == full.error[6, 6] and heatmap_figure(part) is not None

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from freqlens import fourier
+from freqlens.analyses.heatmap_plan import HeatmapPlan, scatter_pairs
 from freqlens.analyses.sensitivity import model_placement
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
@@ -73,6 +74,7 @@ class HeatMap:
     eps: float
     images: int
     seed: int
+    sampling: str = "full map"
 
     def summary(self) -> dict[str, Any]:
         """Parameters and conventions that define the maps (for result files)."""
@@ -85,6 +87,7 @@ class HeatMap:
             "perturbation": "clip(x + eps * r * U_ij, 0, 1), U_ij Yin et al. real unit-norm basis added to every "
             "channel, r = +-1 per (image, channel), drawn once per symmetric pair",
             "pixel_space": "[0, 1], before the model's own normalisation",
+            "heatmap_sampling": self.sampling,
         }
 
 
@@ -175,6 +178,7 @@ def fourier_heatmap(
     channels_last: bool = True,
     compile: bool = False,
     progress: bool = False,
+    plan: HeatmapPlan | None = None,
 ) -> HeatMap:
     """Batched Fourier heat map of ``model`` on ``images`` in [0, 1] (subsample first with :func:`subsample`).
 
@@ -184,7 +188,8 @@ def fourier_heatmap(
     under autocast (CUDA: float16, CPU: bfloat16) for speed; the maps then differ from full-precision ones by a few
     borderline predictions. ``compile=True`` runs the perturbed batches through ``torch.compile(model)`` (a one-off
     compilation of tens of seconds that pays off on large runs; every batch is padded to the same shape so it
-    compiles once; rounding may differ from eager mode).
+    compiles once; rounding may differ from eager mode). ``plan`` evaluates only its frequency pairs
+    (:mod:`freqlens.analyses.heatmap_plan`); the other bins are NaN, the sampled ones equal the full map's.
     """
     _check(model, images, labels, eps)
     n, c, h, w = images.shape
@@ -195,8 +200,13 @@ def fourier_heatmap(
     if batch_size <= 0:
         raise FreqlensError(f"batch_size must be positive, got {batch_size}")
     positions = fourier.symmetric_positions(h, w)
+    signs = heatmap_signs(positions.shape[0], n, c, seed)
+    if plan is not None:
+        if (plan.h, plan.w) != (h, w):
+            raise FreqlensError(f"heat-map plan is for {plan.h}x{plan.w} images, these are {h}x{w}")
+        positions, signs = positions[plan.pairs], signs[plan.pairs]
+    signs = signs.to(dev)
     pairs = positions.shape[0]
-    signs = heatmap_signs(pairs, n, c, seed).to(dev)
     b_img = min(n, batch_size)
     b_basis = max(1, batch_size // b_img)
     err = torch.zeros(pairs, dtype=torch.float64, device=dev)
@@ -225,9 +235,21 @@ def fourier_heatmap(
                 loss[k0 : k0 + b_basis] += l_.sum(dim=1)
                 bar.update(pert.shape[0] * x.shape[0])
         bar.close()
+    err, loss = err / n, loss / n
+    if plan is not None:
+        err, loss = scatter_pairs(err, plan), scatter_pairs(loss, plan)
+    sampling = "full map" if plan is None else plan.describe()
     return HeatMap(
-        mirror_pairs(err / n, h, w).cpu(), mirror_pairs(loss / n, h, w).cpu(), clean[0], clean[1], eps, n, seed
+        mirror_pairs(err, h, w).cpu(), mirror_pairs(loss, h, w).cpu(), clean[0], clean[1], eps, n, seed, sampling
     )
+
+
+def sampled_profile(values: Tensor) -> Tensor:
+    """:func:`freqlens.fourier.radial_profile` over the finite bins only (NaN at radii with none sampled)."""
+    finite = values.isfinite()
+    means, _ = fourier.radial_profile(values.nan_to_num(0.0) * finite)  # sum over finite bins / all bins
+    share, _ = fourier.radial_profile(finite.to(values.dtype))  # finite bins / all bins
+    return torch.where(share > 0, means / share.clamp_min(1e-300), torch.full_like(means, float("nan")))
 
 
 def loop_heatmap(
@@ -279,12 +301,14 @@ def heatmap_figure(hm: HeatMap, title: str = "") -> Figure:
         (ax, hm.error, hm.clean_error, "error rate", "C0"),
         (twin, hm.loss, hm.clean_loss, "loss", "C1"),
     ):
-        profile, _ = fourier.radial_profile(values)
-        axis.plot(profile.numpy(), "o-", ms=3, color=color, label=name)
+        profile = sampled_profile(values)
+        radius = torch.arange(profile.shape[0])[profile.isfinite()]
+        axis.plot(radius.numpy(), profile[profile.isfinite()].numpy(), "o-", ms=3, color=color, label=name)
         axis.axhline(clean, color=color, ls=":", lw=1)
         axis.set_ylabel(f"{name} (mean per radius)", color=color, fontsize=8)
     ax.set_xlabel("radius |k| (cycles / image)")
-    ax.set_title(f"eps = {hm.eps:g}, {hm.images} images; dotted: clean", fontsize=8)
+    sampled = "" if hm.sampling == "full map" else "; sampled bins only (blank: not evaluated)"
+    ax.set_title(f"eps = {hm.eps:g}, {hm.images} images; dotted: clean{sampled}", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
