@@ -37,6 +37,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from freqlens.contract import Estimate
 from freqlens.errors import FreqlensError
 from freqlens.experiments.base import Cell, CellResult, Context, Figure, Recipe, Summary, Table, register_recipe
@@ -119,9 +121,13 @@ def load_model(model: dict[str, Any], images: Any, device: str) -> tuple[Any, di
             raise FreqlensError(f"model file {model['spec']} changed since the audit was planned; plan it again")
     kwargs = model.get("kwargs") or {}
     options = ModelOptions(model.get("arch"), kwargs, bool(model.get("pretrained")), model["normalize"])
-    return load_model_source(
+    net, info = load_model_source(
         model["spec"], images.image_shape, images.num_classes, options, device, int(model.get("seed", 0))
     )
+    if not isinstance(net, torch.jit.ScriptModule):
+        net = net.to(memory_format=torch.channels_last)  # NHWC convolutions: ~1.4x on CPU, same values up to rounding
+        info["memory_format"] = "channels_last"
+    return net, info
 
 
 def call_analysis(name: str, model: Any, images: Any, params: dict[str, Any], progress: bool) -> Any:
