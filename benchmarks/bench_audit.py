@@ -3,7 +3,8 @@
 Builds a temporary image folder of random 224 px (or 32 px) PNGs in 10 classes, then runs the audit with its default
 settings on ``resnet18 --model-arg stem=imagenet --normalize imagenet`` (untrained: the speed does not depend on the
 weights) at 224x224, and on ``resnet18`` (the CIFAR stem) at 32x32. It prints the heat map's cost estimate (the
-audit prints it before starting), the machine's load, the seconds of every analysis cell and the total. The target
+audit prints it before starting), the machine's load, the seconds of every analysis cell, the total wall time and the
+process' CPU time: on a shared machine the wall time on an idle one is about ``cpu_s / threads``. The target
 of issue 14: at most 15 minutes at 224x224 on a 2-core CPU, heat map included.
 
     python benchmarks/bench_audit.py [--size 224] [--size 32] [--images 500] [--threads 2]
@@ -43,9 +44,9 @@ def run(size: int, images: int, analyses: list[str], work: Path) -> dict[str, ob
     else:
         model = ModelSpec("resnet18", "resnet18-cifar-stem")
     load = os.getloadavg()[0]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = audit([model], str(folder), work / f"out{size}", analyses=analyses, n=images, progress=True)
-    total = time.perf_counter() - start
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu
     cells = {}
     for summary in (work / f"out{size}" / "runs" / "audit").glob("*/summary.json"):
         analysis = json.loads((summary.parent / "config.json").read_text())["config"]["analysis"]
@@ -53,6 +54,8 @@ def run(size: int, images: int, analyses: list[str], work: Path) -> dict[str, ob
     return {
         "size": size,
         "total_s": round(total, 1),
+        "cpu_s": round(cpu, 1),  # CPU time of all threads: the wall time on an idle machine is about cpu_s / threads
+        "idle_estimate_s": round(cpu / torch.get_num_threads(), 1),
         "load_before": load,
         "load_after": os.getloadavg()[0],
         "report": str(result.html),
