@@ -35,7 +35,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, command, extra, 
 @pytest.fixture
 def saved_models(tmp_path):
     """Two small saved CNNs (different seeds) in run-like folders."""
-    checkpoint = pytest.importorskip("freqlens.checkpoint", reason="freqlens.checkpoint (issue 2) is not merged yet")
+    from freqlens import checkpoint
     from freqlens.models import create_model
 
     paths = []

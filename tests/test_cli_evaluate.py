@@ -61,7 +61,9 @@ def test_evaluate_writes_table_json_and_both_figures(folder, tmp_path, capsys, s
     assert result["radii"] == [2.0, 4.0, 6.0, 9.0] and result["images"] == 15
     assert result["example_radius"] == 6.0  # nearest 3/8 of 15
     prov = result["provenance"]
-    assert prov["mask_inequality"] == "<" and prov["normalize"] == "none" and prov["dataset"] == "images"
+    # one default everywhere (HFC code, training curves): LFC/HFC rescaled per image, and the table says so
+    assert prov["mask_inequality"] == "<" and prov["normalize"] == "per_image_max" and prov["dataset"] == "images"
+    assert "LFC/HFC views: rescaled by their per-image max (rescale=per_image_max)" in text
     assert prov["environment"]["dtype"] == "float32" and prov["environment"]["device"] == "cpu"
     assert "wrong on its LFC" in prov["hfc_explained_definition"]
     assert len(result["per_class"]["lfc"]) == 4 and len(result["per_class"]["lfc"][0]) == 3
@@ -74,11 +76,11 @@ def test_evaluate_writes_table_json_and_both_figures(folder, tmp_path, capsys, s
 
 def test_evaluate_normalize_and_inclusive_are_recorded(folder, tmp_path, stand_in):
     out = tmp_path / "ev"
-    args = ["evaluate", "m", "--data", str(folder), "--radii", "3,5", "--rescale", "per_image_max", "--inclusive"]
+    args = ["evaluate", "m", "--data", str(folder), "--radii", "3,5", "--rescale", "none", "--inclusive"]
     assert main([*args, "--examples", "0", "--device", "cpu", "-o", str(out)]) == 0
     result = json.loads((out / "evaluate.json").read_text())
     assert result["mask"] == "|k| <= r" and result["provenance"]["mask_inequality"] == "<="
-    assert result["normalize"] == "per_image_max"
+    assert result["normalize"] == "none" and "not rescaled" in (out / "evaluate.txt").read_text()
     assert "<=" in result["provenance"]["conventions"]["disk_mask"]
     assert not (out / "hfc_examples.png").exists()
 
@@ -159,7 +161,7 @@ def test_a_saved_checkpoint_is_evaluated_exactly_as_the_library_call(folder, tmp
     )
     result = json.loads((out / "evaluate.json").read_text())
     assert result["model"]["source"] == "checkpoint" and result["model"]["info"]["epoch"] == 7
-    assert result["model"]["info"]["name"] == "small_cnn" and result["provenance"]["seed"] is None
+    assert result["model"]["info"]["name"] == "small_cnn" and result["provenance"]["seed"] == 0
     direct = evaluate_hfc(model.eval(), open_dataset(str(folder), "test"), [2, 5], progress=False)
     assert result["hfc"]["accuracy"] == direct.accuracy("hfc").tolist()
     assert result["lfc"]["confidence"] == pytest.approx(direct.confidence("lfc").tolist(), abs=1e-6)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
+import torch
 
+from freqlens.analyses import datastats
+from freqlens.analyses.heatmap import loop_heatmap
+from freqlens.analyses.sensitivity import fourier_sensitivity
 from freqlens.cli import main
-
-pytest.importorskip("freqlens.models")
+from freqlens.cli.common import load, load_model_spec
+from freqlens.views import View
 
 DATA = "synthetic:powerlaw?n=24&classes=10&size=16&seed=3"
 
@@ -27,16 +32,34 @@ def test_sensitivity_writes_maps_profiles_and_provenance(tmp_path):
     assert -1.0 <= result["comparison"]["spearman"] <= 1.0
     assert result["model"]["source"] == "registry" and result["model"]["trained"] is False
     assert result["provenance"]["conventions"]["spectrum_layout"].startswith("centred")
+    # parity with the library on the same seeded draw, view and model: the CLI only parses arguments
+    data = load(DATA, "test", None, 8, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net, _ = load_model_spec("small_cnn", data, "cpu", 0)
+    x = View.parse("hpsquare:4")(data.images)
+    maps = fourier_sensitivity(net, x, data.labels)
+    assert torch.allclose(torch.tensor(result["mean"], dtype=torch.float64), maps.mean, rtol=1e-6, atol=1e-12)
+    profile = datastats.radial_distribution(maps.mean, smooth=1)
+    assert torch.allclose(torch.tensor(result["radial_profile"], dtype=torch.float64), profile, atol=1e-9)
 
 
-def test_heatmap_writes_symmetric_maps(tmp_path):
+def test_heatmap_matches_the_reference_loop_on_the_same_draw(tmp_path):
     out = tmp_path / "hm"
     args = ["heatmap", "small_cnn", "--data", DATA, "-n", "4", "--eps", "2", "--device", "cpu", "-o", str(out)]
     assert main(args) == 0
     result = json.loads((out / "heatmap.json").read_text())
     error = result["error"]
     assert len(error) == 16 and all(0.0 <= v <= 1.0 for row in error for v in row)
-    assert error[1][2] == error[15][14]  # k and -k (centre at 8, 8)
+    # the per-frequency reference loop on the same seeded draw, signs and model gives the same maps
+    data = load(DATA, "test", None, 4, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net, _ = load_model_spec("small_cnn", data, "cpu", 0)
+    reference = loop_heatmap(net, data.images, data.labels, eps=2.0, seed=0)
+    assert torch.allclose(torch.tensor(error, dtype=torch.float64), reference.error, atol=1e-12)
+    assert torch.allclose(torch.tensor(result["loss"], dtype=torch.float64), reference.loss, rtol=1e-5)
+    assert result["clean_error"] == pytest.approx(reference.clean_error)
     assert result["eps_l2"] == 2.0 and result["images"] == 4
     assert (out / "heatmap.png").stat().st_size > 0
 

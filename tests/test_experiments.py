@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from freqlens import runs
+from freqlens import runs, verdicts
 from freqlens.executors import InlineExecutor
 from freqlens.experiments import Context, common, get_recipe, hfc_e3
+from freqlens.experiments.base import Comparison
 from freqlens.report import build_report
 from freqlens.runner import reproduce
 from freqlens.runs import Index
@@ -47,7 +48,9 @@ def _run_and_check(recipes: list[str], trainings: int, references: int, tmp_path
     for name in recipes:
         summary = json.loads((out / name / "summary.json").read_text())
         assert summary["comparisons"], name
-        assert all(c["agree"] in (True, False, None) for c in summary["comparisons"])
+        for c in summary["comparisons"]:  # each one a valid verdict whose flag follows from its status
+            assert Comparison(**c).status == c["status"] in verdicts.STATUSES, (name, c["claim"])
+            assert c["agree"] is verdicts.agree_flag(c["status"]), (name, c["claim"])
         assert all((out / name / f["path"]).is_file() for f in summary["figures"]), name
     html, _ = build_report(out)
     page = html.read_text()

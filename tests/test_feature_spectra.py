@@ -67,4 +67,4 @@ def test_result_metrics_carry_image_noise():
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten())
     result = run_feature_spectra(model, torch.rand(5, 3, 8, 8), torch.zeros(5, dtype=torch.long), layers=["0"])
     est = result.metrics["highest/0"]
-    assert est.n == 5 and est.stderr > 0 and result.params["shapes"] == {"0": (4, 8, 8)}
+    assert est.n == 5 and est.stderr > 0 and result.params["shapes"] == {"0": [4, 8, 8]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from freqlens.experiments import Cell, Context, get_recipe
 from freqlens.experiments.godfrey import HIGHPASS, GodfreyHighpass, cell_config
@@ -46,7 +47,23 @@ def test_untrained_cell_measures_sensitivity_and_data_profile(tmp_path, view):
     assert sum(s["profile"]) == pytest.approx(1.0) and sum(s["data_profile"]) == pytest.approx(1.0)
     assert 0.0 < s["map_mass_in_square"] < 1.0
     arrays = result.arrays()
-    assert arrays["mean"].shape == (3, 32, 32) and arrays["data_amplitude"].shape == (3, 32, 32)
+    # the cell's numbers are the library's on the same seeded draws: test images for the model, train for the data
+    from freqlens.analyses import datastats
+    from freqlens.analyses.sensitivity import fourier_sensitivity
+    from freqlens.contract import subsample
+    from freqlens.data import open_dataset
+    from freqlens.experiments import godfrey
+    from freqlens.views import View
+
+    test, train = open_dataset(DATA, "test"), open_dataset(DATA, "train")
+    x, _ = subsample(test.images, test.labels, 6, config["seed"])
+    data_x, _ = subsample(train.images, train.labels, 24, config["seed"])
+    model = godfrey._untrained(config["untrained"], test, "cpu")
+    maps = fourier_sensitivity(model, View.parse(view)(x))
+    assert torch.allclose(torch.as_tensor(arrays["mean"]), maps.mean, rtol=1e-6, atol=1e-12)
+    amplitude = datastats.spectrum_map(View.parse(view)(data_x), "amplitude", standardize=True)
+    assert torch.allclose(torch.as_tensor(arrays["data_amplitude"]), amplitude, rtol=1e-9)
+    assert s["peak_radius"] == int(datastats.radial_distribution(maps.mean)[1:].argmax()) + 1
     if view == HIGHPASS:  # the high-pass data have (almost) no power in the removed square
         assert s["data_mass_below_8"] < 0.2
 

@@ -100,7 +100,7 @@ def test_high_frequency_model_finds_exactly_the_planted_hfc_images(shape, inclus
     c, h, w = shape
     data, amps, patterns = planted_problem(c, h, w)
     model = PatternReader(patterns, lambda x: fourier.highpass(x, 4.5))  # sees only |k| >= 4.5
-    result = evaluate_hfc(model, data, SWEEP, inclusive=inclusive, batch_size=17, progress=False)
+    result = evaluate_hfc(model, data, SWEEP, inclusive=inclusive, normalize="none", batch_size=17, progress=False)
 
     assert torch.equal(result.pred_original, expected_pred(amps, [True] * 4))
     assert result.blank_pred == 4  # an all-zero image shows no pattern: background
@@ -140,7 +140,7 @@ def test_low_pass_model_has_no_hfc_explained_images_above_its_cutoff():
     weights = torch.randn(10, 3, 16, 16, generator=g, dtype=torch.float64)
     model = PatternReader(weights, lambda v: fourier.lowpass(v, 5.0))
     data = ImageSet.from_tensors(x, torch.randint(0, 11, (64,), generator=g))
-    result = evaluate_hfc(model, data, [2, 3, 5, 6, 8, 16], batch_size=10, progress=False)
+    result = evaluate_hfc(model, data, [2, 3, 5, 6, 8, 16], normalize="none", batch_size=10, progress=False)
     assert float(result.accuracy("original")) > 0  # some images are right, so "none" is not trivial
     for r in (5, 6, 8, 16):  # the LFC keeps everything the model sees
         i = result.radius_index(r)
@@ -149,7 +149,7 @@ def test_low_pass_model_has_no_hfc_explained_images_above_its_cutoff():
         assert result.hfc_explained(r) == []
     # and a high-pass model is blind to its LFC below its own cutoff: x_h gives the same prediction as x
     hp = PatternReader(weights, lambda v: fourier.highpass(v, 6.0))
-    result = evaluate_hfc(hp, data, [2, 4, 6, 8], progress=False)
+    result = evaluate_hfc(hp, data, [2, 4, 6, 8], normalize="none", progress=False)
     for r in (2, 4, 6):
         assert torch.equal(result.pred_high[result.radius_index(r)], result.pred_original)
 
@@ -240,10 +240,23 @@ def test_one_channel_odd_images_float32_and_figures():
     assert result.dtype == "float32" and result.device == "cpu"
     assert default_example_radius(result.radii, 15, 21) == 7
     assert plot_accuracy_vs_radius(result).axes[0].get_xlabel().startswith("radius")
-    hit = next((r for r in result.radii if result.hfc_explained(r)), None)
-    if hit is not None:
-        fig = plot_examples(result, data, hit, k=2)
-        assert fig is not None and len(fig.axes) == 3 * min(2, len(result.hfc_explained(hit)))
+    # a high-pass reader of planted patterns: images whose largest pattern lies outside the disk are HFC-explained
+    planted, _, patterns = planted_problem(1, 15, 21)
+    reader = PatternReader(patterns, lambda v: fourier.highpass(v, 4.5))
+    hits = evaluate_hfc(reader, planted, [5.5], normalize="none", progress=False)
+    found = hits.hfc_explained(5.5)
+    assert len(found) >= 2
+    fig = plot_examples(hits, planted, 5.5, k=2)
+    assert fig is not None and len(fig.axes) == 6
+    rows = [[ax.get_xlabel() for ax in fig.axes[3 * i : 3 * i + 3]] for i in range(2)]
+    for row, e in zip(rows, found[:2], strict=True):  # the two best-ranked images, with their own predictions
+        assert row == [
+            f"{hits.class_name(e.pred_original)} {e.conf_original:.2f}",
+            f"{hits.class_name(e.pred_low)} {e.conf_low:.2f}",
+            f"{hits.class_name(e.pred_high)} {e.conf_high:.2f}",
+        ]
+        assert e.pred_high == e.label != e.pred_low
+    assert fig.axes[0].get_ylabel() == f"#{found[0].index}\ntrue: {hits.class_name(found[0].label)}"
     none_model = PatternReader(torch.zeros(2, 1, 15, 21), lambda v: v)  # always background: never HFC-explained
     empty = evaluate_hfc(none_model, data, [3], progress=False)
     assert plot_examples(empty, data, 3) is None

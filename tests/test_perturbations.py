@@ -81,5 +81,5 @@ def test_figure_and_bad_input(tmp_path, batch):
     assert save_figure(spectrum_figure(spectra), tmp_path / "s.png").stat().st_size > 0
     with pytest.raises(FreqlensError, match="labels"):
         perturbation_spectrum(cosine_model(1, 0), x, y[:3], progress=False)
-    with pytest.raises(FreqlensError, match="batch_size"):
+    with pytest.raises(FreqlensError, match="batch size"):
         perturbation_spectrum(cosine_model(1, 0), x, y, batch_size=0, progress=False)

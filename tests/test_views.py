@@ -3,7 +3,7 @@ import torch
 
 from freqlens import fourier
 from freqlens.errors import FreqlensError
-from freqlens.views import apply_in_chunks, parse_view
+from freqlens.views import View, apply_in_chunks, parse_view
 
 
 def test_lfc_and_hfc_views_sum_to_the_image():
@@ -26,3 +26,46 @@ def test_chunked_application_equals_whole():
 def test_bad_view_names_are_rejected(spec):
     with pytest.raises(FreqlensError):
         parse_view(spec)
+
+
+SPECS = ["original", "lfc:8", "hfc:8", "lfc:8:max", "hfc:12:max", "lfc:4.5:incl", "lfc:6:incl:max", "band:2:6"]
+SPECS += ["hpsquare:8", "hpsquare:4:sym"]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_canonical_string_is_todays_spec_and_round_trips(spec):
+    view = View.parse(spec)
+    assert str(view) == spec == view.name  # configs hash on these strings: they must not change
+    assert View.parse(str(view)) == view
+    assert View.parse(view) is view
+
+
+def test_fields_are_parsed_once():
+    v = View.parse("LFC:8:max:incl")
+    assert (v.kind, v.radius, v.normalisation, v.inclusive) == ("lfc", 8.0, "per_image_max", True)
+    assert str(v) == "lfc:8:incl:max"
+    b = View.parse("band:2:6")
+    assert (b.kind, b.inner, b.outer, b.is_linear) == ("band", 2.0, 6.0, True)
+    assert not View.parse("hfc:8:max").is_linear
+
+
+@pytest.mark.parametrize(
+    "spec", ["original", "lfc:5", "hfc:5", "lfc:5:incl", "band:2:6", "hpsquare:4", "hpsquare:4:sym"]
+)
+def test_gain_is_the_filter_the_view_applies(spec):
+    x = torch.rand(3, 2, 16, 12, dtype=torch.float64)
+    view = View.parse(spec)
+    gain = view.gain(16, 12)
+    assert gain.shape == (16, 12) and gain.dtype == torch.float64
+    assert torch.allclose(fourier.apply_gain(x, gain), view(x), atol=1e-12)
+
+
+def test_gains_of_complementary_views_add_to_one():
+    assert torch.equal(View.parse("lfc:5").gain(9, 9) + View.parse("hfc:5").gain(9, 9), torch.ones(9, 9).double())
+    assert float(View.parse("lfc:2").gain(9, 9).sum()) == 9  # |k| < 2: DC, 4 axis neighbours and 4 diagonals
+
+
+@pytest.mark.parametrize("spec", ["lfc:4:max:max", "band:6:2", "hpsquare:2.5", "hpsquare:0"])
+def test_inconsistent_views_are_rejected(spec):
+    with pytest.raises(FreqlensError):
+        View.parse(spec)

@@ -28,24 +28,23 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from freqlens import fourier
+from freqlens.contract import batch_slices, evaluating, placement
 from freqlens.errors import FreqlensError
-from freqlens.views import parse_view
+from freqlens.views import View
 
-__all__ = ["Attack", "conventions", "eval_mode", "fgsm", "model_device", "pgd", "resolve_attack", "robust_accuracy"]
+__all__ = ["Attack", "conventions", "fgsm", "pgd", "resolve_attack", "robust_accuracy"]
 
 Norm = Literal["linf", "l2"]
-Band = str | Tensor | None
+Band = str | View | Tensor | None
 Attack = Callable[[nn.Module, Tensor, Tensor, Tensor], Tensor]
 Filter = Callable[[Tensor], Tensor]
 
@@ -67,10 +66,11 @@ def _band_filter(band: Band, h: int, w: int) -> Filter | None:
     ``hpsquare:8``) or a centred ``(H, W)`` gain/mask."""
     if band is None:
         return None
-    if isinstance(band, str):
-        if band.strip().lower() == "original" or band.strip().lower().endswith(":max"):
-            raise FreqlensError(f"band {band!r} is not a band projection; use lfc:R, hfc:R, band:A:B or hpsquare:C")
-        return parse_view(band)
+    if isinstance(band, str | View):
+        view = View.parse(band)
+        if view.kind == "original" or not view.is_linear:
+            raise FreqlensError(f"band {band!s} is not a band projection; use lfc:R, hfc:R, band:A:B or hpsquare:C")
+        return view
     if isinstance(band, Tensor):
         if band.shape != (h, w):
             raise FreqlensError(f"band mask must be a centred ({h}, {w}) tensor, got shape {tuple(band.shape)}")
@@ -246,25 +246,6 @@ def fgsm(
     )
 
 
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule in eval mode for the block, then restore each one's own mode."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Device of the model's first parameter or buffer (CPU for a model with neither)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
 def resolve_attack(attack: str | Attack, kwargs: dict[str, object]) -> Attack:
     """``"fgsm"``/``"pgd"`` with options bound, as a callable ``(model, x, y, eps) -> x_adv``; callables pass."""
     if callable(attack):
@@ -317,14 +298,12 @@ def robust_accuracy(
     if labels.shape != (images.shape[0],):
         raise FreqlensError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
     run = resolve_attack(attack, dict(attack_kwargs))
-    device = model_device(model)
+    device, dtype = placement(model, images)
     correct = dict.fromkeys(eps_values, 0)
-    batches = range(0, images.shape[0], batch_size)
-    with eval_mode(model):
-        bar = tqdm(total=len(batches) * len(eps_values), desc="robust accuracy", disable=not progress, leave=False)
-        for start in batches:
-            x = images[start : start + batch_size].to(device)
-            y = labels[start : start + batch_size].to(device)
+    with evaluating(model):
+        for part in batch_slices(images.shape[0], batch_size, desc="robust accuracy", progress=progress):
+            x = images[part].to(device, dtype)
+            y = labels[part].to(device)
             right = model(x).argmax(dim=1) == y
             xs, ys = x[right], y[right]
             for e in eps_values:
@@ -333,8 +312,6 @@ def robust_accuracy(
                 else:
                     x_adv = run(model, xs, ys, torch.full((xs.shape[0],), e, dtype=xs.dtype, device=device))
                     correct[e] += int((model(x_adv).argmax(dim=1) == ys).sum())
-                bar.update(1)
-        bar.close()
     return {e: correct[e] / images.shape[0] for e in eps_values}
 
 

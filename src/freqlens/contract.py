@@ -36,7 +36,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -363,6 +363,7 @@ class AnalysisResult:
 
 # An analysis as the registry holds it: ``run(model, images, labels, **params) -> AnalysisResult``.
 Analysis = Callable[..., AnalysisResult]
+AnalysisFn = TypeVar("AnalysisFn", bound=Analysis)
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,7 @@ class AnalysisSpec:
     """A registered analysis: its name, its function, what it needs, and tiny parameters for the contract tests."""
 
     name: str
-    run: Analysis
+    run: Callable[..., AnalysisResult]  # an :class:`Analysis`, with its own keyword parameters
     description: str
     needs_model: bool = True
     test_params: Mapping[str, Any] = field(default_factory=dict)
@@ -381,13 +382,13 @@ _ANALYSES: dict[str, AnalysisSpec] = {}
 
 def register_analysis(
     name: str, description: str, *, needs_model: bool = True, test_params: Mapping[str, Any] | None = None
-) -> Callable[[Analysis], Analysis]:
+) -> Callable[[AnalysisFn], AnalysisFn]:
     """Decorator adding ``fn(model, images, labels, **params) -> AnalysisResult`` to the analysis registry.
 
     ``test_params`` are the parameters the generated contract tests call it with on tiny 8x8 inputs.
     """
 
-    def add(fn: Analysis) -> Analysis:
+    def add(fn: AnalysisFn) -> AnalysisFn:
         if name in _ANALYSES and _ANALYSES[name].run is not fn:
             raise FreqlensError(f"analysis {name!r} is registered twice")
         _ANALYSES[name] = AnalysisSpec(name, fn, description, needs_model, dict(test_params or {}))

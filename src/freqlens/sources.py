@@ -186,7 +186,9 @@ def _input_convention(
     }
 
 
-def check_output(model: nn.Module, spec: str, image_shape: tuple[int, int, int], num_classes: int, device: str) -> None:
+def check_output(
+    model: nn.Module, spec: str, image_shape: tuple[int, int, int], num_classes: int, device: str | torch.device
+) -> None:
     """One forward pass on two blank images: the model must read ``image_shape`` and return ``(2, num_classes)``."""
     probe = torch.zeros(2, *image_shape, device=device)
     try:
@@ -215,7 +217,7 @@ def load_model_source(
     image_shape: tuple[int, int, int],
     num_classes: int,
     options: ModelOptions | None = None,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
     seed: int = 0,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Resolve ``spec`` (see the module docstring) to ``(model in eval mode on device, info)``.

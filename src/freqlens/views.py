@@ -1,4 +1,4 @@
-"""Filtered views of images, named by short strings the config files and CLI share.
+"""Filtered views of images: a small structured type, parsed once from the short strings configs and the CLI share.
 
 =================  ==========================================================================================
 ``original``       the images themselves
@@ -10,9 +10,15 @@
 ``hpsquare:C:sym`` the symmetric variant
 =================  ==========================================================================================
 
+A :class:`View` knows its kind, radius, band bounds, whether the disk is inclusive, and its normalisation (``none``
+or ``per_image_max``); ``str(view)`` is the canonical spec (today's spelling of every spec above, so configs that hash
+on the string keep their hashes), :meth:`View.gain` its linear filter on an H x W grid, and calling it filters images.
+
 Example:
     >>> import torch
-    >>> v = parse_view("hfc:8:max")
+    >>> v = View.parse("hfc:8:max")
+    >>> v.kind, v.radius, v.normalisation, str(v)
+    ('hfc', 8.0, 'per_image_max', 'hfc:8:max')
     >>> y = v(torch.rand(2, 3, 32, 32))
     >>> [round(float(m), 6) for m in y.amax(dim=(1, 2, 3))]
     [1.0, 1.0]
@@ -20,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -29,17 +34,9 @@ from torch import Tensor
 from freqlens import fourier
 from freqlens.errors import FreqlensError
 
-
-@dataclass(frozen=True)
-class View:
-    """A named image transform ``(N, C, H, W) -> (N, C, H, W)`` acting in [0, 1] pixel space."""
-
-    name: str
-    fn: Callable[[Tensor], Tensor]
-    description: str
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.fn(x)
+KINDS = ("original", "lfc", "hfc", "band", "hpsquare")
+NORMALISATIONS = ("none", "per_image_max")
+_USAGE = "use original, lfc:R, hfc:R, lfc:R:max, hfc:R:max, lfc:R:incl, band:A:B, hpsquare:C or hpsquare:C:sym"
 
 
 def _number(text: str, spec: str) -> float:
@@ -49,49 +46,126 @@ def _number(text: str, spec: str) -> float:
         raise FreqlensError(f"view {spec!r}: {text!r} is not a number") from None
 
 
-def parse_view(spec: str) -> View:
-    """Build a :class:`View` from its name (see the module docstring)."""
-    parts = spec.strip().lower().split(":")
-    kind, args = parts[0], parts[1:]
-    if kind == "original" and not args:
-        return View("original", lambda x: x, "unfiltered images")
-    if kind in ("lfc", "hfc") and 1 <= len(args) <= 3 and set(args[1:]) <= {"max", "incl"}:
-        radius = _number(args[0], spec)
-        if radius <= 0:
-            raise FreqlensError(f"view {spec!r}: radius must be positive")
-        inclusive, rescale = "incl" in args[1:], "max" in args[1:]
-        part = 0 if kind == "lfc" else 1
+@dataclass(frozen=True)
+class View:
+    """A filtered view ``(N, C, H, W) -> (N, C, H, W)`` acting in [0, 1] pixel space.
 
-        def filtered(x: Tensor) -> Tensor:
-            y = fourier.split(x, radius, inclusive)[part]
-            return fourier.normalize_per_image_max(y) if rescale else y
+    ``radius``: disk radius (``lfc``/``hfc``) or square half-width (``hpsquare``); ``inner``/``outer``: band bounds;
+    ``inclusive``: ``|k| <= r`` instead of ``< r``; ``symmetric``: the symmetric square; ``normalisation``:
+    ``per_image_max`` rescales each filtered image by its maximum.
+    """
 
-        desc = f"{kind.upper()} at radius {radius:g} ({'|k| <= r' if inclusive else '|k| < r'})"
-        return View(spec, filtered, desc + (", rescaled by per-image max" if rescale else ""))
-    if kind == "band" and len(args) == 2:
-        inner, outer = _number(args[0], spec), _number(args[1], spec)
+    kind: str = "original"
+    radius: float | None = None
+    normalisation: str = "none"
+    inclusive: bool = False
+    inner: float | None = None
+    outer: float | None = None
+    symmetric: bool = False
 
-        def band(x: Tensor) -> Tensor:
+    @classmethod
+    def parse(cls, spec: str | View) -> View:
+        """The view a spec string names (a :class:`View` passes through); a one-line error for anything else."""
+        if isinstance(spec, View):
+            return spec
+        if not isinstance(spec, str):
+            raise FreqlensError(f"a view is a string such as 'lfc:8:max', got {type(spec).__name__}")
+        parts = spec.strip().lower().split(":")
+        kind, args = parts[0], parts[1:]
+        if kind == "original" and not args:
+            return cls()
+        if kind in ("lfc", "hfc") and 1 <= len(args) <= 3 and set(args[1:]) <= {"max", "incl"}:
+            if len(set(args[1:])) != len(args[1:]):
+                raise FreqlensError(f"view {spec!r}: a flag is repeated; {_USAGE}")
+            radius = _number(args[0], spec)
+            if not radius > 0:
+                raise FreqlensError(f"view {spec!r}: radius must be positive")
+            norm = "per_image_max" if "max" in args[1:] else "none"
+            return cls(kind, radius, norm, inclusive="incl" in args[1:])
+        if kind == "band" and len(args) == 2:
+            inner, outer = _number(args[0], spec), _number(args[1], spec)
+            if not 0 <= inner < outer:
+                raise FreqlensError(f"view {spec!r}: a band needs 0 <= A < B")
+            return cls("band", inner=inner, outer=outer)
+        if kind == "hpsquare" and 1 <= len(args) <= 2 and set(args[1:]) <= {"sym"}:
+            cutoff = _number(args[0], spec)
+            if cutoff != int(cutoff) or cutoff <= 0:
+                raise FreqlensError(f"view {spec!r}: the square half-width must be a positive integer")
+            return cls("hpsquare", float(int(cutoff)), symmetric="sym" in args[1:])
+        raise FreqlensError(f"unknown view {spec!r}; {_USAGE}")
+
+    def __str__(self) -> str:
+        """The canonical spec, e.g. ``lfc:8:max``; ``View.parse(str(v)) == v``."""
+        if self.kind == "original":
+            return "original"
+        if self.kind == "band":
+            return f"band:{self.inner:g}:{self.outer:g}"
+        if self.kind == "hpsquare":
+            return f"hpsquare:{self.radius:g}" + (":sym" if self.symmetric else "")
+        flags = (":incl" if self.inclusive else "") + (":max" if self.normalisation == "per_image_max" else "")
+        return f"{self.kind}:{self.radius:g}{flags}"
+
+    @property
+    def name(self) -> str:
+        """The canonical spec (:meth:`__str__`)."""
+        return str(self)
+
+    @property
+    def is_linear(self) -> bool:
+        """Whether the view is a pure Fourier filter (no per-image rescaling), so :meth:`gain` describes it fully."""
+        return self.normalisation == "none"
+
+    @property
+    def description(self) -> str:
+        """One human-readable line."""
+        if self.kind == "original":
+            return "unfiltered images"
+        if self.kind == "band":
+            return f"band-pass {self.inner:g} <= |k| < {self.outer:g}"
+        if self.kind == "hpsquare":
+            variant = "symmetric" if self.symmetric else "asymmetric (Godfrey)"
+            return f"high-pass: centred {variant} square of half-width {self.radius:g} removed"
+        desc = f"{self.kind.upper()} at radius {self.radius:g} ({'|k| <= r' if self.inclusive else '|k| < r'})"
+        return desc + (", rescaled by per-image max" if self.normalisation == "per_image_max" else "")
+
+    def gain(self, h: int, w: int, device: torch.device | str | None = None) -> Tensor:
+        """The view's centred linear gain on an ``h x w`` grid, float64 (the filter before any normalisation)."""
+        if self.kind == "original":
+            return torch.ones(h, w, dtype=torch.float64, device=device)
+        if self.kind == "band":
+            assert self.inner is not None and self.outer is not None
+            mask = fourier.band_mask(h, w, self.inner, self.outer, device=device)
+        elif self.kind == "hpsquare":
+            assert self.radius is not None
+            mask = ~fourier.square_mask(h, w, int(self.radius), self.symmetric, device)
+        else:
+            assert self.radius is not None
+            low = fourier.disk_mask(h, w, self.radius, self.inclusive, device)
+            mask = low if self.kind == "lfc" else ~low
+        return mask.to(torch.float64)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if self.kind == "original":
+            return x
+        if self.kind in ("lfc", "hfc"):
+            assert self.radius is not None
+            y = fourier.split(x, self.radius, self.inclusive)[0 if self.kind == "lfc" else 1]
+        elif self.kind == "hpsquare":
+            assert self.radius is not None
+            y = fourier.square_highpass(x, int(self.radius), self.symmetric)
+        else:
             h, w = x.shape[-2:]
-            return fourier.apply_gain(x, fourier.band_mask(h, w, inner, outer, device=x.device))
+            y = fourier.apply_gain(x, self.gain(h, w, x.device).to(torch.bool))
+        return fourier.normalize_per_image_max(y) if self.normalisation == "per_image_max" else y
 
-        return View(spec, band, f"band-pass {inner:g} <= |k| < {outer:g}")
-    if kind == "hpsquare" and 1 <= len(args) <= 2 and set(args[1:]) <= {"sym"}:
-        cutoff = int(_number(args[0], spec))
-        symmetric = "sym" in args[1:]
-        return View(
-            spec,
-            lambda x: fourier.square_highpass(x, cutoff, symmetric),
-            f"high-pass: centred {'symmetric' if symmetric else 'asymmetric (Godfrey)'} square of half-width {cutoff} "
-            "removed",
-        )
-    raise FreqlensError(
-        f"unknown view {spec!r}; use original, lfc:R, hfc:R, lfc:R:max, hfc:R:max, band:A:B or hpsquare:C"
-    )
+
+def parse_view(spec: str | View) -> View:
+    """:meth:`View.parse` (kept as a function: configs, the CLI and attacks call it)."""
+    return View.parse(spec)
 
 
 def apply_in_chunks(view: View, x: Tensor, chunk: int = 4096) -> Tensor:
     """Apply a view to a large tensor chunk by chunk (bounded memory), on the tensor's own device."""
-    if view.name == "original":
+    if view.kind == "original":
         return x
     return torch.cat([view(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])

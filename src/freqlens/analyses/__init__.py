@@ -1,10 +1,37 @@
-"""Analyses built on the spectral core: one concept per module, each registered with the analysis contract."""
+"""Analyses built on the spectral core: one concept per module, each registered with the analysis contract.
+
+Importing this package registers every built-in analysis; :func:`list_analyses` and :func:`get_analysis` look them up.
+"""
 
 from __future__ import annotations
 
-from freqlens.analyses import band_attacks, feature_spectra  # noqa: F401  (registers)
+from freqlens.analyses import (
+    band_attacks,
+    datastats,
+    defence,
+    feature_spectra,
+    heatmap,
+    hfc,
+    kernels,
+    perturbations,
+    sensitivity,
+)
 from freqlens.contract import AnalysisSpec, registered_analyses
 from freqlens.errors import FreqlensError
+
+__all__ = [
+    "band_attacks",
+    "datastats",
+    "defence",
+    "feature_spectra",
+    "get_analysis",
+    "heatmap",
+    "hfc",
+    "kernels",
+    "list_analyses",
+    "perturbations",
+    "sensitivity",
+]
 
 
 def list_analyses() -> list[str]:

@@ -30,11 +30,13 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from freqlens import fourier
+from freqlens.contract import AnalysisResult, register_analysis, subsample
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
 
 __all__ = [
     "compare_profiles",
+    "datastats_analysis",
     "map_axes",
     "map_mass",
     "profile_figure",
@@ -216,3 +218,75 @@ def map_axes(ax: Axes, values: Tensor, title: str, log: bool = True, cmap: str =
     ax.set_ylabel("ky", fontsize=7)
     ax.tick_params(labelsize=6)
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
+
+
+@register_analysis(
+    "datastats",
+    "The data's spectrum: centred power map, radial profile and its log-log slope",
+    needs_model=False,
+    test_params={"n": 6},
+)
+def datastats_analysis(
+    model: object,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    standardize: bool = True,
+    smooth: int = 0,
+    band: float | None = None,
+    fit_min: int = 2,
+    fit_max: int | None = None,
+    n: int | None = None,
+    seed: int = 0,
+) -> AnalysisResult:
+    """Power spectrum ``E|FFT_ortho(z)|^2`` of ``n`` images drawn under ``seed`` (``model`` is ignored).
+
+    Metrics: ``slope`` of the radial power profile (channels averaged) on log-log axes over ``fit_min..fit_max``
+    (default up to H//2 - 2), and ``low_fraction``, the share of the non-DC power at ``|k| <= band`` (default H//4).
+    """
+    x, _ = subsample(images, labels, n, seed)
+    power = spectrum_map(x, "power", standardize)
+    h, w = power.shape[-2:]
+    profile, counts = fourier.radial_profile(power.mean(dim=0))
+    top = fit_max if fit_max is not None else max(min(h, w) // 2 - 2, fit_min + 1)
+    slope, intercept = fourier.loglog_slope(profile, fit_min, top)
+    cut = min(h, w) / 4 if band is None else band
+    distance = fourier.radial_distance(h, w)
+    flat = power.sum(dim=0)
+    low_fraction = float(flat[(distance > 0) & (distance <= cut)].sum() / flat[distance > 0].sum())
+    distribution = radial_distribution(power, smooth)
+
+    def figure() -> Figure:
+        fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.5))
+        map_axes(axes[0], flat, "log10 power, channels summed")
+        rho = torch.arange(1, len(profile))
+        axes[1].loglog(rho.numpy(), profile[1:].numpy(), "o-", ms=3, label="data")
+        fitted = torch.exp(intercept + slope * torch.log(rho.double()))
+        axes[1].loglog(rho.numpy(), fitted.numpy(), "--", label=f"slope {slope:.2f}")
+        axes[1].set_xlabel("radius |k| (cycles / image)")
+        axes[1].set_ylabel("mean power")
+        axes[1].legend(fontsize=7)
+        fig.tight_layout()
+        return fig
+
+    return AnalysisResult(
+        "datastats",
+        metrics={"slope": slope, "low_fraction": low_fraction, "images": x.shape[0]},
+        arrays={"power": power, "profile": profile, "counts": counts, "distribution": distribution},
+        figures={"spectrum": figure},
+        conventions={
+            **fourier.conventions(),
+            "power": "mean over images of |FFT_ortho(z)|^2 per channel; profile: channels averaged, mean per "
+            "round(|k|) bin",
+            "standardized": "z = images standardised per channel over the images" if standardize else "z = images",
+            "slope_fit": f"least squares of log power on log radius over {fit_min}..{top}",
+            "image_subsample": f"{x.shape[0]} drawn at random with seed {seed}, in index order",
+        },
+        params={
+            "standardize": standardize,
+            "smooth": smooth,
+            "band": cut,
+            "fit_range": [fit_min, top],
+            "n": x.shape[0],
+        },
+    )

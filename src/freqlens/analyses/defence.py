@@ -23,10 +23,11 @@ from tqdm.auto import tqdm
 
 from freqlens import attacks
 from freqlens.analyses import kernels
+from freqlens.contract import AnalysisResult, Estimate, Metric, register_analysis, subsample
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
 
-__all__ = ["DEVIATION", "smoothing_table", "table_figure", "table_markdown"]
+__all__ = ["DEVIATION", "defence_analysis", "smoothing_table", "table_figure", "table_markdown"]
 
 DEVIATION = (
     "Fixed-ε attacks: FGSM is one signed-gradient step of size ε; PGD-L∞ uses radius ε, up to {steps} steps of ε/4 "
@@ -151,3 +152,71 @@ def table_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     axes[0][-1].legend(fontsize=6, loc="upper right")
     fig.tight_layout()
     return fig
+
+
+@register_analysis(
+    "defence",
+    "Kernel-smoothing defence (HFC paper Table 2): clean, FGSM and PGD accuracy per smoothing ρ",
+    test_params={"rhos": [0.0, 1.0], "eps": [0.03], "pgd_steps": 2, "n": 4, "batch_size": 4},
+)
+def defence_analysis(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    rhos: Sequence[float] = (0.0, 0.5, 1.0),
+    eps: Sequence[float] = (0.01, 0.03),
+    layer: str | None = None,
+    normalize: bool = False,
+    pgd_steps: int = 20,
+    pgd_step: float | None = 0.25,
+    n: int | None = None,
+    seed: int = 0,
+    batch_size: int = 250,
+    progress: bool = False,
+    label: str = "model",
+) -> AnalysisResult:
+    """:func:`smoothing_table` for one model on ``n`` images drawn under ``seed`` (also the PGD seed).
+
+    Metrics (binomial over the images): ``clean_rho<ρ>``, ``fgsm_rho<ρ>_eps<ε>``, ``pgd_rho<ρ>_eps<ε>``.
+    """
+    x, y = subsample(images, labels, n, seed)
+    rows, panels = smoothing_table(
+        {label: model},
+        x,
+        y,
+        rhos,
+        eps,
+        layer=layer,
+        normalize=normalize,
+        pgd_steps=pgd_steps,
+        pgd_step=pgd_step,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+    )
+    total = x.shape[0]
+    metrics: dict[str, Metric] = {}
+    for row in rows:
+        rho = f"rho{row['rho']:g}"
+        metrics[f"clean_{rho}"] = Estimate.proportion(round(row["clean"] * total), total)
+        for attack in ("fgsm", "pgd"):
+            for e, acc in row[attack].items():
+                metrics[f"{attack}_{rho}_eps{float(e):g}"] = Estimate.proportion(round(acc * total), total)
+    figures = {"smooth": lambda: table_figure(rows), "kernels": lambda: kernels.kernel_grid(panels)}
+    if all(w.shape[1] == 3 for w in panels.values()):
+        figures["kernels_rgb"] = lambda: kernels.kernel_rgb_grid(panels)
+    return AnalysisResult(
+        "defence",
+        metrics=metrics,
+        arrays={},
+        figures=figures,
+        conventions={
+            **attacks.conventions(),
+            **kernels.conventions(),
+            "deviation_from_paper": DEVIATION.format(steps=pgd_steps),
+            "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
+        },
+        params={"rhos": [float(r) for r in rhos], "eps": [float(e) for e in eps], "pgd_steps": pgd_steps, "n": total},
+        details={"table": rows, "markdown": table_markdown(rows)},
+    )

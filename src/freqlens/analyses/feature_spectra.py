@@ -220,5 +220,10 @@ def run_feature_spectra(
             "precision": contract.precision_name(device, amp, dtype),
             "image_subsample": f"{spectra.images} drawn at random with seed {seed}, in index order",
         },
-        params={"layers": list(spectra.curves), "images": spectra.images, "shapes": spectra.shapes, "seed": seed},
+        params={
+            "layers": list(spectra.curves),
+            "images": spectra.images,
+            "shapes": {k: list(v) for k, v in spectra.shapes.items()},
+            "seed": seed,
+        },
     )

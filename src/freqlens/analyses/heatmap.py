@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,12 +30,22 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm import tqdm
 
 from freqlens import fourier
-from freqlens.analyses.heatmap_plan import HeatmapPlan, scatter_pairs
-from freqlens.analyses.sensitivity import model_placement
+from freqlens.analyses.heatmap_plan import HeatmapPlan, make_plan, scatter_pairs
+from freqlens.contract import (
+    AnalysisResult,
+    Estimate,
+    autocast,
+    check_batch_size,
+    evaluating,
+    placement,
+    precision_name,
+    register_analysis,
+    subsample,
+)
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
 
@@ -44,11 +53,11 @@ __all__ = [
     "HeatMap",
     "default_batch_size",
     "fourier_heatmap",
+    "heatmap_analysis",
     "heatmap_figure",
     "heatmap_signs",
     "loop_heatmap",
     "mirror_pairs",
-    "subsample",
 ]
 
 
@@ -109,16 +118,6 @@ def mirror_pairs(values: Tensor, h: int, w: int) -> Tensor:
     return out
 
 
-def subsample(images: Tensor, labels: Tensor, n: int | None, seed: int) -> tuple[Tensor, Tensor]:
-    """``n`` images drawn without replacement under ``seed`` (kept in their original order); all if ``n`` is None."""
-    if n is None or n >= images.shape[0]:
-        return images, labels
-    if n <= 0:
-        raise FreqlensError(f"the number of images must be positive, got {n}")
-    index = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:n].sort().values
-    return images[index], labels[index]
-
-
 def _check(model: Callable[[Tensor], Tensor], images: Tensor, labels: Tensor, eps: float) -> None:
     fourier.check_images(images)
     if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
@@ -127,19 +126,6 @@ def _check(model: Callable[[Tensor], Tensor], images: Tensor, labels: Tensor, ep
         )
     if not eps > 0:
         raise FreqlensError(f"the perturbation norm eps must be positive, got {eps}")
-
-
-@contextlib.contextmanager
-def _evaluating(model: Callable[[Tensor], Tensor]) -> Any:
-    was_training = isinstance(model, nn.Module) and model.training
-    if isinstance(model, nn.Module):
-        model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        if isinstance(model, nn.Module):
-            model.train(was_training)
 
 
 def _scores(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -180,7 +166,8 @@ def fourier_heatmap(
     progress: bool = False,
     plan: HeatmapPlan | None = None,
 ) -> HeatMap:
-    """Batched Fourier heat map of ``model`` on ``images`` in [0, 1] (subsample first with :func:`subsample`).
+    """Batched Fourier heat map of ``model`` on ``images`` in [0, 1] (subsample first with
+    :func:`freqlens.contract.subsample`).
 
     Each forward pass holds ``batch_size`` perturbed images (default ``CPU_BATCH`` or ``ACCELERATOR_BATCH``): ``B``
     images x ``K`` bases, built on the device by one broadcasted add. ``channels_last`` feeds them in NHWC memory
@@ -193,12 +180,9 @@ def fourier_heatmap(
     """
     _check(model, images, labels, eps)
     n, c, h, w = images.shape
-    home, dtype = model_placement(model, images)
+    home, dtype = placement(model, images)
     dev = torch.device(device) if device is not None else home
-    if batch_size is None:
-        batch_size = default_batch_size(dev)
-    if batch_size <= 0:
-        raise FreqlensError(f"batch_size must be positive, got {batch_size}")
+    batch_size = check_batch_size(default_batch_size(dev) if batch_size is None else batch_size)
     positions = fourier.symmetric_positions(h, w)
     signs = heatmap_signs(positions.shape[0], n, c, seed)
     if plan is not None:
@@ -213,8 +197,7 @@ def fourier_heatmap(
     loss = torch.zeros_like(err)
     forward = torch.compile(model, dynamic=False) if compile else model
     rows = b_img * b_basis
-    autocast = torch.autocast(dev.type, dtype=torch.float16 if dev.type == "cuda" else torch.bfloat16, enabled=amp)
-    with _evaluating(model), autocast:
+    with evaluating(model), torch.inference_mode(), autocast(dev, amp):
         clean = _clean(model, images, labels, batch_size, dev, dtype)
         bar = tqdm(total=pairs * n, desc="heat map", unit="img", unit_scale=True, disable=not progress)
         for i0 in range(0, n, b_img):
@@ -266,13 +249,14 @@ def loop_heatmap(
     """The straightforward per-frequency loop: for each basis pair, perturb the images mini-batch by mini-batch."""
     _check(model, images, labels, eps)
     n, c, h, w = images.shape
-    home, dtype = model_placement(model, images)
+    home, dtype = placement(model, images)
     dev = torch.device(device) if device is not None else home
+    check_batch_size(batch_size)
     positions = fourier.symmetric_positions(h, w)
     signs = heatmap_signs(positions.shape[0], n, c, seed).to(dev)
     err = torch.zeros(positions.shape[0], dtype=torch.float64, device=dev)
     loss = torch.zeros_like(err)
-    with _evaluating(model):
+    with evaluating(model), torch.inference_mode():
         clean = _clean(model, images, labels, batch_size, dev, dtype)
         for k in tqdm(range(positions.shape[0]), desc="heat map (loop)", disable=not progress):
             basis = fourier.fourier_basis(h, w, positions[k : k + 1], dev, dtype)[0]
@@ -313,3 +297,92 @@ def heatmap_figure(hm: HeatMap, title: str = "") -> Figure:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+@register_analysis(
+    "heatmap",
+    "Fourier heat map: error rate and loss under perturbation by each Fourier basis image (Yin et al. 2019)",
+    test_params={"eps": 2.0, "n": 4, "batch_size": 64},
+)
+def heatmap_analysis(
+    model: Callable[[Tensor], Tensor],
+    images: Tensor,
+    labels: Tensor,
+    *,
+    eps: float = 4.0,
+    n: int | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    device: torch.device | str | None = None,
+    amp: bool = False,
+    compile: bool = False,
+    progress: bool = False,
+    window: int | None = None,
+    stride: int | None = None,
+) -> AnalysisResult:
+    """:func:`fourier_heatmap` on ``n`` images drawn under ``seed`` (the signs use the same seed).
+
+    ``window`` / ``stride`` sample the map (:func:`freqlens.analyses.heatmap_plan.make_plan`: the frequencies with
+    ``|ky|, |kx| <= window`` and/or those on a grid of step ``stride``); the other bins are NaN. Metrics:
+    ``clean_error`` and the error at DC and at the worst sampled frequency (binomial over the images), ``clean_loss``
+    and ``max_loss`` (means over the images).
+    """
+    x, y = subsample(images, labels, n, seed)
+    dev = torch.device(device) if device is not None else placement(model, x)[0]
+    size = default_batch_size(dev) if batch_size is None else batch_size
+    plan = None if window is None and stride is None else make_plan(*x.shape[-2:], window, stride)
+    hm = fourier_heatmap(
+        model,
+        x,
+        y,
+        eps,
+        seed=seed,
+        batch_size=size,
+        device=dev,
+        amp=amp,
+        compile=compile,
+        progress=progress,
+        plan=plan,
+    )
+    h, w = hm.error.shape
+    error_profile, loss_profile = sampled_profile(hm.error), sampled_profile(hm.loss)
+    counts = fourier.radial_profile(hm.error)[1]
+    total = hm.images
+    worst = int(hm.error.nan_to_num(-1.0).argmax())
+    return AnalysisResult(
+        "heatmap",
+        metrics={
+            "clean_error": Estimate.proportion(round(hm.clean_error * total), total),
+            "error_at_dc": Estimate.proportion(round(float(hm.error[h // 2, w // 2]) * total), total),
+            "max_error": Estimate.proportion(round(float(hm.error.view(-1)[worst]) * total), total),
+            "max_error_frequency": f"({worst // w - h // 2}, {worst % w - w // 2})",
+            "clean_loss": hm.clean_loss,
+            "max_loss": float(hm.loss.nan_to_num(-1.0).max()),
+        },
+        arrays={
+            "error": hm.error,
+            "loss": hm.loss,
+            "error_radial_profile": error_profile,
+            "loss_radial_profile": loss_profile,
+            "radial_counts": counts,
+            "sampled": hm.error.isfinite(),
+        },
+        figures={"heatmap": lambda: heatmap_figure(hm)},
+        conventions={
+            **fourier.conventions(),
+            **{k: v for k, v in hm.summary().items() if isinstance(v, str)},
+            "evaluation": "one basis per symmetric pair (row-major first member), mirrored to the full map",
+            "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
+            "precision": precision_name(dev, amp, placement(model, x)[1]),
+            "device": str(dev),
+        },
+        params={
+            "eps": eps,
+            "n": total,
+            "seed": seed,
+            "batch_size": size,
+            "compiled": compile,
+            "window": window,
+            "stride": stride,
+        },
+    )

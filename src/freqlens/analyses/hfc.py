@@ -22,16 +22,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from freqlens import fourier
+from freqlens.contract import (
+    AnalysisResult,
+    Estimate,
+    Metric,
+    autocast,
+    batch_slices,
+    check_batch_size,
+    evaluating,
+    placement,
+    precision_name,
+    register_analysis,
+    subsample,
+)
 from freqlens.data import ImageSet
 from freqlens.errors import FreqlensError
 from freqlens.plotting import image_grid, plt
@@ -43,8 +54,10 @@ __all__ = [
     "RANKING",
     "HFCExample",
     "HFCResult",
+    "conventions",
     "default_example_radius",
     "evaluate_hfc",
+    "hfc_analysis",
     "plot_accuracy_vs_radius",
     "plot_examples",
 ]
@@ -110,6 +123,7 @@ class HFCResult:
     dtype: str
     blank_pred: int
     blank_conf: float
+    precision: str = "float32"
 
     @property
     def num_images(self) -> int:
@@ -200,6 +214,7 @@ class HFCResult:
             "radii": list(self.radii),
             "mask": "|k| <= r" if self.inclusive else "|k| < r",
             "normalize": self.normalize,
+            "precision": self.precision,
             "blank_image": {"pred": self.blank_pred, "conf": self.blank_conf, "note": "model output on all-zero input"},
             "original": {
                 "accuracy": float(self.accuracy("original")),
@@ -229,13 +244,6 @@ class HFCResult:
                 },
             },
         }
-
-
-def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    for tensor in [*model.parameters(), *model.buffers()]:
-        if tensor.is_floating_point():
-            return tensor.device, tensor.dtype
-    return torch.device("cpu"), torch.float32
 
 
 def _probe(model: nn.Module, data: ImageSet, device: torch.device, dtype: torch.dtype) -> None:
@@ -276,7 +284,7 @@ def evaluate_hfc(
     radii: Sequence[float],
     *,
     inclusive: bool = False,
-    normalize: str = "none",
+    normalize: str = "per_image_max",
     batch_size: int = 256,
     amp: bool = False,
     progress: bool = True,
@@ -284,44 +292,37 @@ def evaluate_hfc(
     """Classify every image, its LFC and its HFC at each radius, in batches on the model's device.
 
     ``model`` is any module mapping ``(B, C, H, W)`` images in [0, 1] to logits ``(B, K)`` with K at least the
-    number of classes. ``normalize="per_image_max"`` rescales each LFC and HFC by its own maximum before the model
-    sees it, as the HFC code does for its LFC/HFC test sets (the original is never rescaled). ``amp`` runs the model
-    under float16 autocast on CUDA (ignored elsewhere). The model is put in eval mode and restored afterwards.
+    number of classes. ``normalize="per_image_max"`` (the default, as the HFC code and the training curves) rescales
+    each LFC and HFC by its own maximum before the model sees it (the original is never rescaled); ``"none"`` feeds
+    them as computed. ``amp`` runs the model under the contract's autocast (:func:`freqlens.contract.autocast`). The
+    model is put in eval mode and every submodule's mode restored afterwards.
     """
     if normalize not in NORMALIZATIONS:
         raise FreqlensError(f"unknown normalisation {normalize!r}; use one of {', '.join(NORMALIZATIONS)}")
-    if batch_size <= 0:
-        raise FreqlensError(f"batch size must be positive, got {batch_size}")
+    check_batch_size(batch_size)
     _, h, w = data.image_shape
     rs = _check_radii(radii, h, w)
-    device, dtype = _model_device_dtype(model)
+    device, dtype = placement(model)
     n = len(data)
     pred = torch.empty(1 + 2 * len(rs), n, dtype=torch.long, device=device)
     conf = torch.empty(1 + 2 * len(rs), n, dtype=torch.float32, device=device)
-    autocast = torch.autocast("cuda", dtype=torch.float16) if amp and device.type == "cuda" else nullcontext()
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
-    try:
-        with torch.no_grad():
-            _probe(model, data, device, dtype)
-            with autocast:
-                blank_conf, blank_pred = (
-                    model(torch.zeros_like(data.images[:1], device=device, dtype=dtype)).float().softmax(1).max(1)
-                )
-            for start in tqdm(range(0, n, batch_size), desc="hfc sweep", unit="batch", disable=not progress):
-                x = data.images[start : start + batch_size].to(device=device, dtype=dtype, non_blocking=True)
-                low, high = fourier.split(x, rs, inclusive)
-                if normalize == "per_image_max":
-                    low, high = (fourier.normalize_per_image_max(v.flatten(0, 1)).view_as(v) for v in (low, high))
-                for v, image in enumerate([x, *low, *high]):
-                    with autocast:
-                        logits = model(image)
-                    best, label = logits.float().softmax(dim=1).max(dim=1)
-                    pred[v, start : start + len(x)] = label
-                    conf[v, start : start + len(x)] = best
-    finally:
-        for module, mode in modes.items():
-            module.training = mode
+    with evaluating(model), torch.no_grad():
+        _probe(model, data, device, dtype)
+        with autocast(device, amp):
+            blank_conf, blank_pred = (
+                model(torch.zeros_like(data.images[:1], device=device, dtype=dtype)).float().softmax(1).max(1)
+            )
+        for part in batch_slices(n, batch_size, desc="hfc sweep", progress=progress):
+            x = data.images[part].to(device=device, dtype=dtype, non_blocking=True)
+            low, high = fourier.split(x, rs, inclusive)
+            if normalize == "per_image_max":
+                low, high = (fourier.normalize_per_image_max(v.flatten(0, 1)).view_as(v) for v in (low, high))
+            for v, image in enumerate([x, *low, *high]):
+                with autocast(device, amp):
+                    logits = model(image)
+                best, label = logits.float().softmax(dim=1).max(dim=1)
+                pred[v, part] = label
+                conf[v, part] = best
     pred, conf = pred.cpu(), conf.cpu()
     r = len(rs)
     return HFCResult(
@@ -339,6 +340,7 @@ def evaluate_hfc(
         dataset=data.name,
         device=str(device),
         dtype=str(dtype).replace("torch.", ""),
+        precision=precision_name(device, amp, dtype),
         blank_pred=int(blank_pred),
         blank_conf=float(blank_conf),
     )
@@ -404,3 +406,102 @@ def plot_accuracy_vs_radius(result: HFCResult, title: str | None = None) -> Figu
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def conventions(inclusive: bool, normalize: str) -> dict[str, str]:
+    """What a reader needs to reproduce an HFC evaluation's numbers."""
+    return {
+        **fourier.conventions(inclusive),
+        "mask_inequality": "<=" if inclusive else "<",
+        "normalize": normalize,
+        "normalize_note": "per_image_max: LFC/HFC divided by their per-image maximum, original untouched (HFC code, "
+        "training curves)"
+        if normalize == "per_image_max"
+        else "views fed as computed, no rescaling",
+        "confidence": CONFIDENCE_DEFINITION,
+        "hfc_explained_definition": HFC_EXPLAINED_DEFINITION,
+        "hfc_explained_ranking": RANKING,
+        "accuracy_uncertainty": "binomial over the evaluated images, Wilson 95 % interval",
+    }
+
+
+@register_analysis(
+    "hfc",
+    "Accuracy on LFC and HFC views per radius and the HFC-explained images (Wang et al. 2020)",
+    test_params={"radii": [2, 3], "n": 6, "batch_size": 4},
+)
+def hfc_analysis(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    radii: Sequence[float] = (4, 8, 12, 16),
+    inclusive: bool = False,
+    normalize: str = "per_image_max",
+    n: int | None = None,
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+    dataset: str = "tensors",
+    examples: int = 8,
+    example_radius: float | None = None,
+    batch_size: int = 256,
+    amp: bool = False,
+    progress: bool = False,
+) -> AnalysisResult:
+    """:func:`evaluate_hfc` on ``n`` images drawn under ``seed``, as an :class:`AnalysisResult`.
+
+    Metrics (binomial estimates over the images): ``accuracy_original``, and per radius r ``accuracy_lfc_r<r>``,
+    ``accuracy_hfc_r<r>`` and ``hfc_explained_r<r>`` (the share of HFC-explained images).
+    """
+    x, y = subsample(images, labels, n, seed)
+    data = ImageSet.from_tensors(x, y, tuple(classes) if classes is not None else None, dataset)
+    result = evaluate_hfc(
+        model,
+        data,
+        radii,
+        inclusive=inclusive,
+        normalize=normalize,
+        batch_size=batch_size,
+        amp=amp,
+        progress=progress,
+    )
+    total = result.num_images
+    metrics: dict[str, Metric] = {
+        "accuracy_original": Estimate.proportion(int(result.correct("original").sum()), total)
+    }
+    low, high, explained = result.correct("lfc").sum(1), result.correct("hfc").sum(1), result.hfc_explained_counts()
+    for i, r in enumerate(result.radii):
+        metrics[f"accuracy_lfc_r{r:g}"] = Estimate.proportion(int(low[i]), total)
+        metrics[f"accuracy_hfc_r{r:g}"] = Estimate.proportion(int(high[i]), total)
+        metrics[f"hfc_explained_r{r:g}"] = Estimate.proportion(int(explained[i]), total)
+    _, h, w = data.image_shape
+    shown = default_example_radius(result.radii, h, w) if example_radius is None else float(example_radius)
+    result.radius_index(shown)
+    figures: dict[str, Any] = {"accuracy_vs_radius": lambda: plot_accuracy_vs_radius(result)}
+    if examples > 0 and result.hfc_explained(shown):
+        figures["hfc_examples"] = lambda: plot_examples(result, data, shown, examples)
+    return AnalysisResult(
+        "hfc",
+        metrics=metrics,
+        arrays={
+            "radii": torch.tensor(result.radii, dtype=torch.float64),
+            "accuracy_lfc": result.accuracy("lfc"),
+            "accuracy_hfc": result.accuracy("hfc"),
+            "confidence_lfc": result.confidence("lfc"),
+            "confidence_hfc": result.confidence("hfc"),
+            "hfc_explained": result.hfc_explained_counts(),
+            "labels": result.labels,
+            "pred_original": result.pred_original,
+            "pred_lfc": result.pred_low,
+            "pred_hfc": result.pred_high,
+        },
+        figures=figures,
+        conventions={
+            **conventions(inclusive, normalize),
+            "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
+            "precision": result.precision,
+            "device": result.device,
+        },
+        params={"radii": list(result.radii), "inclusive": inclusive, "normalize": normalize, "n": total, "seed": seed},
+        details={**result.to_dict(), "example_radius": shown},
+    )

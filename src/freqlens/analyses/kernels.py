@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from freqlens import fourier
+from freqlens.contract import AnalysisResult, register_analysis
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
 
@@ -44,6 +45,7 @@ __all__ = [
     "high_frequency_fraction",
     "kernel_grid",
     "kernel_rgb_grid",
+    "kernels_analysis",
     "smooth_kernels",
     "smooth_model",
     "smoothness",
@@ -246,3 +248,34 @@ def kernel_rgb_grid(kernels: Mapping[str, Tensor], per_row: int = 8) -> Figure:
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+@register_analysis(
+    "kernels",
+    "Smoothness statistics and the kernel grid of the first convolution (or a named Conv2d)",
+    test_params={},
+)
+def kernels_analysis(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    layer: str | None = None,
+    pad: int = 16,
+    radius: float = 4.0,
+) -> AnalysisResult:
+    """Statistics of one layer's kernels (properties of fixed weights: exact numbers); images are not used."""
+    name, conv = find_conv(model, layer)
+    weight = conv.weight.detach().cpu()
+    stats = smoothness(weight, pad, radius)
+    figures = {"kernels": lambda: kernel_grid({name: weight}, pad, radius)}
+    if weight.shape[1] == 3:
+        figures["kernels_rgb"] = lambda: kernel_rgb_grid({name: weight})
+    return AnalysisResult(
+        "kernels",
+        metrics={**stats, "layer": name},
+        arrays={"weight": weight, "hf_fraction": high_frequency_fraction(weight, pad, radius)},
+        figures=figures,
+        conventions=conventions(pad, radius),
+        params={"layer": name, "pad": pad, "radius": radius},
+    )

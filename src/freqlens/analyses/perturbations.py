@@ -20,14 +20,23 @@ from dataclasses import dataclass
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from freqlens import fourier
-from freqlens.attacks import Attack, eval_mode, model_device, resolve_attack
+from freqlens.attacks import Attack, resolve_attack
+from freqlens.contract import (
+    AnalysisResult,
+    Estimate,
+    batch_slices,
+    check_batch_size,
+    evaluating,
+    placement,
+    register_analysis,
+    subsample,
+)
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
 
-__all__ = ["PerturbationSpectrum", "perturbation_spectrum", "spectrum_figure"]
+__all__ = ["PerturbationSpectrum", "perturbation_spectrum", "perturbations_analysis", "spectrum_figure"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,8 @@ class PerturbationSpectrum:
     fooled: float
     mean_l2: float
     mean_linf: float
+    l2: Tensor | None = None
+    linf: Tensor | None = None
 
     def energy_fraction(self) -> Tensor:
         """Share of the perturbation energy at each integer radius (sums to 1)."""
@@ -81,27 +92,29 @@ def perturbation_spectrum(
     fourier.check_images(images)
     if labels.shape != (images.shape[0],):
         raise FreqlensError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise FreqlensError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_batch_size(batch_size)
     run = resolve_attack(attack, dict(attack_kwargs))
-    device = model_device(model)
+    device, dtype = placement(model, images)
     n, h, w = images.shape[0], *images.shape[-2:]
     power = torch.zeros(h, w, dtype=torch.float64, device=device)
-    fooled, l2, linf = 0, 0.0, 0.0
-    with eval_mode(model):
-        for start in tqdm(range(0, n, batch_size), desc="perturbation spectrum", disable=not progress, leave=False):
-            x = images[start : start + batch_size].to(device)
-            y = labels[start : start + batch_size].to(device)
+    fooled, l2s, linfs = 0, [], []
+    with evaluating(model):
+        for part in batch_slices(n, batch_size, desc="perturbation spectrum", progress=progress):
+            x = images[part].to(device, dtype)
+            y = labels[part].to(device)
             eps_t = torch.full((x.shape[0],), float(eps), dtype=x.dtype, device=device)
             x_adv = run(model, x, y, eps_t)
             delta = (x_adv - x).to(torch.float64)
             power += fourier.power_map(delta).mean(dim=0) * x.shape[0]
             fooled += int((model(x_adv).argmax(dim=1) != y).sum())
-            l2 += float(delta.flatten(1).norm(dim=1).sum())
-            linf += float(delta.flatten(1).abs().amax(dim=1).sum())
+            l2s.append(delta.flatten(1).norm(dim=1).cpu())
+            linfs.append(delta.flatten(1).abs().amax(dim=1).cpu())
     power = (power / n).cpu()
     profile, counts = fourier.radial_profile(power)
-    return PerturbationSpectrum(power, profile, counts, n, float(eps), fooled / n, l2 / n, linf / n)
+    l2, linf = torch.cat(l2s), torch.cat(linfs)
+    return PerturbationSpectrum(
+        power, profile, counts, n, float(eps), fooled / n, float(l2.sum()) / n, float(linf.sum()) / n, l2, linf
+    )
 
 
 def spectrum_figure(spectra: Mapping[str, PerturbationSpectrum]) -> Figure:
@@ -134,3 +147,56 @@ def spectrum_figure(spectra: Mapping[str, PerturbationSpectrum]) -> Figure:
     share_ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+@register_analysis(
+    "perturbations",
+    "Spectrum of adversarial perturbations (PGD-L∞ by default): where in frequency the model is attacked",
+    test_params={"eps": 0.03, "steps": 2, "n": 4, "batch_size": 4},
+)
+def perturbations_analysis(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    attack: str = "pgd",
+    eps: float = 0.03,
+    steps: int = 10,
+    norm: str = "linf",
+    n: int | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> AnalysisResult:
+    """:func:`perturbation_spectrum` on ``n`` images drawn under ``seed`` (also the seed of the random starts).
+
+    Metrics: ``fooled`` (binomial over the images), ``mean_l2`` and ``mean_linf`` of δ (means over the images with
+    their standard errors), and ``low_energy_fraction``: the share of the perturbation energy below radius H/4.
+    """
+    x, y = subsample(images, labels, n, seed)
+    options: dict[str, object] = {"generator": torch.Generator().manual_seed(seed)}
+    if attack == "pgd":
+        options.update(steps=steps, norm=norm)
+    spectrum = perturbation_spectrum(model, x, y, attack, eps, batch_size, progress=progress, **options)
+    total = spectrum.images
+    assert spectrum.l2 is not None and spectrum.linf is not None
+    share = spectrum.energy_fraction()
+    cut = min(x.shape[-2:]) // 4
+    return AnalysisResult(
+        "perturbations",
+        metrics={
+            "fooled": Estimate.proportion(round(spectrum.fooled * total), total),
+            "mean_l2": Estimate.mean_of(spectrum.l2, method="images"),
+            "mean_linf": Estimate.mean_of(spectrum.linf, method="images"),
+            "low_energy_fraction": float(share[: cut + 1].sum()),
+        },
+        arrays={"power": spectrum.power, "profile": spectrum.profile, "counts": spectrum.counts, "energy": share},
+        figures={"perturbation_spectrum": lambda: spectrum_figure({"model": spectrum})},
+        conventions={
+            **fourier.conventions(),
+            "power": "|FFT_ortho(x_adv - x)|^2 averaged over images and channels; profile: mean per round(|k|) bin",
+            "low_energy_fraction": f"share of the perturbation energy at round(|k|) <= {cut}",
+            "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
+        },
+        params={"attack": attack, "eps": eps, "steps": steps if attack == "pgd" else 1, "norm": norm, "n": total},
+    )

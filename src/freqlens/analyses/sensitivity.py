@@ -11,7 +11,7 @@ Per-image maps, per channel, over the outputs ``k``:
 * ``rms``: ``q = mean_k |G_k|^2``; the map is ``sqrt(mean_images q)`` and its std comes from the delta method.
 
 Maps are centred (DC at ``(H//2, W//2)``). The model is evaluated in eval mode (batch statistics would couple images)
-and its train/eval mode is restored afterwards; parameter gradients are never accumulated.
+and every submodule's own mode is restored afterwards; parameter gradients are never accumulated.
 
 Example:
     >>> import torch
@@ -31,15 +31,45 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-from tqdm import tqdm
+from matplotlib.figure import Figure
+from torch import Tensor
 
 from freqlens import fourier
+from freqlens.analyses import datastats
+from freqlens.contract import (
+    AnalysisResult,
+    Estimate,
+    Metric,
+    batch_slices,
+    check_batch_size,
+    evaluating,
+    placement,
+    precision_name,
+    register_analysis,
+    subsample,
+)
 from freqlens.errors import FreqlensError
+from freqlens.plotting import plt
+from freqlens.views import View, apply_in_chunks
 
-__all__ = ["METRICS", "TARGETS", "SensitivityMaps", "fourier_sensitivity", "gradient_power", "model_placement"]
+__all__ = [
+    "METRICS",
+    "TARGETS",
+    "SensitivityMaps",
+    "comparison_figure",
+    "fourier_sensitivity",
+    "gradient_power",
+    "model_vs_data",
+]
 
-TARGETS: tuple[str, ...] = ("logits", "loss")
+TARGETS: tuple[str, ...] = ("logits", "loss", "true_logit", "projection")
+TARGET_DEFINITIONS = {
+    "logits": "every logit: sum_k |FFT_ortho(grad_x f_k)|^2 (exact)",
+    "loss": "the summed cross-entropy against the labels",
+    "true_logit": "the logit of each image's true class",
+    "projection": "random projections of the logits: mean over P Rademacher vectors v of |FFT_ortho(grad_x <v, f>)|^2, "
+    "an unbiased estimate of the 'logits' power (E[v v^T] = I); unbiased for the rms metric",
+}
 METRICS: tuple[str, ...] = ("meannorm", "rms")
 
 
@@ -64,28 +94,27 @@ class SensitivityMaps:
         }
 
 
-def _eval_mode(model: Callable[[Tensor], Tensor]) -> tuple[nn.Module | None, bool]:
-    if isinstance(model, nn.Module):
-        was_training = model.training
-        model.eval()
-        return model, was_training
-    return None, False
-
-
-def model_placement(model: Callable[[Tensor], Tensor], images: Tensor) -> tuple[torch.device, torch.dtype]:
-    """Device and floating dtype of the model's first floating parameter (those of ``images`` for a plain function)."""
-    if isinstance(model, nn.Module):
-        for p in model.parameters():
-            if p.is_floating_point():
-                return p.device, p.dtype
-    return images.device, images.dtype
+def projection_vectors(projections: int, n: int, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """``(P, N, K)`` Rademacher (+-1) vectors, drawn on the CPU from ``generator``: ``E[v v^T] = I`` per image."""
+    if isinstance(projections, bool) or not isinstance(projections, int) or projections <= 0:
+        raise FreqlensError(f"the number of projections must be a positive integer, got {projections!r}")
+    return torch.randint(0, 2, (projections, n, k), generator=generator).mul_(2).sub_(1).to(torch.float32)
 
 
 def gradient_power(
-    model: Callable[[Tensor], Tensor], x: Tensor, labels: Tensor | None = None, target: str = "logits"
+    model: Callable[[Tensor], Tensor],
+    x: Tensor,
+    labels: Tensor | None = None,
+    target: str = "logits",
+    projections: int = 4,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, int]:
     """Per-image ``sum_k |FFT_ortho(grad_x f_k)|^2`` for one batch: ``(N, C, H, W)`` (not centred), and the number
-    of outputs ``K`` summed over (the number of logits, or 1 for the summed cross-entropy loss).
+    of outputs ``K`` it sums over (the number of logits; 1 for the summed cross-entropy loss or the true logit).
+
+    ``target="projection"`` estimates the logits' sum without one backward pass per logit: for ``projections``
+    Rademacher vectors ``v`` (from ``generator``), ``|FFT_ortho(grad_x <v, f>)|^2`` averaged over the vectors, whose
+    expectation is exactly the ``"logits"`` power (the cross terms have mean zero).
 
     The model must already be in the mode you want (use :func:`fourier_sensitivity` for eval mode handling).
     """
@@ -94,15 +123,23 @@ def gradient_power(
         out = model(x)
         if out.dim() != 2 or out.shape[0] != x.shape[0]:
             raise FreqlensError(f"the model must return logits of shape (N, K), got {tuple(out.shape)}")
+        if target in ("loss", "true_logit") and labels is None:
+            raise FreqlensError(f"target={target!r} needs labels; pass the labels or use target='logits'")
         if target == "loss":
-            if labels is None:
-                raise FreqlensError("target='loss' needs labels; pass the labels or use target='logits'")
             outputs = [F.cross_entropy(out, labels.to(out.device), reduction="sum")]
+        elif target == "true_logit":
+            outputs = [out.gather(1, labels.to(out.device).view(-1, 1)).sum()]
+        elif target == "projection":
+            vectors = projection_vectors(projections, *out.shape, generator).to(out.device, out.dtype)
+            outputs = [(out * v).sum() for v in vectors]
         else:
             outputs = [out[:, k].sum() for k in range(out.shape[1])]
         grads = [torch.autograd.grad(o, x, retain_graph=i < len(outputs) - 1)[0] for i, o in enumerate(outputs)]
     spectra = torch.fft.fft2(torch.stack(grads), norm="ortho")
-    return (spectra.real**2 + spectra.imag**2).sum(dim=0), len(outputs)
+    power = (spectra.real**2 + spectra.imag**2).sum(dim=0)
+    if target == "projection":
+        return power / len(outputs), out.shape[1]
+    return power, out.shape[1] if target == "logits" else 1
 
 
 def fourier_sensitivity(
@@ -115,6 +152,8 @@ def fourier_sensitivity(
     batch_size: int = 64,
     device: torch.device | str | None = None,
     progress: bool = False,
+    projections: int = 4,
+    seed: int = 0,
 ) -> SensitivityMaps:
     """Mean and std over ``images`` of the Fourier gradient sensitivity maps (see the module docstring).
 
@@ -126,25 +165,24 @@ def fourier_sensitivity(
         raise FreqlensError(f"unknown target {target!r}; use one of {', '.join(TARGETS)}")
     if metric not in METRICS:
         raise FreqlensError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
-    if target == "loss" and labels is None:
-        raise FreqlensError("target='loss' needs labels; pass the labels or use target='logits'")
+    if target in ("loss", "true_logit") and labels is None:
+        raise FreqlensError(f"target={target!r} needs labels; pass the labels or use target='logits'")
+    generator = torch.Generator().manual_seed(seed)  # the projection vectors, batch after batch
     if labels is not None and labels.shape[0] != images.shape[0]:
         raise FreqlensError(f"got {labels.shape[0]} labels for {images.shape[0]} images")
-    if batch_size <= 0:
-        raise FreqlensError(f"batch_size must be positive, got {batch_size}")
-    module, was_training = _eval_mode(model)
-    home, dtype = model_placement(model, images)
-    device = home if device is None else device
+    check_batch_size(batch_size)
+    home, dtype = placement(model, images)
+    device = home if device is None else torch.device(device)
     n = images.shape[0]
     mean = torch.zeros(images.shape[1:], dtype=torch.float64, device=device)
     m2 = torch.zeros_like(mean)  # sum of squared deviations from the mean (Chan et al.'s parallel update)
     seen = 0
     outputs = 1
-    try:
-        for start in tqdm(range(0, n, batch_size), desc="sensitivity", unit="batch", disable=not progress):
-            x = images[start : start + batch_size].to(device=device, dtype=dtype)
-            y = labels[start : start + batch_size].to(device) if labels is not None else None
-            power, outputs = gradient_power(model, x, y, target)
+    with evaluating(model):
+        for part in batch_slices(n, batch_size, desc="sensitivity", progress=progress):
+            x = images[part].to(device=device, dtype=dtype)
+            y = labels[part].to(device) if labels is not None else None
+            power, outputs = gradient_power(model, x, y, target, projections, generator)
             per_image = power.sqrt() if metric == "meannorm" else power / outputs
             per_image = per_image.to(torch.float64)
             b = per_image.shape[0]
@@ -153,9 +191,6 @@ def fourier_sensitivity(
             m2 += ((per_image - batch_mean) ** 2).sum(dim=0) + delta**2 * (seen * b / (seen + b))
             mean += delta * (b / (seen + b))
             seen += b
-    finally:
-        if module is not None:
-            module.train(was_training)
     var = m2 / n
     if metric == "meannorm":
         m, s = mean, var.sqrt()
@@ -167,3 +202,158 @@ def fourier_sensitivity(
 
 def _centred(t: Tensor) -> Tensor:
     return torch.fft.fftshift(t, dim=(-2, -1)).cpu()
+
+
+def _accuracy(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, device: torch.device) -> int:
+    """Number of images ``model`` classifies correctly (eval mode, batches of 500, no gradients)."""
+    correct = 0
+    _, dtype = placement(model, x)
+    with evaluating(model), torch.inference_mode():
+        for part in batch_slices(x.shape[0], 500, desc="accuracy", progress=False):
+            correct += int((model(x[part].to(device, dtype)).argmax(1) == y[part].to(device)).sum())
+    return correct
+
+
+def model_vs_data(
+    model: Callable[[Tensor], Tensor],
+    images: Tensor,
+    labels: Tensor,
+    *,
+    view: str | View = "original",
+    data_images: Tensor | None = None,
+    data_spectrum: str = "amplitude",
+    standardize: bool = True,
+    target: str = "logits",
+    metric: str = "meannorm",
+    projections: int = 4,
+    smooth: int = 0,
+    band: float = 8.0,
+    square: int | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> AnalysisResult:
+    """Godfrey's model-vs-data comparison: the model's Fourier sensitivity against the data's spectrum.
+
+    ``n`` images are drawn (:func:`freqlens.contract.subsample`) and filtered by ``view``; the sensitivity maps are
+    measured on them, the data spectrum (``amplitude``: Godfrey's RMS amplitude, or ``power``; standardised per
+    channel unless ``standardize=False``) on ``data_images`` (filtered by the same view; default: the same images).
+    Both become radial distributions (moving average ``smooth``) and are compared. ``band``: profile mass below this
+    radius; ``square``: share of the sensitivity map inside the asymmetric centred square of that half-width (default:
+    the square an ``hpsquare`` view removed). A model with zero input gradient everywhere is reported ``dead``, with
+    no profile to compare.
+    """
+    the_view = View.parse(view)
+    x, y = subsample(images, labels, n, seed)
+    x = apply_in_chunks(the_view, x)
+    home, _ = placement(model, x)
+    dev = home if device is None else torch.device(device)
+    maps = fourier_sensitivity(
+        model,
+        x,
+        y,
+        target=target,
+        metric=metric,
+        batch_size=batch_size,
+        device=dev,
+        progress=progress,
+        projections=projections,
+        seed=seed,
+    )
+    data_x = x if data_images is None else apply_in_chunks(the_view, data_images)
+    if data_spectrum not in ("amplitude", "power"):
+        raise FreqlensError(f"unknown data spectrum {data_spectrum!r}; use amplitude or power")
+    spectrum = datastats.spectrum_map(data_x, "amplitude" if data_spectrum == "amplitude" else "power", standardize)
+    data_profile = datastats.radial_distribution(spectrum, smooth)
+    h, w = x.shape[-2:]
+    mask: Tensor | None = None
+    if square is not None:
+        mask = fourier.square_mask(h, w, square)
+    elif the_view.kind == "hpsquare":
+        assert the_view.radius is not None
+        mask = fourier.square_mask(h, w, int(the_view.radius), the_view.symmetric)
+    correct = _accuracy(model, x, y, dev)
+    dead = not float(maps.mean.sum()) > 0
+    metrics: dict[str, Metric] = {
+        "accuracy": Estimate.proportion(correct, x.shape[0]),
+        "data_below_band": datastats.radial_mass(data_profile, 0, band),
+        "dead": dead,
+    }
+    arrays: dict[str, Any] = {
+        "mean": maps.mean,
+        "std": maps.std,
+        "data_spectrum": spectrum,
+        "data_profile": data_profile,
+    }
+    if not dead:
+        profile = datastats.radial_distribution(maps.mean, smooth)
+        comparison = datastats.compare_profiles(profile, data_profile)
+        metrics.update({k: v for k, v in comparison.items() if k not in ("rmin", "rmax")})
+        metrics["model_below_band"] = datastats.radial_mass(profile, 0, band)
+        metrics["peak_radius"] = int(profile[1:].argmax()) + 1
+        if mask is not None:
+            metrics["model_map_in_square"] = datastats.map_mass(maps.mean, mask)
+        arrays["profile"] = profile
+    result = AnalysisResult(
+        "sensitivity",
+        metrics=metrics,
+        arrays=arrays,
+        conventions={
+            **fourier.conventions(),
+            "sensitivity": maps.summary()["definition"],
+            "target": f"{target}: {TARGET_DEFINITIONS[target]}"
+            + (f" ({projections} projections per image, seed {seed})" if target == "projection" else ""),
+            "radial_profiles": "round(|k|) bins, channels summed, mean per radius, "
+            f"moving average half-width {smooth}, normalised to sum 1",
+            "data_spectrum": ("sqrt(E|FFT_ortho(z)|^2)" if data_spectrum == "amplitude" else "E|FFT_ortho(z)|^2")
+            + (", z standardised per channel over the data images" if standardize else ", z the raw images"),
+            "image_subsample": f"{x.shape[0]} drawn at random with seed {seed}, in index order",
+            "mass_in_square": "share of the channel-summed sensitivity map inside the centred square",
+            "precision": precision_name(dev, False, placement(model, x)[1]),
+            "device": str(dev),
+        },
+        params={
+            "view": str(the_view),
+            "target": target,
+            "metric": metric,
+            "projections": projections if target == "projection" else None,
+            "smooth": smooth,
+            "band": band,
+            "square": square,
+            "n": x.shape[0],
+            "seed": seed,
+            "data_images": data_x.shape[0],
+        },
+        details={"comparison_range": [0, 0] if dead else [comparison["rmin"], comparison["rmax"]]},
+    )
+    if not dead:
+        result.figures["sensitivity"] = lambda: comparison_figure(result)
+    return result
+
+
+register_analysis(
+    "sensitivity",
+    "Fourier gradient sensitivity of the model against the data's spectrum (Godfrey et al.)",
+    test_params={"n": 6, "batch_size": 4},
+)(model_vs_data)
+
+
+def comparison_figure(result: AnalysisResult) -> Figure:
+    """Sensitivity map, data spectrum (log10, channels summed) and both radial distributions on log-log axes."""
+    mean, spectrum = result.arrays["mean"], result.arrays["data_spectrum"]
+    profile, data_profile = result.arrays["profile"], result.arrays["data_profile"]
+    p = result.params
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    datastats.map_axes(axes[0], mean.sum(0), f"log10 sensitivity ({p['metric']}, {p['target']}), channels summed")
+    datastats.map_axes(axes[1], spectrum.sum(0), "log10 data spectrum")
+    for name, q, style in (("model", profile, "o-"), ("data", data_profile, "k--")):
+        axes[2].loglog(torch.arange(1, len(q)).numpy(), q[1:].clamp_min(1e-30).numpy(), style, ms=3, label=name)
+    axes[2].axvline(p["band"], color="grey", lw=0.8, ls=":")
+    axes[2].set_xlabel("radius |k| (cycles / image)")
+    axes[2].set_ylabel("share of radial profile")
+    axes[2].set_title(f"Spearman {result.value('spearman'):.2f}", fontsize=8)
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -9,11 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from freqlens.contract import resolve_device
 from freqlens.data import ImageSet, open_images
 from freqlens.errors import FreqlensError
 from freqlens.sources import ModelOptions, default_label, load_model_source, parse_model_args
 
+__all__ = ["load", "load_model_spec", "load_models", "parse_floats", "resolve_device"]
+
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
 DataOpt = Annotated[
@@ -30,11 +34,10 @@ DataDirOpt = Annotated[
 ]
 SplitOpt = Annotated[str, typer.Option("--split", help="train or test.")]
 LimitOpt = Annotated[
-    int | None, typer.Option("--limit", "-n", help="Use N images drawn at random (seeded), kept in their order.")
+    int | None, typer.Option("--limit", "-n", help="N images drawn at random under --seed, kept in index order.")
 ]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory (created if missing).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, or auto.")]
-SampleLimitOpt = Annotated[int | None, typer.Option("--limit", "-n", help="Images drawn at random (seeded).")]
 
 
 def load(
@@ -64,17 +67,6 @@ def parse_floats(text: str, what: str) -> list[float]:
     if not values:
         raise FreqlensError(f"{what} is empty; give e.g. 4,8,12")
     return values
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` picks CUDA when available; anything else must be usable here."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise FreqlensError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    return device
 
 
 ModelArg = Annotated[
@@ -139,7 +131,7 @@ def model_options(
 
 
 def load_model_spec(
-    spec: str, data: ImageSet, device: str, seed: int, options: ModelOptions | None = None
+    spec: str, data: ImageSet, device: str | torch.device, seed: int, options: ModelOptions | None = None
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Any model source (:func:`freqlens.sources.load_model_source`) for ``data``, with its input convention
     printed on stderr; registry names get fresh weights under ``seed`` (warned)."""
@@ -167,7 +159,7 @@ AttackSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the attacks'
 def load_models(
     specs: Sequence[str],
     labels: Sequence[str] | None,
-    device: str,
+    device: str | torch.device,
     data: ImageSet,
     options: ModelOptions,
     normalize: Sequence[str] | None = None,

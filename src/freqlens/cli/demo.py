@@ -28,7 +28,7 @@ def demo(
     from freqlens.runner import reproduce
     from freqlens.verdicts import AGREE, MARKS
 
-    ctx = Context(runs_root=out / "runs", profile="quick", device=resolve_device(device))
+    ctx = Context(runs_root=out / "runs", profile="quick", device=str(resolve_device(device)))
     done = reproduce(["demo"], ctx, InlineExecutor(), out)
     (outcome,) = done.outcomes
     if outcome.errors or outcome.summary is None:

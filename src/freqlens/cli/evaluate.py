@@ -44,6 +44,8 @@ def format_table(result: hfc.HFCResult) -> str:
         f"{result.dataset}: {result.num_images} images, original accuracy {float(result.accuracy('original')):.4f}"
         f" (mean confidence {float(result.confidence('original')):.3f}), mask {mask}, rescale={result.normalize}",
         f"all-zero image -> {blank} ({result.blank_conf:.3f}); 'not {blank}': HFC-explained images of other classes",
+        f"LFC/HFC views: {'rescaled by their per-image max' if result.normalize == 'per_image_max' else 'not rescaled'}"
+        f" (rescale={result.normalize})",
         f"{'radius':>6}  {'LFC acc':>8}  {'LFC conf':>8}  {'HFC acc':>8}  {'HFC conf':>8}  {'HFC-explained':>13}"
         f"  {'not ' + blank:>10}",
     ]
@@ -84,8 +86,9 @@ def evaluate(
     split: SplitOpt = "test",
     radii: RadiiOpt = DEFAULT_RADII,
     rescale: Annotated[
-        str, typer.Option(help="none, or per_image_max: rescale each LFC/HFC by its maximum (HFC code).")
-    ] = "none",
+        str,
+        typer.Option(help="per_image_max: rescale each LFC/HFC by its maximum (HFC code, training curves); or none."),
+    ] = "per_image_max",
     inclusive: Annotated[bool, typer.Option(help="Use |k| <= r (paper text) instead of |k| < r (HFC code).")] = False,
     examples: Annotated[int, typer.Option(help="HFC-explained images drawn in the Fig. 2-style grid (0: none).")] = 8,
     example_radius: Annotated[
@@ -95,7 +98,7 @@ def evaluate(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Images per batch (memory grows with batch x radii).")] = 256,
-    amp: Annotated[bool, typer.Option(help="float16 autocast for the model on CUDA.")] = False,
+    amp: Annotated[bool, typer.Option(help="Autocast the model (CUDA float16, CPU bfloat16).")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the -n subsample and of untrained weights.")] = 0,
     device: DeviceOpt = "auto",
     limit: LimitOpt = None,
@@ -115,7 +118,7 @@ def evaluate(
 
     Examples:
       freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --radii 4,8,12,16,20,24,28
-      freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --rescale per_image_max -o out/ev
+      freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --rescale none -o out/ev
       freqlens evaluate torchvision:resnet18 --pretrained --data val/ --image-size 224 --class-index index.json -n 500
     """
     if rescale not in hfc.NORMALIZATIONS:
@@ -163,7 +166,8 @@ def evaluate(
             fourier.conventions(inclusive),
             device=result.device,
             dtype=getattr(torch, result.dtype),
-            seed=seed if model_info["source"] == "registry" else None,
+            precision=result.precision,
+            seed=seed,
             dataset=result.dataset,
             split=split,
             images=result.num_images,
@@ -178,7 +182,9 @@ def evaluate(
             hfc_explained_ranking=hfc.RANKING,
             batch_size=batch_size,
             amp=amp,
-            image_subsample=None if limit is None else f"{len(images)} drawn at random with seed {seed}, in order",
+            image_subsample=None
+            if limit is None
+            else f"{len(images)} drawn at random with seed {seed}, in index order",
         ),
     }
     provenance.write_json(out / "evaluate.json", payload)

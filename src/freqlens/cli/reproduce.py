@@ -95,7 +95,7 @@ def reproduce(
         return
     root = runs_root(runs)
     out_dir = out if out is not None else Path("out") / profile
-    dev = resolve_device(device)
+    dev = str(resolve_device(device))
     ctx = Context(runs_root=root, profile=profile, device=dev, data_dir=data_dir, executor=executor, seeds=seeds)
     runner = make_executor(executor, root / "_submitit", dev, parse_pairs(slurm or [], "--slurm"))
     typer.echo(

@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
 
 from freqlens import fourier, provenance, views
-from freqlens.analyses import datastats
-from freqlens.analyses.sensitivity import METRICS, TARGETS, fourier_sensitivity
+from freqlens.analyses.sensitivity import METRICS, TARGETS, comparison_figure, model_vs_data
 from freqlens.cli import app
 from freqlens.cli.common import (
     ArchOpt,
@@ -20,12 +18,12 @@ from freqlens.cli.common import (
     DeviceOpt,
     ImageSizeOpt,
     InputNormOpt,
+    LimitOpt,
     ModelArg,
     ModelArgsOpt,
     OutOpt,
     PretrainedOpt,
     ResizeOpt,
-    SampleLimitOpt,
     SplitOpt,
     load,
     load_model_spec,
@@ -33,7 +31,6 @@ from freqlens.cli.common import (
     resolve_device,
 )
 from freqlens.errors import FreqlensError
-from freqlens.plotting import plt
 from freqlens.radii import parse_radius, resolve_view
 
 
@@ -43,7 +40,7 @@ def sensitivity(
     data: DataOpt = "cifar10",
     data_dir: DataDirOpt = None,
     split: SplitOpt = "test",
-    limit: SampleLimitOpt = 256,
+    limit: LimitOpt = 256,
     view: Annotated[
         str, typer.Option(help="Filter applied to the images first, e.g. hpsquare:8 or hpsquare:0.5n (of Nyquist).")
     ] = "original",
@@ -80,60 +77,61 @@ def sensitivity(
         raise FreqlensError(f"--target must be one of {TARGETS} and --metric one of {METRICS}")
     dev = resolve_device(device)
     images = load(data, split, data_dir, limit, seed, image_size, resize, class_index)
-    the_view = views.parse_view(resolve_view(view, *images.image_shape[1:]))
-    x = views.apply_in_chunks(the_view, images.images)
+    the_view = views.View.parse(resolve_view(view, *images.image_shape[1:]))
     band_radius = parse_radius(band, *images.image_shape[1:])
     net, model_info = load_model_spec(model, images, dev, seed, model_options(arch, model_arg, pretrained, normalize))
-    maps = fourier_sensitivity(
-        net, x, images.labels, target=target, metric=metric, batch_size=batch_size, device=dev, progress=True
+    result = model_vs_data(
+        net,
+        images.images,
+        images.labels,
+        view=the_view,
+        target=target,
+        metric=metric,
+        smooth=smooth,
+        band=band_radius,
+        batch_size=batch_size,
+        device=dev,
+        progress=True,
     )
-    amplitude = datastats.spectrum_map(x, "amplitude", standardize=True)
-    model_profile = datastats.radial_distribution(maps.mean, smooth)
-    data_profile = datastats.radial_distribution(amplitude, smooth)
-    comparison = datastats.compare_profiles(model_profile, data_profile)
-    h, w = x.shape[-2:]
-    masses = {
-        "model_below_band": datastats.radial_mass(model_profile, 0, band_radius),
-        "data_below_band": datastats.radial_mass(data_profile, 0, band_radius),
-    }
-    if the_view.name.startswith("hpsquare"):
-        cutoff = int(the_view.name.split(":")[1])
-        square = fourier.square_mask(h, w, cutoff, symmetric=the_view.name.endswith(":sym"))
-        masses["model_map_in_removed_square"] = datastats.map_mass(maps.mean, square)
-    typer.echo(f"{images.name} ({split}, {len(images)} images, view {the_view.name}): {metric} sensitivity of {target}")
+    if result.value("dead"):
+        raise FreqlensError("the model's input gradient is zero everywhere (no ReLU fires): no profile to compare")
+    typer.echo(f"{images.name} ({split}, {len(images)} images, view {the_view}): {metric} sensitivity of {target}")
     typer.echo(
-        f"model vs data radial profiles: Spearman {comparison['spearman']:.3f}, "
-        f"JS divergence {comparison['js_divergence']:.4f}, total variation {comparison['total_variation']:.3f}"
+        f"model vs data radial profiles: Spearman {result.value('spearman'):.3f}, "
+        f"JS divergence {result.value('js_divergence'):.4f}, total variation {result.value('total_variation'):.3f}"
     )
+    masses = {
+        key: result.value(name)
+        for key, name in (
+            ("model_below_band", "model_below_band"),
+            ("data_below_band", "data_below_band"),
+            ("model_map_in_removed_square", "model_map_in_square"),
+        )
+        if name in result.metrics
+    }
     for key, value in masses.items():
         typer.echo(f"{key}: {value:.4f}")
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    datastats.map_axes(axes[0], maps.mean.sum(0), f"log10 sensitivity ({metric}, {target}), channels summed")
-    datastats.map_axes(axes[1], amplitude.sum(0), "log10 data RMS amplitude (standardised)")
-    for name, p, style in (("model", model_profile, "o-"), ("data", data_profile, "k--")):
-        axes[2].loglog(torch.arange(1, len(p)).numpy(), p[1:].clamp_min(1e-30).numpy(), style, ms=3, label=name)
-    axes[2].axvline(band_radius, color="grey", lw=0.8, ls=":")
-    axes[2].set_xlabel("radius |k| (cycles / image)")
-    axes[2].set_ylabel("share of radial profile")
-    axes[2].set_title(f"Spearman {comparison['spearman']:.2f}", fontsize=8)
-    axes[2].legend(fontsize=7)
-    fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
-    provenance.save_figure(fig, out / "sensitivity.png")
+    provenance.save_figure(comparison_figure(result), out / "sensitivity.png")
+    a = result.arrays
     provenance.write_json(
         out / "sensitivity.json",
         {
             "model": model_info,
             "dataset": images.name,
             "split": split,
-            "view": the_view.name,
-            **maps.summary(),
-            "mean": maps.mean,
-            "std": maps.std,
-            "radial_profile": model_profile,
-            "data_radial_profile": data_profile,
-            "data_amplitude": amplitude,
-            "comparison": comparison,
+            "view": str(the_view),
+            "metric": metric,
+            "target": target,
+            "images": len(images),
+            "definition": result.conventions["sensitivity"],
+            "mean": a["mean"],
+            "std": a["std"],
+            "radial_profile": a["profile"],
+            "data_radial_profile": a["data_profile"],
+            "data_amplitude": a["data_spectrum"],
+            "comparison": {k: result.value(k) for k in ("spearman", "js_divergence", "total_variation", "cosine")},
+            "accuracy": result.summary()["metrics"]["accuracy"],
             "band": band_radius,
             "masses": masses,
             "provenance": provenance.record(
@@ -141,10 +139,8 @@ def sensitivity(
                 device=dev,
                 dtype=next(net.parameters()).dtype,
                 seed=seed,
-                radial_profiles="round(|k|) bins, channels summed, mean per radius, "
-                f"moving average half-width {smooth}, normalised to sum 1",
-                data_spectrum="sqrt(E|FFT_ortho(z)|^2), z standardised per channel over the evaluated images",
-                image_subsample=f"{len(images)} drawn at random with seed {seed}, in order",
+                **{k: v for k, v in result.conventions.items() if k in ("radial_profiles", "data_spectrum")},
+                image_subsample=result.conventions["image_subsample"],
             ),
         },
     )

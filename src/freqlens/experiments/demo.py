@@ -61,17 +61,19 @@ class Demo(Recipe):
         model, _ = ctx.trained_model(cell.config["train"])
         spec = cell.config["train"]["data"]
         test = ctx.dataset(spec, "test").subset(cell.config["images"], seed=0)
-        result = hfc.evaluate_hfc(model, test, cell.config["radii"], progress=False)
-        maps = sensitivity.fourier_sensitivity(model, test.images[: cell.config["sensitivity_images"]])
-        total = maps.mean.sum(dim=0)  # (H, W), channels summed
+        result = hfc.evaluate_hfc(model, test, cell.config["radii"], normalize="none", progress=False)
+        k = cell.config["sensitivity_images"]
+        measured = sensitivity.model_vs_data(
+            model, test.images[:k], test.labels[:k], data_images=test.images, data_spectrum="power", standardize=False
+        )
+        total = measured.arrays["mean"].sum(dim=0)  # (H, W), channels summed
         h, w = total.shape
         distance = fourier.radial_distance(h, w)
         peak = int(torch.where(distance >= 2, total, torch.zeros_like(total)).argmax())
         cues = [(int(i), int(j)) for i, j in test.meta["cue_positions"]]  # type: ignore[attr-defined]
         mirrors = [((h - p[0]) % h, (w - p[1]) % w) for p in cues]
-        data_power = datastats.spectrum_map(test.images, kind="power", standardize=False).sum(dim=0)
-        sens_profile = datastats.radial_distribution(total)
-        data_profile = datastats.radial_distribution(data_power)
+        data_power = measured.arrays["data_spectrum"].sum(dim=0)
+        sens_profile, data_profile = measured.arrays["profile"], measured.arrays["data_profile"]
         runs.save_arrays(
             run_dir, sensitivity=total, data_power=data_power, sens_profile=sens_profile, data_profile=data_profile
         )
@@ -83,6 +85,7 @@ class Demo(Recipe):
             "hfc": {f"{r:g}": float(result.accuracy("hfc")[i]) for r, i in at.items()},
             "hfc_explained_12": int(result.hfc_explained_counts()[at[12.0]]),
             "images": result.num_images,
+            "lfc_hfc_normalize": result.normalize,
             "chance": 1 / test.num_classes,
             "sensitivity_peak": [peak // w, peak % w],
             "peak_is_cue": (peak // w, peak % w) in cues + mirrors,

@@ -29,10 +29,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from freqlens import fourier, provenance, runs, views
-from freqlens.analyses import datastats
-from freqlens.analyses.heatmap import subsample
-from freqlens.analyses.sensitivity import fourier_sensitivity
+from freqlens import provenance, runs
+from freqlens.analyses import datastats, sensitivity
+from freqlens.contract import subsample
 from freqlens.data import ImageSet
 from freqlens.errors import FreqlensError
 from freqlens.experiments.base import (
@@ -188,58 +187,63 @@ def _untrained(spec: dict[str, Any], data: ImageSet, device: str) -> nn.Module:
     return load_model_source(spec["model"], data.image_shape, data.num_classes, options, device, spec["seed"])[0]
 
 
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: str) -> float:
-    correct = 0
-    with torch.inference_mode():
-        for s in range(0, x.shape[0], 500):
-            correct += int((model(x[s : s + 500].to(device)).argmax(1) == y[s : s + 500].to(device)).sum())
-    return correct / x.shape[0]
-
-
 class _SensitivityRecipe(Recipe):
     """Shared cell runner: train (or build) the model, measure its sensitivity and the data's spectrum."""
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         cfg = cell.config
-        view = views.parse_view(cfg["view"])
         test = ctx.dataset(cfg["data"], "test")
-        x, y = subsample(test.images, test.labels, cfg["images"], cfg["seed"])
-        x = views.apply_in_chunks(view, x)
         if cfg["train"] is not None:
             model, _ = ctx.trained_model(cfg["train"])
         else:
             model = _untrained(cfg["untrained"], test, ctx.device)
-        maps = fourier_sensitivity(
-            model, x, y, target=cfg["target"], metric=cfg["metric"], device=ctx.device, progress=ctx.progress
-        )
         train = ctx.dataset(cfg["data"], "train")
         data_x, _ = subsample(train.images, train.labels, cfg["data_images"], cfg["seed"])
-        amplitude = datastats.spectrum_map(views.apply_in_chunks(view, data_x), "amplitude", standardize=True)
-        data_profile = datastats.radial_distribution(amplitude)
-        h, w = x.shape[-2:]
+        measured = sensitivity.model_vs_data(
+            model,
+            test.images,
+            test.labels,
+            view=cfg["view"],
+            data_images=data_x,
+            target=cfg["target"],
+            metric=cfg["metric"],
+            band=LOW_BAND,
+            square=CUTOFF,
+            n=cfg["images"],
+            seed=cfg["seed"],
+            device=ctx.device,
+            progress=ctx.progress,
+        )
+        m, arrays = measured.metrics, measured.arrays
         result: dict[str, Any] = {
-            **maps.summary(),
+            "metric": cfg["metric"],
+            "target": cfg["target"],
+            "images": measured.params["n"],
+            "definition": measured.conventions["sensitivity"],
             "family": cfg["family"],
-            "view": view.name,
+            "view": measured.params["view"],
             "trained": cfg["train"] is not None,
-            "test_accuracy": _accuracy(model, x, y, ctx.device),
-            "data_mass_below_8": datastats.radial_mass(data_profile, 0, LOW_BAND),
-            "data_profile": data_profile.tolist(),
+            "test_accuracy": measured.value("accuracy"),
+            "data_mass_below_8": m["data_below_band"],
+            "data_profile": arrays["data_profile"].tolist(),
             # A network whose ReLUs never fire has zero input gradient: no profile to normalise.
-            "dead": not float(maps.mean.sum()) > 0,
+            "dead": m["dead"],
         }
-        arrays: dict[str, Any] = {"mean": maps.mean, "std": maps.std, "data_profile": data_profile}
         if not result["dead"]:
-            profile = datastats.radial_distribution(maps.mean)
+            rmin, rmax = measured.details["comparison_range"]
             result.update(
-                comparison=datastats.compare_profiles(profile, data_profile),
-                mass_below_8=datastats.radial_mass(profile, 0, LOW_BAND),
-                map_mass_in_square=datastats.map_mass(maps.mean, fourier.square_mask(h, w, CUTOFF)),
-                peak_radius=int(profile[1:].argmax()) + 1,
-                profile=profile.tolist(),
+                comparison={
+                    **{k: m[k] for k in ("spearman", "js_divergence", "total_variation", "cosine")},
+                    "rmin": rmin,
+                    "rmax": rmax,
+                },
+                mass_below_8=m["model_below_band"],
+                map_mass_in_square=m["model_map_in_square"],
+                peak_radius=m["peak_radius"],
+                profile=arrays["profile"].tolist(),
             )
-            arrays["profile"] = profile
-        runs.save_arrays(run_dir, data_amplitude=amplitude, **arrays)
+        saved = {k: arrays[k] for k in ("mean", "std", "data_profile", "profile") if k in arrays}
+        runs.save_arrays(run_dir, data_amplitude=arrays["data_spectrum"], **saved)
         return result
 
 

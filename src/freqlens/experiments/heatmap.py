@@ -12,6 +12,7 @@ from typing import Any
 
 from freqlens import fourier, provenance, runs
 from freqlens.analyses import heatmap
+from freqlens.contract import subsample
 from freqlens.experiments import common
 from freqlens.experiments.base import Cell, CellResult, Comparison, Context, Figure, Recipe, Summary, register_recipe
 from freqlens.plotting import plt
@@ -43,7 +44,7 @@ class FourierHeatMap(Recipe):
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         model, _ = ctx.trained_model(cell.config["train"])
         test = ctx.dataset(cell.config["train"]["data"], "test")
-        x, y = heatmap.subsample(test.images, test.labels, cell.config["images"], cell.config["seed"])
+        x, y = subsample(test.images, test.labels, cell.config["images"], cell.config["seed"])
         hm = heatmap.fourier_heatmap(
             model, x, y, cell.config["eps"], seed=cell.config["seed"], device=ctx.device, progress=ctx.progress
         )

@@ -182,10 +182,10 @@ def _check(c: TrainConfig) -> None:
     if any(r <= 0 for r in c.eval_radii) or len(set(c.eval_radii)) != len(c.eval_radii):
         raise FreqlensError(f"eval_radii must be distinct positive numbers, got {list(c.eval_radii)}")
     from freqlens.train.augment import parse_augment
-    from freqlens.views import parse_view
+    from freqlens.views import View
 
     parse_augment(c.augment)
-    parse_view(c.train_view)
+    View.parse(c.train_view)
 
 
 def load_config(

@@ -29,8 +29,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from freqlens import fourier, provenance
-from freqlens.attacks import eval_mode
 from freqlens.checkpoint import CHECKPOINT_FORMAT, read_file, save_model
+from freqlens.contract import evaluating, resolve_device
 from freqlens.data import open_dataset
 from freqlens.errors import FreqlensError
 from freqlens.models import create_model, model_spec
@@ -38,7 +38,7 @@ from freqlens.train.augment import mixup, parse_augment
 from freqlens.train.callbacks import Callback, EpochContext, default_callbacks
 from freqlens.train.config import TrainConfig
 from freqlens.train.plots import plot_curves
-from freqlens.views import apply_in_chunks, parse_view
+from freqlens.views import View, apply_in_chunks
 
 CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, MODEL_FILE, CURVES_FILE = (
     "config.json",
@@ -129,18 +129,6 @@ def cpu_autocast(setting: str) -> bool:
     return setting == "on" or (setting == "auto" and native_cpu_bfloat16())
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when available, else CPU; an unavailable CUDA device is a one-line error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise FreqlensError(f"device {name!r} requested but CUDA is not available; use device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise FreqlensError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
-
-
 def load_data(config: TrainConfig, device: torch.device) -> _Data:
     """Both splits on ``device``: subsets drawn, the training view applied once, labels shuffled if asked."""
     train_set = open_dataset(config.data, "train", config.data_dir).subset(config.train_subset, config.seed)
@@ -156,7 +144,7 @@ def load_data(config: TrainConfig, device: torch.device) -> _Data:
             fourier.check_radius(r, h, w)
         except FreqlensError as exc:
             raise FreqlensError(f"eval_radii: {exc}") from None
-    view = parse_view(config.train_view)
+    view = View.parse(config.train_view)
     train_x = apply_in_chunks(view, train_set.images.to(device))
     train_y = train_set.labels.to(device)
     if config.shuffle_labels:  # one fixed permutation of the labels: class counts are kept, the pairing is lost
@@ -344,7 +332,7 @@ def train(
             idx = order[step * bs : (step + 1) * bs]
             x, y = augment(data.train_x[idx], data_gen), data.train_y[idx]
             if attack is not None:
-                with eval_mode(model), autocast():
+                with evaluating(model), autocast():
                     x = attack(model, x, y, noise_gen)
             partner, lam = None, 1.0
             if config.mixup_alpha > 0:
