@@ -99,7 +99,8 @@ def test_window_and_grid_select_the_stated_frequencies():
 def test_cost_line_states_passes_and_time():
     plan = heatmap_plan.default_plan(224, 224)
     line = heatmap_plan.cost_line(plan, 10, 0.01)
-    assert f"{(plan.pairs.numel() + 1) * 10:,} forward passes" in line and "min" in line
+    assert f"{(plan.pairs.numel() + 1) * 10:,} forward passes" in line and "about 21 s at 100 img/s" in line
+    assert "about 3.5 min" in heatmap_plan.cost_line(plan, 100, 0.01)
 
 
 def test_defaults_scale_with_the_image_size():
@@ -231,3 +232,79 @@ def test_sampled_heat_map_equals_the_full_map_at_its_bins_and_is_blank_elsewhere
     assert part.summary()["heatmap_sampling"] == plan.describe()
     profile = sampled_profile(part.error)
     assert profile[0] == full.error[6, 6] and heatmap_figure(part) is not None
+
+
+# ------------------------------------------------------------------------------------------------- sensitivity targets
+
+
+def _linear(k=3, c=2, h=4, w=4):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(c * h * w, k).double()), torch.rand(
+        5, c, h, w, dtype=torch.float64
+    )
+
+
+def test_random_projections_are_unbiased_for_the_logit_gradient_power():
+    """f(x) = W x: the 'logits' power is sum_k |FFT(W_k)|^2 per image; the mean of many projection estimates
+    matches it within a few standard errors, and single estimates do vary (so the test can fail)."""
+    from freqlens.analyses.sensitivity import gradient_power
+
+    model, x = _linear()
+    exact, k = gradient_power(model, x, target="logits")
+    assert k == 3
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack(
+        [gradient_power(model, x, target="projection", projections=1, generator=g)[0] for _ in range(3000)]
+    )
+    mean, stderr = draws.mean(0), draws.std(0) / 3000**0.5
+    assert float(draws.std(0).max()) > 0.01 * float(exact.max())
+    assert bool(((mean - exact).abs() <= 5 * stderr + 1e-12).all())
+    one, k_proj = gradient_power(model, x, target="projection", projections=8, generator=torch.Generator())
+    assert k_proj == 3 and one.shape == exact.shape
+
+
+def test_true_logit_target_is_the_gradient_of_the_labelled_logit():
+    from freqlens.analyses.sensitivity import gradient_power
+
+    model, x = _linear()
+    y = torch.tensor([0, 2, 1, 2, 0])
+    power, k = gradient_power(model, x, y, target="true_logit")
+    rows = model[1].weight.detach().view(3, *x.shape[1:])[y]
+    expected = torch.fft.fft2(rows, norm="ortho").abs() ** 2
+    assert k == 1 and torch.allclose(power, expected)
+    with pytest.raises(FreqlensError, match="needs labels"):
+        gradient_power(model, x, None, target="true_logit")
+
+
+def test_sensitivity_analysis_says_which_target_it_used():
+    from freqlens.analyses.sensitivity import model_vs_data
+
+    model, x = _linear(k=12)
+    y = torch.randint(0, 12, (5,))
+    result = model_vs_data(model, x.float(), y, target="projection", metric="rms", projections=2)
+    assert result.params["target"] == "projection" and result.params["projections"] == 2
+    assert result.conventions["target"].startswith("projection: random projections")
+
+
+# ------------------------------------------------------------------------------------------------- every analysis
+
+
+def test_default_audit_runs_every_analysis_and_skips_kernels_without_a_first_convolution(tmp_path, nets):
+    folder = make_folder(tmp_path / "imgs", 32, per_class=2)
+    out = tmp_path / "out"
+    models = [
+        ModelSpec("auditnets:cnn", "cnn", normalize="none"),
+        ModelSpec("auditnets:mlp32", "mlp", normalize="none"),
+    ]
+    params = {"perturbations": {"steps": 1}, "band_attacks": {"steps": 1}, "heatmap": {"n": 2, "stride": 8}}
+    audit(models, str(folder), out, n=6, progress=False, params=params)
+    summary = json.loads((out / "audit" / "summary.json").read_text())
+    titles = [t["title"].split(":")[0] for t in summary["tables"]]
+    assert titles == ["hfc", "heatmap", "sensitivity", "kernels", "perturbations", "band_attacks", "feature_spectra"]
+    kernels = summary["tables"][titles.index("kernels")]
+    assert kernels["columns"] == ["metric", "cnn"]  # the MLP has no convolution: skipped, and said so
+    assert "**kernels** skipped for mlp" in summary["text"]
+    heat = next(f for f in summary["figures"] if f["path"].startswith("heatmap/cnn"))
+    assert "sampled map" in heat["caption"] and "blank" in heat["caption"]
+    sens = next(f for f in summary["figures"] if f["path"].startswith("sensitivity/cnn"))
+    assert "target: logits" in sens["caption"]

@@ -151,5 +151,7 @@ def cost_line(plan: HeatmapPlan, images: int, seconds_per_image: float | None = 
     passes = plan.forward_passes(images)
     line = f"heat map: {plan.describe()}; {images} images -> {passes:,} forward passes"
     if seconds_per_image is not None:
-        line += f", about {passes * seconds_per_image / 60:.1f} min at {1 / seconds_per_image:.0f} img/s measured"
+        seconds = passes * seconds_per_image
+        took = f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+        line += f", about {took} at {1 / seconds_per_image:.0f} img/s measured"
     return line

@@ -21,7 +21,8 @@ The cell's name is the model's label (display only: not hashed). ``run_cell`` lo
 (``open_images(...).sample(n, seed).materialize()``), runs the analysis, saves its result into the run folder
 (``arrays.npz``, one PNG per figure) and returns its summary (metrics, params, conventions, figures) plus the model's
 source record and what was sampled. The analysis ``kernels`` needs a first layer that is a ``Conv2d``; for any other
-model the cell records ``skipped`` with the reason instead of failing.
+model the cell records ``skipped`` with the reason instead of failing, and so does ``feature_spectra`` for a
+model without spatial feature maps.
 
 ``summarize`` lays the models side by side per analysis: one table of metrics (value ± standard error, one column
 per model) and the figures copied into the recipe's output folder, captioned with what was sampled.
@@ -142,15 +143,20 @@ def call_analysis(name: str, model: Any, images: Any, params: dict[str, Any], pr
     return spec.run(model, images.images, images.labels, **params, **extra)
 
 
-def skip_reason(name: str, model: Any) -> str | None:
-    """Why analysis ``name`` does not apply to ``model`` (None: it does)."""
-    if name == "kernels":
-        from freqlens.analyses.kernels import find_conv
+def skip_reason(name: str, model: Any, images: Any, params: dict[str, Any]) -> str | None:
+    """Why analysis ``name`` does not apply to ``model`` (None: it does): kernels without a first ``Conv2d``, feature
+    spectra of a model without any spatial feature map (when no layers are named)."""
+    try:
+        if name == "kernels":
+            from freqlens.analyses.kernels import find_conv
 
-        try:
-            find_conv(model)
-        except FreqlensError as exc:
-            return f"kernel smoothness needs a Conv2d first layer: {exc}"
+            find_conv(model, params.get("layer"))
+        elif name == "feature_spectra" and params.get("layers") is None:
+            from freqlens.analyses.feature_spectra import default_layers
+
+            default_layers(model, images.images[:2].to(next(iter(model.parameters())).device))
+    except FreqlensError as exc:
+        return str(exc)
     return None
 
 
@@ -208,7 +214,7 @@ class Audit(Recipe):
             "classes": images.num_classes,
             "seed": config["data"]["seed"],
         }
-        reason = skip_reason(config["analysis"], model)
+        reason = skip_reason(config["analysis"], model, images, config["params"])
         if reason is not None:
             return {"analysis": config["analysis"], SKIPPED: reason, "model": info, "sampled": sampled}
         result = call_analysis(config["analysis"], model, images, dict(config["params"]), ctx.progress)
@@ -220,7 +226,6 @@ class Audit(Recipe):
             by_analysis.setdefault(r.cell.config["analysis"], []).append(r)
         tables, figures, notes = [], [], []
         for analysis, group in by_analysis.items():
-            labels = [r.cell.name for r in group]
             skipped = [(r.cell.name, r.summary[SKIPPED]) for r in group if SKIPPED in r.summary]
             notes += [f"**{analysis}** skipped for {label}: {why}" for label, why in skipped]
             ran = [r for r in group if SKIPPED not in r.summary]
@@ -228,7 +233,8 @@ class Audit(Recipe):
                 continue
             names = list(dict.fromkeys(k for r in ran for k in r.summary.get("metrics", {})))
             rows = [[m, *(_fmt_metric(r.summary["metrics"].get(m)) for r in ran)] for m in names]
-            tables.append(Table(f"{analysis}: metrics (value ± standard error)", ["metric", *labels], rows))
+            columns = ["metric", *(r.cell.name for r in ran)]
+            tables.append(Table(f"{analysis}: metrics (value ± standard error)", columns, rows))
             for r in ran:
                 for fig_name, file in r.summary.get("figures", {}).items():
                     target = Path(analysis) / f"{_slug(r.cell.name)}-{file}"
