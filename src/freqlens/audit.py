@@ -73,7 +73,7 @@ def default_params(
         return {"eps": eps, "n": _images(name, h, w, n), "window": plan.window, "stride": plan.stride}
     if name == "sensitivity":
         target = "logits" if num_classes <= EXACT_LOGITS_MAX else "projection"
-        extra = {"projections": PROJECTIONS, "metric": "rms"} if target == "projection" else {}
+        extra: dict[str, Any] = {"projections": PROJECTIONS, "metric": "rms"} if target == "projection" else {}
         return {"n": _images(name, h, w, n), "target": target, "batch_size": 16, **extra}
     if name == "perturbations":
         return {"n": _images(name, h, w, n), "eps": 0.03, "steps": 5, "batch_size": 32}

@@ -330,7 +330,8 @@ def heatmap_analysis(
     x, y = subsample(images, labels, n, seed)
     dev = torch.device(device) if device is not None else placement(model, x)[0]
     size = default_batch_size(dev) if batch_size is None else batch_size
-    plan = None if window is None and stride is None else make_plan(*x.shape[-2:], window, stride)
+    h, w = x.shape[-2:]
+    plan = None if window is None and stride is None else make_plan(h, w, window, stride)
     hm = fourier_heatmap(
         model,
         x,

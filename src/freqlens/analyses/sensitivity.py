@@ -123,14 +123,16 @@ def gradient_power(
         out = model(x)
         if out.dim() != 2 or out.shape[0] != x.shape[0]:
             raise FreqlensError(f"the model must return logits of shape (N, K), got {tuple(out.shape)}")
-        if target in ("loss", "true_logit") and labels is None:
-            raise FreqlensError(f"target={target!r} needs labels; pass the labels or use target='logits'")
-        if target == "loss":
-            outputs = [F.cross_entropy(out, labels.to(out.device), reduction="sum")]
-        elif target == "true_logit":
-            outputs = [out.gather(1, labels.to(out.device).view(-1, 1)).sum()]
+        if target in ("loss", "true_logit"):
+            if labels is None:
+                raise FreqlensError(f"target={target!r} needs labels; pass the labels or use target='logits'")
+            y = labels.to(out.device)
+            outputs = [
+                F.cross_entropy(out, y, reduction="sum") if target == "loss" else out.gather(1, y[:, None]).sum()
+            ]
         elif target == "projection":
-            vectors = projection_vectors(projections, *out.shape, generator).to(out.device, out.dtype)
+            n, k = out.shape
+            vectors = projection_vectors(projections, n, k, generator).to(out.device, out.dtype)
             outputs = [(out * v).sum() for v in vectors]
         else:
             outputs = [out[:, k].sum() for k in range(out.shape[1])]

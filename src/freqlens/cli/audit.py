@@ -86,7 +86,7 @@ def audit(
         data,
         out,
         runs_root=runs,
-        device=resolve_device(device),
+        device=str(resolve_device(device)),
         data_dir=data_dir,
         progress=progress,
         analyses=names,

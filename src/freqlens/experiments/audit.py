@@ -126,7 +126,7 @@ def load_model(model: dict[str, Any], images: Any, device: str) -> tuple[Any, di
         model["spec"], images.image_shape, images.num_classes, options, device, int(model.get("seed", 0))
     )
     if not isinstance(net, torch.jit.ScriptModule):
-        net = net.to(memory_format=torch.channels_last)  # NHWC convolutions: ~1.4x on CPU, same values up to rounding
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # NHWC convolutions: ~1.4x on CPU, same values up to rounding
         info["memory_format"] = "channels_last"
     return net, info
 
@@ -137,7 +137,7 @@ def call_analysis(name: str, model: Any, images: Any, params: dict[str, Any], pr
 
     spec = get_analysis(name)
     accepted = inspect.signature(spec.run).parameters
-    extra = {"progress": progress} if "progress" in accepted and "progress" not in params else {}
+    extra: dict[str, Any] = {"progress": progress} if "progress" in accepted and "progress" not in params else {}
     if "classes" in accepted and "classes" not in params and images.classes:
         extra["classes"] = list(images.classes)
     return spec.run(model, images.images, images.labels, **params, **extra)
