@@ -1,11 +1,12 @@
 """Benchmark: ``freqlens audit`` of a ResNet-18-sized network on 500 images at 224x224 (and the same at 32x32).
 
 Builds a temporary image folder of random 224 px (or 32 px) PNGs in 10 classes, then runs the audit with its default
-settings on ``resnet18 --model-arg stem=imagenet --normalize imagenet`` (untrained: the speed does not depend on the
-weights) at 224x224, and on ``resnet18`` (the CIFAR stem) at 32x32. It prints the heat map's cost estimate (the
-audit prints it before starting), the machine's load, the seconds of every analysis cell, the total wall time and the
-process' CPU time: on a shared machine the wall time on an idle one is about ``cpu_s / threads``. The target
-of issue 14: at most 15 minutes at 224x224 on a 2-core CPU, heat map included.
+settings on ``resnet18 --model-arg stem=imagenet`` at 224x224 and on ``resnet18`` (the CIFAR stem) at 32x32: registry
+models, which standardise their input themselves, untrained (the speed does not depend on the weights, but the attacks
+stop early on misclassified images, so an untrained model's attacks are cheaper than a trained one's). It prints the
+heat map's cost estimate (the audit prints it before starting), the machine's load, the seconds of every analysis
+cell, the total wall time and the process' CPU time: on a shared machine the wall time on an idle one is about
+``cpu_s / threads``. The target of issue 14: at most 15 minutes at 224x224 on a 2-core CPU, heat map included.
 
     python benchmarks/bench_audit.py [--size 224] [--size 32] [--images 500] [--threads 2]
         [--analyses hfc,heatmap,...] [--keep DIR]
@@ -40,7 +41,7 @@ def make_folder(root: Path, size: int, images: int, classes: int = 10) -> Path:
 def run(size: int, images: int, analyses: list[str], work: Path) -> dict[str, object]:
     folder = make_folder(work / f"images{size}", size, images)
     if size >= 224:
-        model = ModelSpec("resnet18", "resnet18-imagenet-stem", kwargs={"stem": "imagenet"}, normalize="imagenet")
+        model = ModelSpec("resnet18", "resnet18-imagenet-stem", kwargs={"stem": "imagenet"})
     else:
         model = ModelSpec("resnet18", "resnet18-cifar-stem")
     load = os.getloadavg()[0]
