@@ -16,7 +16,7 @@ Example:
     >>> default_params("hfc", 224, 224, 500, 1000)["radii"]
     [28.0, 56.0, 84.0, 112.0]
     >>> default_params("heatmap", 224, 224, 500, 1000)["n"], default_params("heatmap", 32, 32, 500, 10)["n"]
-    (24, 200)
+    (24, 64)
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from freqlens.errors import FreqlensError
 DEFAULT_ANALYSES = ("hfc", "heatmap", "sensitivity", "kernels", "perturbations", "band_attacks", "feature_spectra")
 # Images the costly analyses use at 224x224; scaled by 224^2 / (H W) at other sizes, capped by MAX_IMAGES and -n.
 IMAGES_AT_224 = {"heatmap": 24, "sensitivity": 64, "perturbations": 32, "band_attacks": 24, "feature_spectra": 64}
-MAX_IMAGES = {"heatmap": 200, "sensitivity": 500, "perturbations": 200, "band_attacks": 200, "feature_spectra": 500}
+MAX_IMAGES = {"heatmap": 64, "sensitivity": 500, "perturbations": 200, "band_attacks": 200, "feature_spectra": 500}
 EXACT_LOGITS_MAX = 10  # sensitivity sums every logit's gradient up to this many classes; beyond, random projections
 PROJECTIONS = 4  # random projections of the logits per image for the sensitivity estimate
 HEATMAP_PIXEL_AMPLITUDE = 0.125  # eps / sqrt(H W): Yin et al.'s eps = 4 at 32x32
@@ -59,9 +59,18 @@ def _images(name: str, h: int, w: int, n: int) -> int:
 
 
 def default_params(
-    name: str, h: int, w: int, n: int, num_classes: int, radii: Sequence[float] | None = None
+    name: str,
+    h: int,
+    w: int,
+    n: int,
+    num_classes: int,
+    radii: Sequence[float] | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """The audit's parameters for analysis ``name`` on ``n`` images of ``h`` x ``w`` with ``num_classes`` classes."""
+    """The audit's parameters for analysis ``name`` on ``n`` images of ``h`` x ``w`` with ``num_classes`` classes.
+
+    On a CPU the heat map's batches shrink with the image size (256 perturbed images at 32 px, 32 at 224 px: they
+    stay in cache); elsewhere the analysis' own device default applies."""
     from freqlens.analyses.heatmap_plan import default_plan
     from freqlens.radii import default_radii
 
@@ -70,7 +79,14 @@ def default_params(
     if name == "heatmap":
         plan = default_plan(h, w)
         eps = round(HEATMAP_PIXEL_AMPLITUDE * math.sqrt(h * w), 3)
-        return {"eps": eps, "n": _images(name, h, w, n), "window": plan.window, "stride": plan.stride}
+        batch = min(256, max(32, round(256 * 32 * 32 / (h * w)))) if device == "cpu" else None
+        return {
+            "eps": eps,
+            "n": _images(name, h, w, n),
+            "window": plan.window,
+            "stride": plan.stride,
+            "batch_size": batch,
+        }
     if name == "sensitivity":
         target = "logits" if num_classes <= EXACT_LOGITS_MAX else "projection"
         extra: dict[str, Any] = {"projections": PROJECTIONS, "metric": "rms"} if target == "projection" else {}
@@ -135,7 +151,7 @@ def plan(
         entry = model_config(model.spec, model.arch, dict(model.kwargs), model.pretrained, model.normalize, model.seed)
         load_model(entry, images, device)  # one-line errors now: size, output shape, classes, imports
         for name in analyses:
-            resolved = default_params(name, h, w, len(images), images.num_classes, radii_list)
+            resolved = default_params(name, h, w, len(images), images.num_classes, radii_list, device)
             resolved.update((params or {}).get(name, {}))
             cells.append(Cell(label, {"analysis": name, "model": entry, "data": data_entry, "params": resolved}))
     return cells
@@ -155,7 +171,7 @@ def print_cost(cells: Sequence[Any], data_dir: Path | None, device: str) -> None
         _, h, w = images.image_shape
         heat = make_plan(h, w, p.get("window"), p.get("stride"))
         count = min(len(images), p.get("n") or len(images))
-        seconds = probe_seconds(model, images.images[:8], min(32, p.get("batch_size") or 32))
+        seconds = probe_seconds(model, images.images[:8], p.get("batch_size") or 32)
         typer.echo(f"{cell.name}: {cost_line(heat, count, seconds)}", err=True)
 
 
