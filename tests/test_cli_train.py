@@ -29,7 +29,7 @@ def test_train_writes_the_run_and_resumes(tmp_path: Path, capsys: pytest.Capture
     assert main(["train", "-o", str(out), "--resume", "--no-progress"]) == 0  # the saved config is the base
     assert "done: 2 epochs" in capsys.readouterr().out
     assert main(["train", "-o", str(out), "--resume", "--lr", "0.5"]) == 2
-    assert "another config (lr: 0.2 -> 0.5)" in capsys.readouterr().err
+    assert "another config (lr: 0.002 -> 0.5)" in capsys.readouterr().err
     for name in ("config.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "curves.png"):
         assert (out / name).is_file(), name
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

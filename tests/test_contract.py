@@ -133,3 +133,10 @@ def test_analysis_result_saves_arrays_and_figures(tmp_path):
     assert summary["metrics"]["acc"]["n"] == 4 and summary["metrics"]["count"] == 3
     with pytest.raises(FreqlensError, match="no metric"):
         result.value("missing")
+
+
+def test_mean_of_few_seeds_uses_student_t():
+    e = Estimate.mean_of([0.5, 0.6, 0.7])
+    assert math.isclose(e.stderr, 0.1 / math.sqrt(3)) and math.isclose(e.high - e.value, 4.303 * e.stderr)
+    wide = Estimate.mean_of(list(np.linspace(0, 1, 100)))
+    assert math.isclose(wide.high - wide.value, Estimate.Z95 * wide.stderr)

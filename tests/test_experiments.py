@@ -30,6 +30,7 @@ def tiny_quick(monkeypatch: pytest.MonkeyPatch) -> None:
     tiny["model_kwargs"]["width"] = 4
     monkeypatch.setattr(common, "_QUICK", tiny)
     monkeypatch.setitem(hfc_e3._SETUP, "quick", {"train_subset": 48, "epochs": 1, "batch_size": 24})
+    monkeypatch.setitem(common.FILTERED_SETUP, "quick", {"epochs": 1})
     for table, n in ((common.EVAL_IMAGES, 48), (common.ATTACK_IMAGES, 8), (common.HEATMAP_IMAGES, 4)):
         monkeypatch.setitem(table, "quick", n)
 
@@ -65,21 +66,23 @@ def _run_and_check(recipes: list[str], trainings: int, references: int, tmp_path
 
 
 def test_recipes_run_share_models_and_report(tiny_quick: None, tmp_path: Path) -> None:
-    # E1, E8/E9 and the heat map share one natural model; E8/E9 and the heat map one adversarially trained model.
-    root = _run_and_check(["hfc-e1", "hfc-e3", "hfc-e8e9", "heatmap"], 4, 9, tmp_path)
+    # E1, E8/E9 and the heat map share one natural model; E8/E9 and the heat map one adversarially trained model;
+    # E1's negative control is E6's BatchNorm model, E8's the dropout model (6 trainings for 11 references).
+    root = _run_and_check(["hfc-e1", "hfc-e3", "hfc-e8e9", "heatmap"], 6, 11, tmp_path)
     natural = train_run_dir(root, common.heuristic("quick", "vanilla"))
     assert natural == train_run_dir(root, get_recipe("hfc-e1").cells("quick")[0].config["train"])
-    # The E3 natural run recorded its training-set LFC curve through the extra callback.
-    natural_cell = next(c for c in get_recipe("hfc-e3").cells("quick") if c.name == "natural")
-    arrays = runs.load_arrays(runs.run_dir(root, "hfc-e3", "natural", natural_cell.config))
-    assert arrays["L4"].shape == (1,) and 0 <= float(arrays["L4"][0]) <= 1
+    # The E3 runs recorded their training-set LFC and HFC curves (natural: through the extra callback).
+    for cell in get_recipe("hfc-e3").cells("quick"):
+        arrays = runs.load_arrays(runs.run_dir(root, "hfc-e3", cell.name, cell.config))
+        assert arrays["L4"].shape == arrays["H4"].shape == (cell.config["train"]["epochs"],), cell.name
+        assert 0 <= float(arrays["L4"][0]) <= 1 and 0 <= float(arrays["H16"][-1]) <= 1
 
 
 @pytest.mark.slow
 def test_every_recipe_runs_on_tiny_data(tiny_quick: None, tmp_path: Path) -> None:
-    # E6 adds 3 heuristics (its vanilla and adversarial models are shared), Table 1 8 models and E7 4 BatchNorm ones
-    # (its vanilla LFC models are Table 1's).
-    _run_and_check(RECIPES, 19, 30, tmp_path)
+    # E6 adds 3 heuristics (its vanilla and adversarial models are shared; E1 and E8 use its BN and dropout models
+    # as controls), Table 1 8 models and E7 4 BatchNorm ones (its vanilla LFC models are Table 1's).
+    _run_and_check(RECIPES, 19, 32, tmp_path)
 
 
 @pytest.mark.slow

@@ -329,3 +329,25 @@ def test_bad_input_gives_clear_errors(x, radius, message):
 def test_square_cutoff_out_of_range():
     with pytest.raises(FreqlensError, match="cutoff"):
         fourier.square_mask(32, 32, 17)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_is_filtered_in_float32_and_returned_as_given(dtype: torch.dtype) -> None:
+    x = torch.rand(3, 3, 16, 16)
+    low, high = fourier.split(x.to(dtype), [4, 6])
+    ref_low, ref_high = fourier.split(x.to(dtype).float(), [4, 6])
+    assert low.dtype == high.dtype == dtype
+    assert torch.equal(low, ref_low.to(dtype)) and torch.equal(high, ref_high.to(dtype))
+    assert fourier.square_highpass(x.to(dtype), 2).dtype == dtype
+    assert torch.allclose(fourier.power_map(x.to(dtype)), fourier.power_map(x.to(dtype).float()))
+
+
+@pytest.mark.parametrize("radius", ["12", b"12", None, [4, "x"]])
+def test_a_radius_that_is_not_a_number_is_an_error(radius: object) -> None:
+    with pytest.raises(FreqlensError, match="radi"):
+        fourier.split(torch.rand(1, 3, 32, 32), radius)  # type: ignore[arg-type]
+
+
+def test_numpy_radii_are_numbers() -> None:
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(fourier.lowpass(x, np.float64(5)), fourier.lowpass(x, 5.0))

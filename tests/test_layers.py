@@ -14,7 +14,7 @@ LAYERS: list[set[str]] = [
     {"errors"},
     {"freqlens"},  # the package's __init__: version and FreqlensError
     {"provenance", "plotting"},
-    {"fourier", "contract", "callables", "radii"},
+    {"fourier", "contract", "callables", "radii", "checks"},
     {"data", "views", "verdicts"},
     {"models", "attacks"},
     {"checkpoint"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shutil
 import subprocess
@@ -91,6 +92,48 @@ def test_report_of_an_empty_folder_is_an_error(tmp_path: Path, capsys: pytest.Ca
     assert main(["report", "-o", str(tmp_path)]) == 2
     assert "no recipe summaries" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def _edit_summary(out: Path, change: dict[str, object]) -> None:
+    path = out / "toy" / "summary.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+
+
+@pytest.mark.parametrize("target", ["absolute", "dotdot", "symlink"])
+def test_report_embeds_only_files_inside_the_output_folder(
+    reproduced: Path, tmp_path: Path, target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not embed me")
+    if target == "symlink":  # a link inside the folder pointing out of it counts as outside
+        (reproduced / "toy" / "link.png").symlink_to(secret)
+    figure = {"absolute": str(secret), "dotdot": "../../secret.txt", "symlink": "link.png"}[target]
+    _edit_summary(reproduced, {"figures": [{"path": figure, "caption": "stolen"}]})
+    for page in ("report.html", "report.md"):
+        (reproduced / page).unlink()
+    assert main(["report", "-o", str(reproduced)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: figure") and "outside the output folder" in err and err.count("\n") == 1
+    assert not (reproduced / "report.html").exists() and not (reproduced / "report.md").exists()
+
+
+def test_report_markdown_escapes_html_from_summaries(reproduced: Path) -> None:
+    script = "<script>alert(1)</script>"
+    _edit_summary(
+        reproduced,
+        {
+            "title": f"Toy {script}",
+            "text": f"`x2` is **4** {script}",
+            "tables": [{"title": "t <b>", "columns": ["a"], "rows": [["<img src=x onerror=alert(1)>"]]}],
+        },
+    )
+    html_page, md = build_report(reproduced)
+    for text in (md.read_text(), html_page.read_text()):
+        assert "<script>" not in text and "<img src=x" not in text and "<b>" not in text
+    text = md.read_text()
+    assert "## Toy &lt;script&gt;alert(1)&lt;/script&gt; (`toy`)" in text
+    assert "`x2` is **4** &lt;script&gt;" in text  # Markdown formatting kept
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
 
 
 def _chromium() -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ def tiny(**changes: Any) -> TrainConfig:
         "data": TINY,
         "epochs": 3,
         "batch_size": 32,
+        "optimizer": "sgd",
         "lr": 0.05,
         "model_kwargs": {"width": 4, "dropout": 0.2},
         "eval_radii": [2, 5],
@@ -154,7 +156,9 @@ def test_resume_is_bit_identical(tmp_path: Path, changes: dict[str, Any]) -> Non
         assert str(a["optimizer"][key]) == str(b["optimizer"][key])
     lines = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     assert strip_times([json.loads(line) for line in lines]) == strip_times(whole.metrics)
-    assert "train_lfc_acc" in whole.final and len(whole.final["test_hfc_acc"]) == 2
+    assert (
+        len(whole.final["train_lfc_acc"]) == len(whole.final["train_hfc_acc"]) == len(whole.final["test_hfc_acc"]) == 2
+    )
 
 
 def test_existing_run_needs_resume_and_the_same_config(tmp_path: Path) -> None:
@@ -318,3 +322,71 @@ def test_cpu_bfloat16_autocast(tmp_path: Path) -> None:
     assert auto.model.dtypes == expected  # type: ignore[comparison-overlap]
     with pytest.raises(FreqlensError, match="cpu_amp"):
         tiny(cpu_amp="yes")
+
+
+# ------------------------------------------------------------------------------------- fail loudly (issue 12)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"lr": float("nan")}, "config key 'lr' must be a finite number, got nan"),
+        ({"lr": float("inf")}, "config key 'lr' must be a finite number"),
+        ({"eval_radii": [4, float("inf")]}, "config key 'eval_radii' must be a finite number"),
+        ({"weight_decay": float("nan")}, "config key 'weight_decay' must be a finite number"),
+        ({"adv_eps": 8.0}, "adv_eps <= 1"),
+        ({"adv_step_size": 0.0}, "0 < adv_step_size <= 1"),
+    ],
+)
+def test_config_rejects_non_finite_and_out_of_range_values(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(FreqlensError, match=re.escape(message)):
+        tiny(**changes)
+
+
+def test_cli_lr_nan_is_rejected_before_anything_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from freqlens.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", TINY, "--lr", "nan", "--device", "cpu", "--no-progress", "-o", str(out)]) == 2
+    assert capsys.readouterr().err == "error: config key 'lr' must be a finite number, got nan\n"
+    assert not out.exists()
+
+
+class _Loud(nn.Module):
+    """Logits times ``scale`` while training: a finite loss far above chance, as a diverging run has."""
+
+    def __init__(self, in_channels: int, num_classes: int, scale: float) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_channels, num_classes)
+        self.scale = scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.linear(x.mean(dim=(2, 3)) * 4 - 2)
+        return out * self.scale if self.training else out
+
+
+@register_model(name="_loud")
+def _loud(num_classes: int = 10, in_channels: int = 3, image_size: int = 32, scale: float = 1.0) -> nn.Module:
+    return _Loud(in_channels, num_classes, scale)
+
+
+def test_a_finite_but_diverging_loss_stops_the_run_and_keeps_the_last_good_epoch(tmp_path: Path) -> None:
+    def get_loud(ctx: EpochContext) -> dict[str, Any]:
+        ctx.model.scale = 1e4  # type: ignore[assignment]
+        return {}
+
+    cfg = tiny(model="_loud", model_kwargs={}, lr=1e-4)
+    with pytest.raises(
+        FreqlensError,
+        match=r"diverged: the mean training loss of epoch 2 is \d+\.\d+, far above chance "
+        r"\(ln 2 = 0.69\), and not falling; the checkpoint of epoch 1 is kept",
+    ):
+        train(cfg, tmp_path, progress=False, callbacks=[get_loud])
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+def test_a_run_diverging_in_its_first_epoch_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(FreqlensError, match=r"epoch 1 .* no epoch had finished, nothing saved; lower lr"):
+        train(tiny(model="_loud", model_kwargs={"scale": 1e4}), out, progress=False)
+    assert not out.exists()

@@ -69,3 +69,12 @@ def test_gains_of_complementary_views_add_to_one():
 def test_inconsistent_views_are_rejected(spec):
     with pytest.raises(FreqlensError):
         View.parse(spec)
+
+
+def test_original_max_is_the_hfc_codes_contrast_stretch():
+    """Quirk (a): uint8(x / max(x) * 255) / 255 per image (max over channels and pixels)."""
+    x = torch.tensor([0, 51, 102, 100], dtype=torch.float32).view(1, 1, 2, 2) / 255
+    view = View.parse("original:max")
+    assert str(view) == "original:max" and not view.is_linear
+    # 51 / 102 * 255 = 127.5 -> 127 (truncated, as the cast to uint8), 100 / 102 * 255 = 250
+    assert torch.allclose(view(x).flatten() * 255, torch.tensor([0.0, 127, 255, 250]), atol=1e-4)

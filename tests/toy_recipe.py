@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from freqlens.experiments import Cell, CellResult, Comparison, Context, Figure, 
 from freqlens.plotting import plt
 
 FAIL_ENV = "FREQLENS_TOY_FAIL"  # a cell name: that cell logs one record, then raises (an "interrupted" run)
+WAIT_ENV = "FREQLENS_TOY_WAIT"  # a cell name: that cell logs one record, writes WAITING, then sleeps (to be killed)
+WAITING = "waiting"
 
 
 @register_recipe
@@ -31,6 +34,9 @@ class Toy(Recipe):
         runs.log_metrics(run_dir, {"step": 0, "value": v})
         if os.environ.get(FAIL_ENV) == cell.name:
             raise RuntimeError("planted failure")
+        if os.environ.get(WAIT_ENV) == cell.name:
+            (run_dir / WAITING).write_text(str(os.getpid()))
+            time.sleep(120)
         runs.log_metrics(run_dir, {"step": 1, "square": v * v})
         runs.save_arrays(run_dir, squares=np.arange(v + 1) ** 2)
         return {"square": v * v, "pid": os.getpid()}

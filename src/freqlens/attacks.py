@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from freqlens import fourier
+from freqlens.checks import check_labels, check_logits
 from freqlens.contract import batch_slices, evaluating, placement
 from freqlens.errors import FreqlensError
 from freqlens.views import View
@@ -82,9 +83,7 @@ def _check_inputs(model: nn.Module, x: Tensor, y: Tensor) -> None:
     if not isinstance(model, nn.Module):
         raise FreqlensError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     fourier.check_images(x)
-    if not isinstance(y, Tensor) or y.shape != (x.shape[0],) or y.dtype != torch.int64:
-        shape = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
-        raise FreqlensError(f"labels must be an int64 tensor of shape ({x.shape[0]},), got {shape}")
+    check_labels(y, x.shape[0])
     lo, hi = torch.aminmax(x.detach())
     if float(lo) < 0 or float(hi) > 1:
         raise FreqlensError(f"images must lie in [0, 1], got values in [{float(lo):.3g}, {float(hi):.3g}]")
@@ -95,7 +94,7 @@ def _input_gradient(model: nn.Module, x_adv: Tensor, y: Tensor, targeted: bool) 
     the logits it was computed from."""
     with torch.enable_grad():
         inp = x_adv.detach().requires_grad_(True)
-        logits = model(inp)
+        logits = check_logits(model(inp), inp.shape[0], y)
         loss = F.cross_entropy(logits, y, reduction="sum")
         (grad,) = torch.autograd.grad(loss, inp)
     return (-grad if targeted else grad), logits.detach()
@@ -295,8 +294,7 @@ def robust_accuracy(
         if not math.isfinite(e) or e < 0:
             raise FreqlensError(f"every ε must be finite and >= 0, got {e}")
     fourier.check_images(images)
-    if labels.shape != (images.shape[0],):
-        raise FreqlensError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    check_labels(labels, images.shape[0])
     run = resolve_attack(attack, dict(attack_kwargs))
     device, dtype = placement(model, images)
     correct = dict.fromkeys(eps_values, 0)
@@ -304,7 +302,7 @@ def robust_accuracy(
         for part in batch_slices(images.shape[0], batch_size, desc="robust accuracy", progress=progress):
             x = images[part].to(device, dtype)
             y = labels[part].to(device)
-            right = model(x).argmax(dim=1) == y
+            right = check_logits(model(x), len(x), y).argmax(dim=1) == y
             xs, ys = x[right], y[right]
             for e in eps_values:
                 if e == 0 or xs.shape[0] == 0:

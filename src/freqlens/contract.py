@@ -172,6 +172,11 @@ def batch_slices(n: int, batch_size: int, *, desc: str, progress: bool = True, u
 
 # ------------------------------------------------------------------------------------------------------ estimates
 
+# Two-sided 95 % Student-t quantiles by degrees of freedom (beyond 30 the normal 1.96 is used).
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+T95.update({15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042})
+T95.update({df: T95[max(k for k in T95 if k <= df)] for df in range(11, 31) if df not in T95})
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -225,7 +230,8 @@ class Estimate:
 
     @classmethod
     def mean_of(cls, values: Sequence[float] | Tensor | np.ndarray, method: str = "seeds") -> Estimate:
-        """The mean of independent measurements (seeds, images) with its standard error (sample std / sqrt n).
+        """The mean of independent measurements (seeds, images) with its standard error (sample std / sqrt n) and
+        a Student-t 95 % interval.
 
         One value gives a standard error of 0 and ``method`` ``"single"``: the noise was not measured.
         """
@@ -234,8 +240,9 @@ class Estimate:
             raise FreqlensError("cannot average an empty list of measurements")
         if arr.size == 1:
             return cls(float(arr[0]), 0.0, n=1, method="single")
-        stderr = float(arr.std(ddof=1) / math.sqrt(arr.size))
-        return cls(float(arr.mean()), stderr, n=int(arr.size), method=method)
+        mean, stderr = float(arr.mean()), float(arr.std(ddof=1) / math.sqrt(arr.size))
+        half = T95.get(arr.size - 1, cls.Z95) * stderr  # Student-t: 3 seeds give 4.3 standard errors, not 1.96
+        return cls(mean, stderr, mean - half, mean + half, int(arr.size), method)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Estimate:

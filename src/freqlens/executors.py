@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -46,13 +47,16 @@ class InlineExecutor(Executor):
     name = "inline"
 
     def map(self, fn: Callable[[T], U], items: Sequence[T], desc: str = "") -> list[U]:
-        return [fn(item) for item in tqdm(items, desc=desc, disable=len(items) < 2, leave=False)]
+        with tqdm(items, desc=desc, disable=len(items) < 2, leave=False) as bar:  # closed now even on Ctrl-C
+            return [fn(item) for item in bar]
 
 
 def _init_worker(threads: int, gpus: int, counter: Any) -> None:
-    """Pool worker set-up: share the CPU threads, and pin one GPU per worker when there are several."""
+    """Pool worker set-up: share the CPU threads, and pin one GPU per worker when there are several. Workers ignore
+    Ctrl-C (the terminal sends it to them too): the parent stops them, so one interrupt gives one message."""
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     if gpus > 1:
         with counter.get_lock():
@@ -86,8 +90,14 @@ class PoolExecutor(Executor):
             initargs=(threads, self.gpus, counter),
         ) as pool:
             futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
-            for future in tqdm(as_completed(futures), total=len(futures), desc=desc, leave=False):
-                results[futures[future]] = future.result()
+            try:
+                for future in tqdm(as_completed(futures), total=len(futures), desc=desc, leave=False):
+                    results[futures[future]] = future.result()
+            except KeyboardInterrupt:  # stop the running jobs now (they resume from their run folders) and go
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
         return [results[i] for i in range(len(items))]
 
 

@@ -27,7 +27,8 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -38,6 +39,7 @@ __all__ = [
     "apply_gain",
     "band_mask",
     "centred_frequencies",
+    "check_finite",
     "check_images",
     "check_radius",
     "conventions",
@@ -68,10 +70,27 @@ def check_images(x: Tensor, name: str = "images") -> Tensor:
     if x.dim() != 4:
         raise FreqlensError(f"{name} must have shape (N, C, H, W), got {tuple(x.shape)}; add a batch dimension")
     if not x.is_floating_point():
-        raise FreqlensError(f"{name} must be float32 or float64, got {x.dtype}; convert with x.float() / 255")
+        raise FreqlensError(f"{name} must be floating point, got {x.dtype}; convert with x.float() / 255")
     if x.shape[0] == 0:
         raise FreqlensError(f"{name} is an empty batch; pass at least one image")
     return x
+
+
+def check_finite(x: Tensor, name: str = "images") -> Tensor:
+    """Reject a batch ``(N, ...)`` holding NaN or infinity, naming the first such image; return it unchanged."""
+    if bool(torch.isfinite(x.sum())):  # one cheap pass: any NaN or infinity makes the sum non-finite
+        return x
+    finite = torch.isfinite(x).flatten(1).all(dim=1)  # the sum may also overflow on huge finite values
+    if not bool(finite.all()):
+        bad = (~finite).nonzero().flatten().tolist()
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise FreqlensError(f"{name}: image {bad[0]}{more} holds NaN or infinite values; fix or drop it")
+    return x
+
+
+def _fft_dtype(x: Tensor) -> Tensor:
+    """``x`` in a dtype the FFT supports: half precision (float16, bfloat16) is computed in float32."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def centred_frequencies(
@@ -169,43 +188,49 @@ def effective_gain(mask: Tensor) -> Tensor:
     return (m + mirrored) / 2
 
 
-def _chunk_planes(h: int, w: int, device: torch.device) -> int:
-    """Image planes filtered per step: about 2 MiB of complex spectrum on a CPU (the passes then stay in cache), much
-    more on an accelerator, where large batches are what counts. Always even (planes are filtered in pairs)."""
+def _chunk_images(c: int, h: int, w: int, device: torch.device) -> int:
+    """Images filtered per step: about 2 MiB of complex spectrum on a CPU (the passes then stay in cache), much more
+    on an accelerator, where large batches are what counts."""
     budget = (2 if device.type == "cpu" else 512) * 2**20
-    return 2 * max(1, budget // (h * w * 8))
+    return max(1, budget // (c * h * w * 4))
 
 
 def _filter(x: Tensor, gains: Tensor, complement: bool) -> tuple[Tensor, Tensor | None]:
     """Filter ``x`` with each centred gain of the stack ``gains`` ``(R, H, W)``: ``(R, N, C, H, W)`` results, and
     ``x - result`` as well when ``complement`` (both computed chunk by chunk, so every pass over a chunk is cached).
 
-    A symmetric real gain maps real planes to real planes, so two planes ``a`` and ``b`` are filtered together as one
-    complex plane ``a + ib``: the real part of the result is ``a`` filtered, the imaginary part ``b`` filtered. One
-    complex FFT pair per two planes beats a real FFT pair per plane on CPU.
+    A symmetric real gain maps real planes to real planes, so two channels ``a`` and ``b`` of one image are filtered
+    together as one complex plane ``a + ib``: the real part of the result is ``a`` filtered, the imaginary part ``b``
+    filtered (one complex FFT pair per two planes beats a real FFT pair per plane on CPU). Only channels of the same
+    image share a transform, so an image's result does not depend on the other images of the batch (an odd last
+    channel goes through a real FFT of its own). Half precision is computed in float32 and returned in the input
+    dtype; callers reject non-finite images first (:func:`check_finite`).
     """
+    dtype, x = x.dtype, _fft_dtype(x)
     n, c, h, w = x.shape
     g = torch.fft.ifftshift(effective_gain(gains.to(x.device)), dim=(-2, -1)).to(x.dtype)
-    planes = x.reshape(n * c, h, w)
-    low = x.new_empty(g.shape[0], n * c, h, w)
+    g_half = g[..., : w // 2 + 1]  # the rfft2 half of the (symmetric) gain
+    pairs, odd = divmod(c, 2)
+    low = x.new_empty(g.shape[0], n, c, h, w)
     high = x.new_empty(low.shape) if complement else None
-    step = _chunk_planes(h, w, x.device)
-    for start in range(0, n * c, step):
-        stop = min(n * c, start + step)
-        chunk = planes[start:stop]
-        half = (stop - start + 1) // 2
-        second = chunk[half:]
-        if second.shape[0] < half:
-            second = torch.cat([second, second.new_zeros(1, h, w)])
-        spectrum = torch.fft.fft2(torch.complex(chunk[:half], second))
+    step = _chunk_images(c, h, w, x.device)
+    for start in range(0, n, step):
+        chunk = x[start : start + step]
+        if pairs:
+            spectrum = torch.fft.fft2(torch.complex(chunk[:, 0 : 2 * pairs : 2], chunk[:, 1 : 2 * pairs : 2]))
+        if odd:
+            last = torch.fft.rfft2(chunk[:, c - 1])
         for r in range(g.shape[0]):
-            filtered = torch.fft.ifft2(spectrum * g[r])
-            low[r, start : start + half] = filtered.real
-            low[r, start + half : stop] = filtered.imag[: stop - start - half]
+            out = low[r, start : start + step]
+            if pairs:
+                filtered = torch.fft.ifft2(spectrum * g[r])
+                out[:, 0 : 2 * pairs : 2] = filtered.real
+                out[:, 1 : 2 * pairs : 2] = filtered.imag
+            if odd:
+                out[:, c - 1] = torch.fft.irfft2(last * g_half[r], s=(h, w))
             if high is not None:
-                high[r, start:stop] = chunk - low[r, start:stop]
-    shape = (g.shape[0], n, c, h, w)
-    return low.view(shape), None if high is None else high.view(shape)
+                high[r, start : start + step] = chunk - out
+    return low.to(dtype), None if high is None else high.to(dtype)
 
 
 def apply_gain(x: Tensor, gain: Tensor) -> Tensor:
@@ -214,7 +239,7 @@ def apply_gain(x: Tensor, gain: Tensor) -> Tensor:
     The gain is first Hermitian-symmetrised (:func:`effective_gain`), which is what keeping the real part of a
     complex inverse FFT does, so any mask or gain gives the same result as the papers' ``real(ifft2(...))``.
     """
-    check_images(x)
+    check_finite(check_images(x))
     if gain.shape[-2:] != x.shape[-2:] or gain.dim() not in (2, 3):
         raise FreqlensError(
             f"gain of shape {tuple(gain.shape)} does not match images of size {tuple(x.shape[-2:])}; "
@@ -238,25 +263,37 @@ def split(x: Tensor, radius: float | Sequence[float], inclusive: bool = False) -
         >>> tuple(low.shape)
         (2, 4, 3, 33, 20)
     """
-    check_images(x)
+    check_finite(check_images(x))
     h, w = x.shape[-2:]
-    if isinstance(radius, (int, float)):
-        lows, highs = split(x, [radius], inclusive)
-        return lows[0], highs[0]
-    radii = [float(r) for r in radius]
+    radii, single = _radii(radius)
     if not radii:
         raise FreqlensError("split needs at least one radius")
     masks = torch.stack([disk_mask(h, w, r, inclusive, x.device) for r in radii])
     whole = masks.flatten(1).all(dim=1)
+    everything = x.unsqueeze(0).expand(len(radii), *x.shape)
     if bool(whole.all()):
-        return x.unsqueeze(0).repeat(len(radii), 1, 1, 1, 1), x.new_zeros(len(radii), *x.shape)
-    low, high = _filter(x, masks[~whole], complement=True)
-    assert high is not None  # complement=True
-    if not bool(whole.any()):
-        return low, high
-    keep = (~whole).nonzero().squeeze(1)
-    everything = x.unsqueeze(0).repeat(len(radii), 1, 1, 1, 1)
-    return everything.index_copy(0, keep, low), x.new_zeros(len(radii), *x.shape).index_copy(0, keep, high)
+        low, high = everything.clone(), x.new_zeros(len(radii), *x.shape)
+    else:
+        low, high_ = _filter(x, masks[~whole], complement=True)
+        assert high_ is not None  # complement=True
+        high = high_
+        if bool(whole.any()):
+            keep = (~whole).nonzero().squeeze(1)
+            low = everything.clone().index_copy(0, keep, low)
+            high = x.new_zeros(len(radii), *x.shape).index_copy(0, keep, high)
+    return (low[0], high[0]) if single else (low, high)
+
+
+def _radii(radius: object) -> tuple[list[float], bool]:
+    """The radii as floats, and whether one number was given; a string is an error, not a sequence of digits."""
+    if isinstance(radius, numbers.Real):
+        return [float(radius)], True
+    if isinstance(radius, (str, bytes)) or not isinstance(radius, Iterable):
+        raise FreqlensError(f"radius must be a number or a sequence of numbers, got {radius!r}")
+    try:
+        return [float(r) for r in radius], False
+    except (TypeError, ValueError):
+        raise FreqlensError(f"radii must be numbers, got {radius!r}") from None
 
 
 def lowpass(x: Tensor, radius: float, inclusive: bool = False) -> Tensor:
@@ -288,9 +325,9 @@ def normalize_per_image_max(x: Tensor) -> Tensor:
 
 
 def power_map(x: Tensor) -> Tensor:
-    """Mean power ``E|FFT_ortho(x)|^2`` over images, per channel, centred: shape ``(C, H, W)``."""
-    check_images(x)
-    spec = torch.fft.fft2(x, norm="ortho")
+    """Mean power ``E|FFT_ortho(x)|^2`` over images, per channel, centred: shape ``(C, H, W)`` (float32 for half
+    precision images)."""
+    spec = torch.fft.fft2(_fft_dtype(check_finite(check_images(x))), norm="ortho")
     return torch.fft.fftshift((spec.real**2 + spec.imag**2).mean(dim=0), dim=(-2, -1))
 
 
@@ -305,7 +342,7 @@ def rms_amplitude_map(
     ``mean``/``std`` are per-channel statistics (default: those of ``x``). ``centre_spectrum=True`` subtracts the mean
     spectrum first, making the map a standard deviation rather than an uncentred RMS (off by default, as his code).
     """
-    check_images(x)
+    x = _fft_dtype(check_finite(check_images(x)))
     c = x.shape[1]
     m = x.mean(dim=(0, 2, 3)) if mean is None else torch.as_tensor(mean, dtype=x.dtype, device=x.device)
     s = x.std(dim=(0, 2, 3)) if std is None else torch.as_tensor(std, dtype=x.dtype, device=x.device)

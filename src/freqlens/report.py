@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from freqlens import provenance, verdicts
 from freqlens.errors import FreqlensError
@@ -168,9 +169,22 @@ def _unjudged(s: Summary) -> list[Comparison]:
     return [c for c in s.comparisons if c.status == verdicts.NOT_JUDGED]
 
 
-def _data_uri(path: Path) -> str:
+def figure_file(out_dir: Path, recipe: str, figure: str) -> Path:
+    """The file a summary names as a figure: it must lie inside ``out_dir`` once links are resolved, so a summary
+    cannot make the report read (and embed) any other file."""
+    root = Path(out_dir).resolve()
+    path = (root / recipe / figure).resolve()
+    if not path.is_relative_to(root):
+        raise FreqlensError(
+            f"figure {figure!r} of recipe {recipe!r} lies outside the output folder {root}; a summary may only name "
+            "files inside it: re-run the recipe's summary"
+        )
     if not path.is_file():
         raise FreqlensError(f"figure {path} named in a summary is missing; re-run the recipe's summary")
+    return path
+
+
+def _data_uri(path: Path) -> str:
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
@@ -198,7 +212,7 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(_title(meta))}</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>{_inline(_title(meta))}</h1>",
+        f"<h1>{html.escape(_title(meta))}</h1>",
         "<nav><h2 id='contents'>Contents</h2><ol><li><a href='#scoreboard'>Scoreboard</a></li>"
         + "".join(contents)
         + "</ol></nav>",
@@ -225,7 +239,7 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
             parts.append(_html_table(CLAIM_COLUMNS, rows, classes))
         parts.extend(_table_html(t) for t in s.tables)
         for f in s.figures:
-            uri = _data_uri(Path(out_dir) / s.recipe / f.path)
+            uri = _data_uri(figure_file(out_dir, s.recipe, f.path))
             parts.append(
                 f"<figure><img src='{uri}' alt='{html.escape(f.caption)}'>"
                 f"<figcaption>{_inline(f.caption)}</figcaption></figure>"
@@ -259,7 +273,7 @@ def _is_audit(meta: dict[str, Any]) -> bool:
 def _title(meta: dict[str, Any]) -> str:
     if _is_audit(meta):
         return "freqlens audit"
-    return f"freqlens reproduction — profile `{meta.get('profile', '?')}`"
+    return f"freqlens reproduction — profile {meta.get('profile', '?')}"
 
 
 AUDIT_TEXT = (
@@ -295,9 +309,20 @@ def _intro(meta: dict[str, Any]) -> str:
     return "\n\n".join(lines)
 
 
+def _md(text: str) -> str:
+    """Text from a summary for Markdown: HTML in it shows as text (Markdown renderers pass raw HTML through)."""
+    return html.escape(text, quote=False)
+
+
+def _md_code(text: str) -> str:
+    """A fenced code block longer than any run of backticks in ``text``, so the text cannot close it."""
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return f"{fence}\n{text}\n{fence}"
+
+
 def _md_table(columns: list[str], rows: Iterable[list[Any]]) -> str:
     def esc(v: Any) -> str:
-        return _fmt(v).replace("|", "\\|").replace("\n", " ")
+        return _md(_fmt(v)).replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]
@@ -321,39 +346,42 @@ def _md_claims(comparisons: list[Comparison]) -> str:
     return _md_table(CLAIM_COLUMNS, rows)
 
 
-def render_markdown(summaries: list[Summary], meta: dict[str, Any]) -> str:
-    """The report as Markdown; figures are linked relative to the output folder."""
+def render_markdown(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -> str:
+    """The report as Markdown; figures are linked relative to the output folder. Text from the summaries is
+    escaped: Markdown formatting in it works, HTML shows as text."""
     unjudged = [s for s in summaries if _unjudged(s)]
-    contents = [f"{i}. [{s.title}](#{s.recipe})" for i, s in enumerate(summaries, 2)]
+    contents = [f"{i}. [{_md(s.title)}](#{quote(s.recipe)})" for i, s in enumerate(summaries, 2)]
     if unjudged:
         contents.append(f"{len(summaries) + 2}. [Paper numbers not judged at this scale](#paper-numbers)")
     parts = [
-        f"# {_title(meta)}",
+        f"# {_md(_title(meta))}",
         "## Contents\n\n1. [Scoreboard](#scoreboard)\n" + "\n".join(contents),
-        _intro(meta),
+        _md(_intro(meta)),
         "## Scoreboard",
     ]
     parts.append(_md_table(SCORE_COLUMNS, _score(summaries)))
     parts.append("Provenance tags: " + "; ".join(f"[{t}] {d}" for t, d in TAGS.items()) + ".")
     for failure in meta.get("recipes", []):
         for e in failure.get("errors", []):
-            parts.append(f"**{failure['recipe']} failed:**\n\n```\n{e}\n```")
+            parts.append(f"**{_md(str(failure['recipe']))} failed:**\n\n{_md_code(str(e))}")
     for s in summaries:
-        parts.append(f'<a id="{s.recipe}"></a>\n\n## {s.title} (`{s.recipe}`)')
+        parts.append(f'<a id="{html.escape(s.recipe)}"></a>\n\n## {_md(s.title)} (`{_md(s.recipe)}`)')
         if s.paper_refs:
-            parts.append(f"*Paper: {'; '.join(s.paper_refs)}*")
+            parts.append(f"*Paper: {_md('; '.join(s.paper_refs))}*")
         if s.text:
-            parts.append(s.text)
+            parts.append(_md(s.text))
         if _judged(s):
             parts.append(_md_claims(_judged(s)))
         for t in s.tables:
-            parts.append(f"### {t.title}\n\n" + _md_table(t.columns, t.rows))
-        parts.extend(f"![{f.caption}]({s.recipe}/{f.path})\n\n*{f.caption}*" for f in s.figures)
+            parts.append(f"### {_md(t.title)}\n\n" + _md_table(t.columns, t.rows))
+        for f in s.figures:
+            link = figure_file(out_dir, s.recipe, f.path).relative_to(Path(out_dir).resolve()).as_posix()
+            parts.append(f"![{_md(f.caption)}]({quote(link)})\n\n*{_md(f.caption)}*")
     if unjudged:
         parts.append('<a id="paper-numbers"></a>\n\n## Paper numbers not judged at this scale')
         parts.append(UNJUDGED_TEXT)
         for s in unjudged:
-            parts.append(f"### {s.title} (`{s.recipe}`)\n\n" + _md_claims(_unjudged(s)))
+            parts.append(f"### {_md(s.title)} (`{_md(s.recipe)}`)\n\n" + _md_claims(_unjudged(s)))
     return "\n\n".join(parts) + "\n"
 
 
@@ -371,5 +399,5 @@ def build_report(out_dir: Path) -> tuple[Path, Path]:
     page = render_html(out_dir, summaries, meta)
     return (
         provenance.write_text(out_dir / "report.html", page),
-        provenance.write_text(out_dir / "report.md", render_markdown(summaries, meta)),
+        provenance.write_text(out_dir / "report.md", render_markdown(out_dir, summaries, meta)),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shlex
 import time
 import traceback
 from collections.abc import Sequence
@@ -100,6 +101,28 @@ def cell_job(payload: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": _error(exc)}
 
 
+def _plan(recipes: Sequence[Recipe], ctx: Context) -> list[tuple[Recipe, Cell]]:
+    """Every (recipe, cell) to run: each recipe's cells under ``ctx.profile``, once per replicate (seed)."""
+    return [
+        (recipe, cell.with_replicate(seed))
+        for recipe in recipes
+        for cell in recipe.cells(ctx.profile)
+        for seed in range(ctx.seeds)
+    ]
+
+
+def kept_message(names: Sequence[str], ctx: Context, command: Sequence[str]) -> str:
+    """What an interrupted reproduction kept (finished trainings and cells, where) and the command that continues."""
+    plan = _plan([get_recipe(n) for n in names], ctx)
+    done = sum(runs.is_done(runs.run_dir(ctx.runs_root, r.name, c.name, c.config)) for r, c in plan)
+    trainings = {train_run_dir(ctx.runs_root, config) for r, c in plan for config in r.trainings(c)}
+    trained = sum(runs.is_done(path) for path in trainings)
+    return (
+        f"{trained} of {len(trainings)} trained models and {done} of {len(plan)} cells are finished and kept in "
+        f"{ctx.runs_root}; the report is written when all are done; continue with: {shlex.join(command)}"
+    )
+
+
 def reproduce(names: Sequence[str | Recipe], ctx: Context, executor: Executor, out_dir: Path) -> Reproduction:
     """Run the recipes under ``ctx.profile``, summarise them into ``out_dir`` and build the report there.
 
@@ -108,12 +131,7 @@ def reproduce(names: Sequence[str | Recipe], ctx: Context, executor: Executor, o
     """
     started = time.perf_counter()
     recipes: list[Recipe] = [get_recipe(name) if isinstance(name, str) else name for name in names]
-    plan = [
-        (recipe, cell.with_replicate(seed))
-        for recipe in recipes
-        for cell in recipe.cells(ctx.profile)
-        for seed in range(ctx.seeds)
-    ]
+    plan = _plan(recipes, ctx)
     outcomes = {r.name: Outcome(r.name, sum(1 for rr, _ in plan if rr is r)) for r in recipes}
 
     needs: dict[tuple[str, str], list[Path]] = {}  # (recipe, cell hash) -> the training runs the cell needs

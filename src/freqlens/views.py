@@ -2,6 +2,8 @@
 
 =================  ==========================================================================================
 ``original``       the images themselves
+``original:max``   contrast-stretched per image as the HFC code's training images (quirk (a)): ``x / max(x)``, then
+                   truncated to 8 bits (``floor(255 x / max) / 255``)
 ``lfc:R``          low-frequency component at disk radius R (strict ``<``; ``lfc:R:incl`` for ``<=``)
 ``hfc:R``          high-frequency component at radius R
 ``lfc:R:max``      ... rescaled per image by its maximum, as the HFC code does before training (also ``hfc:R:max``)
@@ -36,7 +38,9 @@ from freqlens.errors import FreqlensError
 
 KINDS = ("original", "lfc", "hfc", "band", "hpsquare")
 NORMALISATIONS = ("none", "per_image_max")
-_USAGE = "use original, lfc:R, hfc:R, lfc:R:max, hfc:R:max, lfc:R:incl, band:A:B, hpsquare:C or hpsquare:C:sym"
+_USAGE = (
+    "use original, original:max, lfc:R, hfc:R, lfc:R:max, hfc:R:max, lfc:R:incl, band:A:B, hpsquare:C or hpsquare:C:sym"
+)
 
 
 def _number(text: str, spec: str) -> float:
@@ -74,6 +78,8 @@ class View:
         kind, args = parts[0], parts[1:]
         if kind == "original" and not args:
             return cls()
+        if kind == "original" and args == ["max"]:
+            return cls(normalisation="per_image_max")
         if kind in ("lfc", "hfc") and 1 <= len(args) <= 3 and set(args[1:]) <= {"max", "incl"}:
             if len(set(args[1:])) != len(args[1:]):
                 raise FreqlensError(f"view {spec!r}: a flag is repeated; {_USAGE}")
@@ -97,7 +103,7 @@ class View:
     def __str__(self) -> str:
         """The canonical spec, e.g. ``lfc:8:max``; ``View.parse(str(v)) == v``."""
         if self.kind == "original":
-            return "original"
+            return "original" + (":max" if self.normalisation == "per_image_max" else "")
         if self.kind == "band":
             return f"band:{self.inner:g}:{self.outer:g}"
         if self.kind == "hpsquare":
@@ -119,6 +125,8 @@ class View:
     def description(self) -> str:
         """One human-readable line."""
         if self.kind == "original":
+            if self.normalisation == "per_image_max":
+                return "contrast-stretched per image and truncated to 8 bits (HFC code's training images)"
             return "unfiltered images"
         if self.kind == "band":
             return f"band-pass {self.inner:g} <= |k| < {self.outer:g}"
@@ -145,8 +153,8 @@ class View:
         return mask.to(torch.float64)
 
     def __call__(self, x: Tensor) -> Tensor:
-        if self.kind == "original":
-            return x
+        if self.kind == "original":  # with per_image_max: the HFC code's uint8(x / max(x) * 255) / 255 (quirk (a))
+            return torch.floor(fourier.normalize_per_image_max(x) * 255) / 255 if not self.is_linear else x
         if self.kind in ("lfc", "hfc"):
             assert self.radius is not None
             y = fourier.split(x, self.radius, self.inclusive)[0 if self.kind == "lfc" else 1]
@@ -166,6 +174,6 @@ def parse_view(spec: str | View) -> View:
 
 def apply_in_chunks(view: View, x: Tensor, chunk: int = 4096) -> Tensor:
     """Apply a view to a large tensor chunk by chunk (bounded memory), on the tensor's own device."""
-    if view.kind == "original":
+    if view.kind == "original" and view.is_linear:
         return x
     return torch.cat([view(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])

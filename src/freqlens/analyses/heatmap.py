@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from freqlens import fourier
 from freqlens.analyses.heatmap_plan import HeatmapPlan, make_plan, scatter_pairs
+from freqlens.checks import check_labels, check_logits
 from freqlens.contract import (
     AnalysisResult,
     Estimate,
@@ -120,10 +121,7 @@ def mirror_pairs(values: Tensor, h: int, w: int) -> Tensor:
 
 def _check(model: Callable[[Tensor], Tensor], images: Tensor, labels: Tensor, eps: float) -> None:
     fourier.check_images(images)
-    if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
-        raise FreqlensError(
-            f"need one label per image: {images.shape[0]} images, labels of shape {tuple(labels.shape)}"
-        )
+    check_labels(labels, images.shape[0])
     if not eps > 0:
         raise FreqlensError(f"the perturbation norm eps must be positive, got {eps}")
 
@@ -145,7 +143,8 @@ def _clean(
     err = torch.zeros((), dtype=torch.float64, device=device)
     loss = torch.zeros_like(err)
     for s in range(0, x.shape[0], batch):
-        e, l_ = _scores(model(x[s : s + batch].to(device, dtype)), y[s : s + batch].to(device))
+        target = y[s : s + batch].to(device)
+        e, l_ = _scores(check_logits(model(x[s : s + batch].to(device, dtype)), len(target), target), target)
         err += e.sum()
         loss += l_.sum()
     return float(err) / x.shape[0], float(loss) / x.shape[0]
@@ -212,7 +211,7 @@ def fourier_heatmap(
                 if compile and batch.shape[0] < rows:  # one shape for every call: no recompilation
                     batch = torch.cat([batch, batch.new_zeros(rows - batch.shape[0], c, h, w)])
                 batch = batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
-                logits = forward(batch)[: pert.shape[0] * x.shape[0]]
+                logits = check_logits(forward(batch), batch.shape[0])[: pert.shape[0] * x.shape[0]]
                 e, l_ = _scores(logits.view(pert.shape[0], x.shape[0], -1), y)
                 err[k0 : k0 + b_basis] += e.sum(dim=1)
                 loss[k0 : k0 + b_basis] += l_.sum(dim=1)
@@ -264,7 +263,7 @@ def loop_heatmap(
                 x = images[s : s + batch_size].to(dev, dtype)
                 r = signs[k, s : s + batch_size].to(x.dtype)
                 pert = (x + eps * r[:, :, None, None] * basis).clamp(0, 1)
-                e, l_ = _scores(model(pert), labels[s : s + batch_size].to(dev))
+                e, l_ = _scores(check_logits(model(pert), pert.shape[0]), labels[s : s + batch_size].to(dev))
                 err[k] += e.sum()
                 loss[k] += l_.sum()
     return HeatMap(

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from freqlens import fourier
+from freqlens.checks import check_logits
 from freqlens.contract import (
     AnalysisResult,
     Estimate,
@@ -257,9 +258,7 @@ def _probe(model: nn.Module, data: ImageSet, device: torch.device, dtype: torch.
             f"the model cannot read images of shape {tuple(x.shape[1:])} from {data.name} ({reason}); "
             "use a dataset matching the model's input size and channels"
         ) from exc
-    if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[:1] != x.shape[:1]:
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise FreqlensError(f"the model returned {shape} for {len(x)} images; it must return logits (B, K)")
+    check_logits(logits, len(x))
     if logits.shape[1] < data.num_classes:
         raise FreqlensError(
             f"the model returns {logits.shape[1]} logits but {data.name} has {data.num_classes} classes; "
@@ -319,7 +318,7 @@ def evaluate_hfc(
                 low, high = (fourier.normalize_per_image_max(v.flatten(0, 1)).view_as(v) for v in (low, high))
             for v, image in enumerate([x, *low, *high]):
                 with autocast(device, amp):
-                    logits = model(image)
+                    logits = check_logits(model(image), len(image))
                 best, label = logits.float().softmax(dim=1).max(dim=1)
                 pred[v, part] = label
                 conf[v, part] = best

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from freqlens import fourier
 from freqlens.attacks import Attack, resolve_attack
+from freqlens.checks import check_labels, check_logits
 from freqlens.contract import (
     AnalysisResult,
     Estimate,
@@ -90,8 +91,7 @@ def perturbation_spectrum(
     images whose attacked prediction differs from the label.
     """
     fourier.check_images(images)
-    if labels.shape != (images.shape[0],):
-        raise FreqlensError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    check_labels(labels, images.shape[0])
     check_batch_size(batch_size)
     run = resolve_attack(attack, dict(attack_kwargs))
     device, dtype = placement(model, images)
@@ -106,7 +106,7 @@ def perturbation_spectrum(
             x_adv = run(model, x, y, eps_t)
             delta = (x_adv - x).to(torch.float64)
             power += fourier.power_map(delta).mean(dim=0) * x.shape[0]
-            fooled += int((model(x_adv).argmax(dim=1) != y).sum())
+            fooled += int((check_logits(model(x_adv), len(y), y).argmax(dim=1) != y).sum())
             l2s.append(delta.flatten(1).norm(dim=1).cpu())
             linfs.append(delta.flatten(1).abs().amax(dim=1).cpu())
     power = (power / n).cpu()

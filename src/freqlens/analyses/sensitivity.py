@@ -36,6 +36,7 @@ from torch import Tensor
 
 from freqlens import fourier
 from freqlens.analyses import datastats
+from freqlens.checks import check_labels, check_logits
 from freqlens.contract import (
     AnalysisResult,
     Estimate,
@@ -120,9 +121,7 @@ def gradient_power(
     """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        out = model(x)
-        if out.dim() != 2 or out.shape[0] != x.shape[0]:
-            raise FreqlensError(f"the model must return logits of shape (N, K), got {tuple(out.shape)}")
+        out = check_logits(model(x), x.shape[0], labels.to(x.device) if labels is not None else None)
         if target in ("loss", "true_logit"):
             if labels is None:
                 raise FreqlensError(f"target={target!r} needs labels; pass the labels or use target='logits'")
@@ -170,8 +169,8 @@ def fourier_sensitivity(
     if target in ("loss", "true_logit") and labels is None:
         raise FreqlensError(f"target={target!r} needs labels; pass the labels or use target='logits'")
     generator = torch.Generator().manual_seed(seed)  # the projection vectors, batch after batch
-    if labels is not None and labels.shape[0] != images.shape[0]:
-        raise FreqlensError(f"got {labels.shape[0]} labels for {images.shape[0]} images")
+    if labels is not None:
+        check_labels(labels, images.shape[0])
     check_batch_size(batch_size)
     home, dtype = placement(model, images)
     device = home if device is None else torch.device(device)

@@ -1,6 +1,7 @@
 """The ``freqlens`` command line: a thin shell over the library.
 
-Every command turns a :class:`~freqlens.errors.FreqlensError` into a one-line message on stderr and exit code 2.
+Every command turns a :class:`~freqlens.errors.FreqlensError` into a one-line message on stderr and exit code 2, and
+Ctrl-C into one line (what was kept, how to continue: :class:`~freqlens.errors.Interrupted`) and exit code 130.
 Commands live in one module each under ``freqlens.cli`` and register themselves on :data:`app`; every module of
 this package except ``common`` is imported at start-up.
 """
@@ -12,7 +13,9 @@ import warnings
 
 import typer
 
-from freqlens.errors import FreqlensError
+from freqlens.errors import FreqlensError, Interrupted
+
+INTERRUPTED = 130  # exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it
 
 app = typer.Typer(
     name="freqlens",
@@ -40,17 +43,21 @@ def _warning_line(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, mapping bad input to exit code 2 with a one-line error."""
+    """Entry point: run the app, mapping bad input to exit code 2 with a one-line error and Ctrl-C to 130."""
     _register()
     warnings.formatwarning = _warning_line
     try:
-        app(args=argv, standalone_mode=False)
+        # Outside standalone mode typer returns the code of a `typer.Exit` (and 130 for a KeyboardInterrupt it caught
+        # itself) instead of raising; a command that returns normally gives None.
+        code = app(args=argv, standalone_mode=False)
     except FreqlensError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except Interrupted as exc:
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return INTERRUPTED
+    except KeyboardInterrupt:  # raised outside typer's own handling (while it parses, say)
+        code = INTERRUPTED
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
@@ -60,4 +67,6 @@ def main(argv: list[str] | None = None) -> int:
         if show is not None:
             show()
         return int(getattr(exc, "exit_code", 2))
-    return 0
+    if code == INTERRUPTED:
+        print("interrupted before the command finished; its results were not written; run it again", file=sys.stderr)
+    return code if isinstance(code, int) else 0

@@ -37,6 +37,7 @@ from freqlens.cli.common import (
     model_options,
     parse_floats,
     resolve_device,
+    subsample_note,
 )
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
@@ -202,7 +203,7 @@ def attack(
                 dtype=images.images.dtype,
                 seed=seed,
                 models=list(model),
-                image_subsample=f"{len(images)} drawn at random with seed {seed}, in order",
+                image_subsample=subsample_note(len(images), seed),
             ),
         },
     )

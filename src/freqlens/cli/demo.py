@@ -9,6 +9,7 @@ import typer
 
 from freqlens.cli import app
 from freqlens.cli.common import DeviceOpt, resolve_device
+from freqlens.errors import Interrupted
 
 
 @app.command()
@@ -25,11 +26,16 @@ def demo(
     from freqlens.executors import InlineExecutor
     from freqlens.experiments import Context
     from freqlens.report import LABELS
-    from freqlens.runner import reproduce
+    from freqlens.runner import kept_message, reproduce
     from freqlens.verdicts import AGREE, MARKS
 
     ctx = Context(runs_root=out / "runs", profile="quick", device=str(resolve_device(device)))
-    done = reproduce(["demo"], ctx, InlineExecutor(), out)
+    try:
+        done = reproduce(["demo"], ctx, InlineExecutor(), out)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            kept_message(["demo"], ctx, ["freqlens", "demo", "--out", str(out), "--device", device])
+        ) from None
     (outcome,) = done.outcomes
     if outcome.errors or outcome.summary is None:
         typer.echo(outcome.errors[0], err=True)

@@ -31,6 +31,7 @@ from freqlens.cli.common import (
     load_model_spec,
     model_options,
     resolve_device,
+    subsample_note,
 )
 from freqlens.errors import FreqlensError
 from freqlens.radii import DEFAULT_RADII, parse_radii
@@ -182,9 +183,7 @@ def evaluate(
             hfc_explained_ranking=hfc.RANKING,
             batch_size=batch_size,
             amp=amp,
-            image_subsample=None
-            if limit is None
-            else f"{len(images)} drawn at random with seed {seed}, in index order",
+            image_subsample=None if limit is None else subsample_note(len(images), seed),
         ),
     }
     provenance.write_json(out / "evaluate.json", payload)

@@ -31,6 +31,7 @@ from freqlens.cli.common import (
     load_model_spec,
     model_options,
     resolve_device,
+    subsample_note,
 )
 
 
@@ -116,7 +117,7 @@ def heatmap(
                 compiled=compile,
                 batch_size=batch_size,
                 evaluation="one basis per symmetric pair (row-major first member), mirrored to the full map",
-                image_subsample=f"{len(images)} drawn at random with seed {seed}, in order",
+                image_subsample=subsample_note(len(images), seed),
             ),
         },
     )

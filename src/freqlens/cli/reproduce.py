@@ -11,8 +11,8 @@ import typer
 
 from freqlens.cli import app
 from freqlens.cli.common import DataDirOpt, DeviceOpt, resolve_device
-from freqlens.errors import FreqlensError
-from freqlens.experiments.base import PROFILES
+from freqlens.errors import FreqlensError, Interrupted
+from freqlens.experiments.base import PROFILES, Context
 from freqlens.verdicts import MARKS, STATUSES
 
 RunsOpt = Annotated[
@@ -74,7 +74,8 @@ def reproduce(
       freqlens reproduce paper --executor submitit:slurm --slurm slurm_partition=gpu --slurm gpus_per_node=1
     """
     from freqlens.executors import make_executor
-    from freqlens.experiments import Context, get_recipe, list_recipes
+    from freqlens.experiments import get_recipe, list_recipes
+    from freqlens.runner import kept_message
     from freqlens.runner import reproduce as run_recipes
 
     chosen = list(names or [])
@@ -101,7 +102,14 @@ def reproduce(
     typer.echo(
         f"reproducing {', '.join(chosen)} (profile {profile}, device {dev}, executor {executor}); runs in {root}"
     )
-    done = run_recipes(chosen, ctx, runner, out_dir)
+    try:
+        done = run_recipes(chosen, ctx, runner, out_dir)
+    except KeyboardInterrupt:
+        again = ["freqlens", "reproduce", *chosen, "--profile", profile, "--runs", str(root), "--out", str(out_dir)]
+        again += ["--device", device] + (["--data-dir", str(data_dir)] if data_dir is not None else [])
+        again += ["--executor", executor] + [f"--slurm={pair}" for pair in slurm or []]
+        again += ["--seeds", str(seeds)] if seeds > 1 else []
+        raise Interrupted(kept_message(chosen, ctx, again)) from None
     failed = 0
     for o in done.outcomes:
         if o.errors:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ import typer
 
 from freqlens.cli import app
 from freqlens.cli.common import DataDirOpt, OutOpt, parse_floats
-from freqlens.errors import FreqlensError
+from freqlens.errors import FreqlensError, Interrupted
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
@@ -24,6 +25,18 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             values[key.strip()] = text  # a bare string such as lfc:8:max
     return values
+
+
+def _kept(out: Path, epochs: int) -> str:
+    """What an interrupted run left in ``out`` (its last finished epoch) and the command that continues it."""
+    from freqlens.train.loop import CONFIG_FILE, METRICS_FILE
+
+    if not (out / CONFIG_FILE).is_file():
+        return "training had not started, nothing was saved; run the same command again"
+    metrics = out / METRICS_FILE  # written after each epoch's checkpoint, atomically: one line per saved epoch
+    done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+    kept = f"epoch {done} of {epochs} is saved in {out}" if done else f"no epoch of {epochs} had finished"
+    return f"{kept}; continue with: freqlens train -o {shlex.quote(str(out))} --resume"
 
 
 @app.command()
@@ -139,7 +152,10 @@ def train(
             raise FreqlensError(f"--threads must be positive, got {threads}")
         torch.set_num_threads(threads)
     typer.echo("resolved config:\n" + resolved.describe())
-    result = run_training(resolved, out, resume=resume, progress=progress, stop_after=stop_after)
+    try:
+        result = run_training(resolved, out, resume=resume, progress=progress, stop_after=stop_after)
+    except KeyboardInterrupt:
+        raise Interrupted(_kept(out, resolved.epochs)) from None
     final = result.final
     if final:
         typer.echo(

@@ -10,6 +10,7 @@ file gives them (:func:`read_class_index`), so a 1000-class model's outputs line
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -57,11 +58,18 @@ def to_tensor(img: Image.Image, mode: str = "RGB") -> Tensor:
 def read_image(path: Path, image_size: int | None, resize: int | None, mode: str = "RGB") -> Tensor:
     """Decode one file (one-line error naming it when it is not a readable image)."""
     try:
-        with Image.open(path) as opened:
-            img = opened.convert(mode)
+        with warnings.catch_warnings():  # PIL warns, then fails, on ever larger images: both are an error
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                img = opened.convert(mode)
         if image_size is not None:
             img = resize_and_crop(img, image_size, resize or default_resize(image_size))
         return to_tensor(img, mode)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise FreqlensError(
+            f"{path} is too large to load safely (over {Image.MAX_IMAGE_PIXELS} pixels, a possible decompression "
+            "bomb); remove it or shrink it"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise FreqlensError(f"{path} could not be read as an image ({exc}); remove or replace it") from None
 
@@ -131,6 +139,8 @@ def _list(root: Path, class_index: str | Path | None) -> tuple[list[Path], list[
                 raise FreqlensError(f"{path} is not an image file; remove it or move it out of {root}")
             paths.append(path)
             labels.append(mapping[name])
+        if not paths or paths[-1].parent.name != name:
+            raise FreqlensError(f"class folder {root / name} holds no images; add images to it or remove it")
     if not paths:
         raise FreqlensError(f"no images under {root}")
     return paths, labels, classes

@@ -3,45 +3,97 @@
 The natural model is evaluated on the test set, its LFCs and its HFCs over a sweep of radii
 (:func:`freqlens.analyses.hfc.evaluate_hfc`); images right on x and x_h but wrong on x_l are the paper's existence
 proof. The sweep also gives acceptance check A8 (LFC accuracy rises with r and reaches the clean accuracy at r = 16;
-HFC accuracy stays below it).
+HFC accuracy of a no-BN net stays near chance, P1-b).
+
+Every number is judged on its uncertainty: accuracies of two views are compared image by image (paired), and the
+whole test set is used (10k images) so that the paired differences have standard errors of a few thousandths. The
+HFC-explained count is tested against what a model whose HFC predictions ignored the image would get right by chance
+(its own marginal distribution of HFC answers), with a shuffled pairing as negative control. The BatchNorm model of
+E6, which reads the HFC, is the negative control for "HFC accuracy near chance".
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from freqlens import provenance, runs
 from freqlens.analyses import hfc
+from freqlens.contract import Estimate
 from freqlens.experiments import common
-from freqlens.experiments.base import Cell, CellResult, Comparison, Context, Figure, Recipe, Summary, register_recipe
+from freqlens.experiments.base import (
+    Cell,
+    CellResult,
+    Comparison,
+    Context,
+    Figure,
+    Recipe,
+    Summary,
+    by_cell,
+    register_recipe,
+)
 
 SWEEP = [4, 8, 12, 16, 20]
 EXAMPLE_RADIUS = 12
+IMAGES = {"quick": 10000, "cpu": 10000, "paper": 10000}
+HFC_NEAR_CHANCE = 0.2  # P1-b: test-HFC accuracy of a no-BN net <= 0.2 (Fig. 5 vanilla row)
+MODELS = {"natural": "vanilla", "batchnorm": "batchnorm"}  # cell name -> E6 heuristic
+
+
+def explained_vs_chance(arrays: dict[str, np.ndarray], r_index: int, shuffle_seed: int | None = None) -> Estimate:
+    """HFC-explained rate among the candidates (right on x, wrong on x_l) minus the rate expected by chance.
+
+    Chance: a model whose HFC prediction ignored the image and answered with its own marginal distribution of HFC
+    predictions q; it is right on candidate j with probability q[y_j]. The estimate is the mean over candidates of
+    ``hit_j - q[y_j]`` with its standard error. ``shuffle_seed`` pairs each candidate with another candidate's HFC
+    prediction (the negative control: the pairing that carries the image's information is broken).
+    """
+    labels = arrays["labels"].astype(np.int64)
+    pred_h = arrays["pred_high"][r_index].astype(np.int64)
+    candidates = (arrays["pred_original"] == labels) & (arrays["pred_low"][r_index] != labels)
+    if not candidates.any():
+        return Estimate(0.0, 0.0, n=0, method="paired")
+    q = np.bincount(pred_h, minlength=int(max(labels.max(), pred_h.max()) + 1)) / len(pred_h)
+    ph, y = pred_h[candidates], labels[candidates]
+    if shuffle_seed is not None:
+        ph = ph[np.random.default_rng(shuffle_seed).permutation(len(ph))]
+    return common.paired((ph == y).astype(np.float64), q[y])
+
+
+def _correct(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    labels = arrays["labels"]
+    return arrays["pred_original"] == labels, arrays["pred_low"] == labels, arrays["pred_high"] == labels
 
 
 @register_recipe
 class HFCExamples(Recipe):
     name = "hfc-e1"
     title = "HFC-explained test images and LFC/HFC accuracy against radius (HFC Fig. 2, check A8)"
-    paper_refs = ("Wang et al. 2020 §3, Fig. 2", "papers.md §1.4 E1, §4.1 A8")
+    paper_refs = ("Wang et al. 2020 §3, Fig. 2", "papers.md §1.4 E1, §1.5 P1-b, §4.1 A8")
 
     def cells(self, profile: str) -> list[Cell]:
-        config = {
-            "train": common.heuristic(profile, "vanilla"),
-            "radii": SWEEP,
-            "images": common.EVAL_IMAGES[profile],
-            "example_radius": EXAMPLE_RADIUS,
-            "normalize": "per_image_max",  # the HFC code rescales its LFC/HFC test images by their maximum
-        }
-        return [Cell("natural", config)]
+        return [
+            Cell(
+                name,
+                {
+                    "train": common.heuristic(profile, heuristic),
+                    "radii": SWEEP,
+                    "images": IMAGES[profile],
+                    "example_radius": EXAMPLE_RADIUS,
+                    "normalize": "per_image_max",  # the HFC code rescales its LFC/HFC test images by their maximum
+                    "seed": 0,
+                },
+            )
+            for name, heuristic in MODELS.items()
+        ]
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         model, _ = ctx.trained_model(cell.config["train"])
-        data = ctx.dataset(cell.config["train"]["data"], "test").subset(cell.config["images"], seed=0)
+        data = common.sample_test_images(ctx, cell.config["train"]["data"], cell.config["images"], cell.config["seed"])
         result = hfc.evaluate_hfc(
             model, data, cell.config["radii"], normalize=cell.config["normalize"], progress=ctx.progress
         )
@@ -59,11 +111,7 @@ class HFCExamples(Recipe):
             conf_high=result.conf_high,
         )
         examples = result.hfc_explained(r)
-        i = result.radius_index(r)
-        # If the HFC view told the model nothing, it would still be right by luck on 1 / K of these images.
-        candidates = int((result.correct("original") & ~result.correct("lfc")[i]).sum())
         return {
-            "chance_count": candidates / len(result.classes),
             "radii": list(result.radii),
             "clean": float(result.accuracy("original")),
             "lfc": result.accuracy("lfc").tolist(),
@@ -75,31 +123,72 @@ class HFCExamples(Recipe):
         }
 
     def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
-        (res,) = results
-        s = res.summary
-        radii, lfc, hfc_acc = s["radii"], s["lfc"], s["hfc"]
+        groups = by_cell(results)
+        natural, bn = groups["natural"], groups["batchnorm"]
+        seeds = common.seeds_of([natural, bn])
+        first = natural[0]
+        s = first.summary
+        radii = s["radii"]
         at = {r: i for i, r in enumerate(radii)}
-        count = s["hfc_explained"][at[s["example_radius"]]]
+        r_ex = s["example_radius"]
         figures = []
         for name, caption in (
-            ("examples.png", f"HFC-explained test images at r = {s['example_radius']} (cf. Fig. 2)"),
+            ("examples.png", f"HFC-explained test images at r = {r_ex} (cf. Fig. 2)"),
             ("accuracy_vs_radius.png", "Accuracy on LFC and HFC views of the test set against the radius"),
         ):
-            if (res.run_dir / name).is_file():
-                shutil.copyfile(res.run_dir / name, out_dir / name)
+            if (first.run_dir / name).is_file():
+                shutil.copyfile(first.run_dir / name, out_dir / name)
                 figures.append(Figure(name, caption))
+        nat_arrays = [r.arrays() for r in natural]
+        bn_arrays = [r.arrays() for r in bn]
+
+        def per_seed(fn: Any, arrays: list[dict[str, np.ndarray]]) -> Estimate:
+            return common.combine([fn(a) for a in arrays])
+
+        explained = per_seed(lambda a: explained_vs_chance(a, at[r_ex]), nat_arrays)
+        sweep = ", ".join(
+            f"r={r}: {per_seed(lambda a, i=at[r]: explained_vs_chance(a, i), nat_arrays)}" for r in common.RADII
+        )
+        shuffled = per_seed(lambda a: explained_vs_chance(a, at[r_ex], shuffle_seed=0), nat_arrays)
+
+        def gap(radius: int) -> Any:
+            return lambda a: common.paired(_correct(a)[0], _correct(a)[1][at[radius]])
+
+        def smallest_step(view: int) -> Any:
+            def fn(a: dict[str, np.ndarray]) -> Estimate:
+                c = _correct(a)[view]
+                steps = [common.paired(c[at[b]], c[at[r]]) for r, b in itertools.pairwise(common.RADII)]
+                return min(steps, key=lambda e: e.value)
+
+            return fn
+
+        def max_hfc(a: dict[str, np.ndarray]) -> Estimate:
+            hfc_correct = _correct(a)[2]
+            acc = {r: hfc_correct[at[r]].mean() for r in (8, 12, 16)}
+            worst = max(acc, key=lambda k: acc[k])
+            return Estimate.proportion(int(hfc_correct[at[worst]].sum()), hfc_correct.shape[1])
+
+        count = s["hfc_explained"][at[r_ex]]
         conf = s["examples_conf_high"]
-        lfc_main = [lfc[at[r]] for r in common.RADII]
-        se = math.sqrt(s["clean"] * (1 - s["clean"]) / s["images"])  # binomial standard error of an accuracy
         comparisons = [
-            Comparison(
-                f"HFC-explained test images at r = {s['example_radius']} (right on x and x_h, wrong on x_l)",
-                count,
-                "8 shown (existence)",
-                "P",
-                "they exist, beyond what a random guess on x_h would give",
-                count > s["chance_count"],
-                f"of {s['images']} test images; {s['chance_count']:.1f} expected if the HFC view were a random guess",
+            common.judged(
+                Comparison.measured(
+                    f"HFC-explained test images at r = {r_ex}: rate among candidates above chance",
+                    explained,
+                    ">",
+                    0.0,
+                    "8 shown (existence)",
+                    "P",
+                    control=shuffled,
+                    control_label="HFC predictions paired with another candidate's label (shuffled pairing)",
+                    seeds=seeds,
+                    note=f"{count} of {s['images']} test images are right on x and x_h, wrong on x_l; the estimate "
+                    f"is (found - expected by chance) / candidates; at every radius: {sweep}",
+                ),
+                "scale: at r = 12 the HFC holds under 2.5 % of the non-DC energy and this briefly trained no-BN "
+                "network reads almost none of it (its HFC accuracy is near chance, claim P1-b below); at smaller "
+                "radii HFC-explained images exceed chance (the sweep in the note). The paper's eight images are a "
+                "cherry-picked existence proof from a 100-epoch ResNet at an unstated radius, not an average rate",
             ),
             Comparison(
                 "mean HFC confidence of the top examples",
@@ -109,29 +198,58 @@ class HFCExamples(Recipe):
                 "shown for information",
                 None,
             ),
-            Comparison.within("A8: LFC accuracy at r = 16 vs clean accuracy", lfc[at[16]], s["clean"], 0.05, "I"),
-            Comparison(
-                "A8: LFC accuracy rises with r (4 < 8 < 12 < 16)",
-                ", ".join(f"{v:.3f}" for v in lfc_main),
-                "rises with r",
-                "P, I",
-                f"increasing within one standard error ({se:.3f})",
-                all(b > a - se for a, b in itertools.pairwise(lfc_main)),
+            common.judged(
+                Comparison.measured(
+                    "A8: clean accuracy minus LFC accuracy at r = 16 (paired, same images)",
+                    per_seed(gap(16), nat_arrays),
+                    "<",
+                    0.05,
+                    "LFC(16) ≈ clean (0.84 vs 0.84)",
+                    "I, F",
+                    control=per_seed(gap(4), nat_arrays),
+                    control_label="the same gap at r = 4",
+                    seeds=seeds,
+                ),
+                "scale: the small CNN trained for a few epochs may lean on the 23 % of bins outside r = 16 more "
+                "than the paper's converged ResNet",
             ),
-            Comparison(
-                "A8: HFC accuracy for r ≥ 8 below LFC accuracy at r = 16",
-                max(hfc_acc[at[r]] for r in (8, 12, 16)),
-                lfc[at[16]],
-                "I",
-                "max HFC(r ≥ 8) < LFC(16)",
-                max(hfc_acc[at[r]] for r in (8, 12, 16)) < lfc[at[16]],
+            common.judged(
+                Comparison.measured(
+                    "A8: LFC accuracy rises with r (smallest of the steps 4→8→12→16, paired)",
+                    per_seed(smallest_step(1), nat_arrays),
+                    ">",
+                    0.0,
+                    "rises with r",
+                    "P, I",
+                    control=per_seed(smallest_step(2), nat_arrays),
+                    control_label="the same on the HFC views (a no-BN net reads ≈ none of them)",
+                    seeds=seeds,
+                ),
+                "the step from r = 12 to 16 is small (paper: 0.80 → 0.84); at this model's accuracy it can sit "
+                "inside the noise",
+            ),
+            common.judged(
+                Comparison.measured(
+                    "P1-b / A8: HFC accuracy of the no-BN model near chance at r ≥ 8 (highest of r = 8, 12, 16)",
+                    per_seed(max_hfc, nat_arrays),
+                    "<",
+                    HFC_NEAR_CHANCE,
+                    "≤ 0.17 (Fig. 5 vanilla)",
+                    "F, I",
+                    control=per_seed(max_hfc, bn_arrays),
+                    control_label="the BatchNorm model of E6, which the paper shows reading the HFC (0.54 at r = 8)",
+                    seeds=seeds,
+                ),
+                "if the control passes too, the BatchNorm small CNN does not read the HFC at r ≥ 8 at this scale "
+                "(see hfc-e6)",
             ),
         ]
         text = (
-            f"The natural model ({res.cell.config['train']['model']}) has clean accuracy {s['clean']:.3f} on "
-            f"{s['images']} test images. At r = {s['example_radius']}, {count} of them are *HFC-explained*: "
-            "classified correctly from the high-frequency component alone although the low-frequency component, "
-            "which looks like the image, is misclassified. LFC and HFC views are rescaled by their per-image maximum "
-            "before the model sees them, as the HFC code does for its LFC/HFC test sets."
+            f"The natural model ({first.cell.config['train']['model']}) has clean accuracy {s['clean']:.3f} on "
+            f"{s['images']} test images. At r = {r_ex}, {count} of them are *HFC-explained*: classified correctly "
+            "from the high-frequency component alone although the low-frequency component, which looks like the "
+            "image, is misclassified. LFC and HFC views are rescaled by their per-image maximum before the model "
+            "sees them, as the HFC code does for its LFC/HFC test sets. Accuracy differences between views are "
+            "paired over the same images; with several seeds, the spread over seeds is used."
         )
         return Summary(self.name, self.title, self.paper_refs, text, figures, [], comparisons)

@@ -10,7 +10,11 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from freqlens import provenance
+import numpy as np
+
+from freqlens import provenance, runs
+from freqlens.analyses import hfc
+from freqlens.contract import Estimate
 from freqlens.experiments import common
 from freqlens.experiments.base import (
     Cell,
@@ -21,6 +25,7 @@ from freqlens.experiments.base import (
     Recipe,
     Summary,
     Table,
+    by_cell,
     register_recipe,
 )
 from freqlens.plotting import plt
@@ -42,6 +47,14 @@ def _tag(part: str, radius: int) -> str:
     return "W" if (part, radius) == ("hfc", 12) else "M"
 
 
+TEST_IMAGES = 10000  # every model is tested on the whole test set, so that differences have small paired errors
+MARGIN = 0.1  # LFC-trained must beat HFC-trained by this much (paper: by 0.58 or more at every r)
+
+
+def _correct(result: CellResult) -> np.ndarray:
+    return np.asarray(result.arrays()["correct_original"], dtype=np.float64)
+
+
 @register_recipe
 class TableOne(Recipe):
     name = "hfc-e4"
@@ -50,83 +63,145 @@ class TableOne(Recipe):
 
     def cells(self, profile: str) -> list[Cell]:
         return [
-            Cell(f"{part}-{r}", {"train": common.filtered(profile, part, r)})
+            Cell(
+                f"{part}-{r}",
+                {"train": common.filtered(profile, part, r), "images": TEST_IMAGES, "seed": 0},
+            )
             for part in ("lfc", "hfc")
             for r in common.RADII
         ]
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
-        _, train_dir = ctx.trained_model(cell.config["train"])
+        model, train_dir = ctx.trained_model(cell.config["train"])
         last = common.epochs(train_dir)[-1]
         part, radius = cell.name.split("-")
+        data = common.sample_test_images(ctx, cell.config["train"]["data"], cell.config["images"], cell.config["seed"])
+        result = hfc.evaluate_hfc(model, data, [int(radius)], normalize="per_image_max", progress=ctx.progress)
+        correct = result.correct("original")
+        runs.save_arrays(run_dir, correct_original=correct)
         return {
             "part": part,
             "radius": int(radius),
             "train_acc": float(last["train_acc"]),
-            "test_acc": float(last["test_acc"]),
+            "train_images": cell.config["train"].get("train_subset") or 50000,
+            "epochs": int(last["epoch"]),
+            "test_acc": float(correct.double().mean()),
+            "test_trained_view": float(result.accuracy(part)[0]),
+            "test_images": int(correct.numel()),
         }
 
     def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
-        got = {(r.summary["part"], r.summary["radius"]): r.summary for r in results}
+        groups = by_cell(results)
+        got = {(g[0].summary["part"], g[0].summary["radius"]): g for g in groups.values()}
+        seeds = common.seeds_of(list(groups.values()))
         paper_profile = ctx.profile == "paper"
-        rows, comparisons = [], []
-        for r in common.RADII:
-            lfc, hfc_ = got[("lfc", r)], got[("hfc", r)]
-            rows.append(
-                [
-                    r,
-                    lfc["train_acc"],
-                    lfc["test_acc"],
-                    PAPER[("lfc", r)][1],
-                    hfc_["train_acc"],
-                    hfc_["test_acc"],
-                    PAPER[("hfc", r)][1],
-                ]
-            )
-        lfc_test = [got[("lfc", r)]["test_acc"] for r in common.RADII]
-        hfc_test = [got[("hfc", r)]["test_acc"] for r in common.RADII]
-        comparisons.append(
-            Comparison(
-                "LFC-trained beats HFC-trained on original test images, at every r",
-                ", ".join(f"{a:.2f}>{b:.2f}" for a, b in zip(lfc_test, hfc_test, strict=True)),
-                "0.62–0.77 vs 0.10–0.20",
-                "P, M",
-                "LFC test > HFC test for r = 4, 8, 12, 16",
-                all(a > b for a, b in zip(lfc_test, hfc_test, strict=True)),
-            )
+
+        def mean(part: str, r: int, key: str) -> float:
+            return float(np.mean([c.summary[key] for c in got[(part, r)]]))
+
+        def accuracy(part: str, r: int) -> Estimate:
+            cells = got[(part, r)]
+            return common.combine([common.proportion(c.summary["test_acc"], c.summary["test_images"]) for c in cells])
+
+        def difference(a: tuple[str, int], b: tuple[str, int]) -> Estimate:
+            pairs = zip(got[a], got[b], strict=False)
+            return common.combine([common.paired(_correct(x), _correct(y)) for x, y in pairs])
+
+        def smallest(estimates: list[Estimate]) -> Estimate:
+            return min(estimates, key=lambda e: e.value)
+
+        rows = [
+            [
+                r,
+                mean("lfc", r, "train_acc"),
+                mean("lfc", r, "test_acc"),
+                PAPER[("lfc", r)][1],
+                mean("hfc", r, "train_acc"),
+                mean("hfc", r, "test_acc"),
+                PAPER[("hfc", r)][1],
+            ]
+            for r in common.RADII
+        ]
+        lfc_test = [mean("lfc", r, "test_acc") for r in common.RADII]
+        hfc_test = [mean("hfc", r, "test_acc") for r in common.RADII]
+        fits = ", ".join(
+            f"{p.upper()}({r}) {mean(p, r, 'train_acc'):.2f}" for p in ("lfc", "hfc") for r in common.RADII
         )
-        comparisons.append(
-            Comparison(
-                "LFC-trained test accuracy rises with r",
-                ", ".join(f"{v:.3f}" for v in lfc_test),
-                "rises with r",
-                "P",
-                "non-decreasing over r = 4, 8, 12, 16",
-                all(a <= b for a, b in itertools.pairwise(lfc_test)),
-            )
-        )
-        comparisons.append(
-            Comparison.between(
-                "A9: LFC(8)-trained test accuracy", got[("lfc", 8)]["test_acc"], 0.35, 1.0, "I", paper=0.715
-            )
-        )
-        comparisons.append(
-            Comparison.between(
-                "A9: HFC(8)-trained test accuracy", got[("hfc", 8)]["test_acc"], 0.0, 0.25, "I", paper=0.100
-            )
-        )
+        fit_note = f"final-epoch training accuracy: {fits}"
+        comparisons = [
+            common.judged(
+                Comparison.measured(
+                    "LFC-trained beats HFC-trained on original test images at every r (smallest gap, paired)",
+                    smallest([difference(("lfc", r), ("hfc", r)) for r in common.RADII]),
+                    ">",
+                    MARGIN,
+                    "0.62–0.77 vs 0.10–0.20",
+                    "P, M",
+                    control=smallest([difference(("hfc", r), ("lfc", r)) for r in common.RADII]),
+                    control_label="models swapped",
+                    seeds=seeds,
+                    note=fit_note,
+                ),
+                "genuine non-replication if it disagrees: the claim does not depend on scale",
+            ),
+            common.judged(
+                Comparison.measured(
+                    "LFC-trained test accuracy rises with r (smallest of the steps 4→8→12→16, paired)",
+                    smallest([difference(("lfc", b), ("lfc", a)) for a, b in itertools.pairwise(common.RADII)]),
+                    ">",
+                    0.0,
+                    "0.617, 0.715, 0.752, 0.771",
+                    "P, M",
+                    control=smallest([difference(("hfc", b), ("hfc", a)) for a, b in itertools.pairwise(common.RADII)]),
+                    control_label="the same for the HFC-trained models (paper: flat at chance from r = 4 to 8)",
+                    seeds=seeds,
+                    note=f"LFC-trained test accuracy {', '.join(f'{v:.3f}' for v in lfc_test)}",
+                ),
+                "scale: above r = 12 the LFC holds 97.7 % of the non-DC energy and the paper's own step 12→16 is "
+                "+0.019; a small CNN trained on 5k images on a CPU gains less than that from the last "
+                "bins, so the step can sit inside the noise or below it",
+            ),
+            common.judged(
+                Comparison.measured(
+                    "A9: LFC(8)-trained test accuracy ≥ 0.35",
+                    accuracy("lfc", 8),
+                    ">",
+                    0.35,
+                    0.715,
+                    "I",
+                    control=accuracy("hfc", 8),
+                    control_label="the HFC(8)-trained model",
+                    seeds=seeds,
+                ),
+                "genuine non-replication if it disagrees",
+            ),
+            common.judged(
+                Comparison.measured(
+                    "A9: HFC(8)-trained test accuracy ≤ 0.25",
+                    accuracy("hfc", 8),
+                    "<",
+                    0.25,
+                    0.100,
+                    "I",
+                    control=accuracy("lfc", 8),
+                    control_label="the LFC(8)-trained model",
+                    seeds=seeds,
+                ),
+                "genuine non-replication if it disagrees",
+            ),
+        ]
         for (part, r), (train_acc, test_acc) in PAPER.items():
-            ours = got[(part, r)]["test_acc"]
+            ours = mean(part, r, "test_acc")
             c = Comparison.within(f"{part.upper()}({r})-trained test accuracy", ours, test_acc, 0.05, _tag(part, r))
             if not paper_profile:
                 c.not_judged("quantitative: judged in the paper profile only")
             comparisons.append(c)
-            fit = got[(part, r)]["train_acc"]
+            fit = mean(part, r, "train_acc")
             c = Comparison.between(
                 f"{part.upper()}({r})-trained fits its training data", fit, 0.95, 1.0, "M", paper=train_acc
             )
             if not paper_profile:
-                c.not_judged("few epochs in the quick profile: not expected to fit")
+                c.not_judged("a few epochs on a CPU: not expected to fit")
             comparisons.append(c)
 
         fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -160,10 +235,13 @@ class TableOne(Recipe):
             ["r", "LFC train", "LFC test", "paper LFC test", "HFC train", "HFC test", "paper HFC test"],
             rows,
         )
+        first = got[("lfc", 4)][0].summary
         text = (
             "Each model is trained only on the LFC (or only on the HFC) of the training images at radius r, "
-            "max-normalised per image, and tested on the unfiltered test images. Train accuracy is the training "
-            "loop's running accuracy on the filtered training batches of the last epoch."
+            f"max-normalised per image ({first['train_images']} images, {first['epochs']} epochs), and tested on "
+            f"{first['test_images']} unfiltered test images. Train accuracy is the training loop's running accuracy "
+            "on the filtered training batches of the last epoch. Differences between models are paired over the same "
+            "test images (one seed) or taken over seeds."
         )
         return Summary(
             self.name,

@@ -9,12 +9,15 @@ step 2.5 eps / steps), not the paper's foolbox minimal-eps searches, so absolute
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from freqlens import provenance
 from freqlens.analyses import defence, kernels, perturbations
+from freqlens.contract import Estimate
 from freqlens.experiments import common
 from freqlens.experiments.base import (
     Cell,
@@ -25,13 +28,19 @@ from freqlens.experiments.base import (
     Recipe,
     Summary,
     Table,
+    by_cell,
     register_recipe,
 )
 from freqlens.plotting import plt
 
 RHOS = [0.0, 0.1, 0.25, 0.5, 1.0]
 EPS = [0.03, 0.06, 0.09]
-PGD_STEPS = {"quick": 10, "paper": 20}
+PGD_STEPS = {"quick": 10, "cpu": 10, "paper": 20}
+PROTOCOL = (
+    "protocol difference: fixed-eps FGSM/PGD here, foolbox minimal-eps searches with library defaults in the paper "
+    "(papers.md §1.4 E9), so accuracy 'at eps' means different things; a first-layer low-pass with a gain change is "
+    "also a known gradient-masking candidate, which a fixed-eps PGD with random start is less fooled by"
+)
 # Table 2 (papers.md §1.4 E9): clean, FGSM .03/.06/.09, PGD .03/.06/.09; starred cells corroborated (tag W).
 PAPER = {
     ("natural", 0.0): (0.856, 0.107, 0.069, 0.044, 0.003, 0.002, 0.002),
@@ -56,6 +65,13 @@ STARRED = {
 COLUMNS = ["clean", *(f"FGSM {e:g}" for e in EPS), *(f"PGD {e:g}" for e in EPS)]
 
 
+def _mean_rows(group: list[CellResult]) -> dict[str, Any]:
+    """A Table-2 cell's summary with its rows averaged over seeds."""
+    s = dict(group[0].summary)
+    s["rows"] = {rho: np.mean([r.summary["rows"][rho] for r in group], axis=0).tolist() for rho in s["rows"]}
+    return s
+
+
 @register_recipe
 class KernelSmoothing(Recipe):
     name = "hfc-e8e9"
@@ -68,7 +84,9 @@ class KernelSmoothing(Recipe):
             "adversarial": common.heuristic(profile, "adversarial"),
         }
         images = common.ATTACK_IMAGES[profile]
-        cells = [Cell("kernels", {"models": models, "images": images, "eps": 0.03})]
+        # the dropout model (E6) is a second naturally trained model: the negative control for "smoother kernels"
+        kernel_models = {**models, "dropout": common.heuristic(profile, "dropout")}
+        cells = [Cell("kernels", {"models": kernel_models, "images": images, "eps": 0.03, "seed": 0})]
         for name, train in models.items():
             cells.append(
                 Cell(
@@ -79,6 +97,7 @@ class KernelSmoothing(Recipe):
                         "eps": EPS,
                         "images": images,
                         "pgd_steps": PGD_STEPS[profile],
+                        "seed": 0,
                     },
                 )
             )
@@ -91,7 +110,7 @@ class KernelSmoothing(Recipe):
 
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         train = cell.config["models"]["natural"] if "models" in cell.config else cell.config["train"]
-        data = ctx.dataset(train["data"], "test").subset(cell.config["images"], seed=0)
+        data = common.sample_test_images(ctx, train["data"], cell.config["images"], cell.config.get("seed", 0))
         if cell.name == "kernels":
             return self._kernels(cell, run_dir, ctx, data)
         model, _ = ctx.trained_model(cell.config["train"])
@@ -122,79 +141,159 @@ class KernelSmoothing(Recipe):
             model, _ = ctx.trained_model(train)
             layer, conv = kernels.find_conv(model)
             weights[name] = conv.weight.detach().cpu()
-            stats[name] = {"layer": layer, **kernels.smoothness(conv.weight)}
+            per_kernel = kernels.high_frequency_fraction(conv.weight.detach().float()).flatten().tolist()
+            stats[name] = {"layer": layer, **kernels.smoothness(conv.weight), "hf_fraction": per_kernel}
             spectra[name] = perturbations.perturbation_spectrum(
                 model, data.images, data.labels, "fgsm", cell.config["eps"], progress=False
             )
-        provenance.save_figure(kernels.kernel_rgb_grid(weights), run_dir / "kernels.png")
+        shown = {k: v for k, v in weights.items() if k != "dropout"}
+        provenance.save_figure(kernels.kernel_rgb_grid(shown), run_dir / "kernels.png")
         provenance.save_figure(perturbations.spectrum_figure(spectra), run_dir / "perturbation_spectrum.png")
         return {"smoothness": stats, "perturbations": {k: v.to_json() for k, v in spectra.items()}}
 
     def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
-        by = {r.cell.name: r for r in results}
-        k = by["kernels"].summary["smoothness"]
+        groups = by_cell(results)
+        by = {name: group[0] for name, group in groups.items()}
+        seeds = common.seeds_of(list(groups.values()))
         figures = []
         for name, caption in (
             ("kernels.png", "First-layer kernels, natural vs adversarially trained (cf. Fig. 7)"),
             ("perturbation_spectrum.png", "Radial spectrum of FGSM perturbations (eps 0.03) of each model"),
         ):
-            (out_dir / name).write_bytes((by["kernels"].run_dir / name).read_bytes())
-            figures.append(Figure(name, caption))
-        nat = by["table2-natural"].summary
-        adv = by["table2-adversarial"].summary
+            if (by["kernels"].run_dir / name).is_file():
+                (out_dir / name).write_bytes((by["kernels"].run_dir / name).read_bytes())
+                figures.append(Figure(name, caption))
+        nat = _mean_rows(groups["table2-natural"])
+        adv = _mean_rows(groups["table2-adversarial"])
+        n = int(nat["images"])
         paper_profile = ctx.profile == "paper"
+
+        replicates = [
+            {
+                "kernels": groups["kernels"][i].summary["smoothness"],
+                "natural": groups["table2-natural"][i].summary["rows"],
+                "adversarial": groups["table2-adversarial"][i].summary["rows"],
+            }
+            for i in range(seeds)
+        ]
+
+        def per_seed(fn: Callable[[dict[str, Any]], Estimate]) -> Estimate:
+            return common.combine([fn(f) for f in replicates])
+
+        def hf_diff(a: str, b: str) -> Estimate:
+            def one(f: dict[str, Any]) -> Estimate:
+                return Estimate.mean_of(f["kernels"][a]["hf_fraction"], "kernels") - Estimate.mean_of(
+                    f["kernels"][b]["hf_fraction"], "kernels"
+                )
+
+            return per_seed(one)
+
+        def diff(a: tuple[str, float, int], b: tuple[str, float, int]) -> Estimate:
+            def one(f: dict[str, Any]) -> Estimate:
+                (ma, ra, ca), (mb, rb, cb) = a, b
+                return common.proportion(f[ma][f"{ra:g}"][ca], n) - common.proportion(f[mb][f"{rb:g}"][cb], n)
+
+            return per_seed(one)
+
         table_rows, comparisons = [], []
         comparisons.append(
-            Comparison(
-                "E8: adversarially trained kernels are smoother (HF energy fraction)",
-                f"{k['adversarial']['hf_fraction_mean']:.3f} vs {k['natural']['hf_fraction_mean']:.3f}",
-                "smoother",
-                "P",
-                "adversarial < natural (P1-i)",
-                k["adversarial"]["hf_fraction_mean"] < k["natural"]["hf_fraction_mean"],
+            common.judged(
+                Comparison.measured(
+                    "E8: adversarially trained kernels are smoother: HF energy fraction, adversarial minus natural",
+                    hf_diff("adversarial", "natural"),
+                    "<",
+                    0.0,
+                    "smoother",
+                    "P",
+                    control=hf_diff("dropout", "natural"),
+                    control_label="a second naturally trained model (dropout, E6) minus the natural one",
+                    seeds=seeds,
+                    note="uncertainty over the 16 x 3 first-layer kernels with one seed",
+                ),
+                "genuine non-replication at this scale if it disagrees",
             )
         )
         clean = [nat["rows"][f"{r:g}"][0] for r in RHOS]
         comparisons.append(
-            Comparison(
-                "(i) smoothing lowers clean accuracy of M_natural, monotonically in rho",
-                ", ".join(f"{c:.3f}" for c in clean),
-                "0.856 → 0.631",
-                "P, M",
-                "non-increasing over rho (A10)",
-                all(a >= b for a, b in itertools.pairwise(clean)),
-            )
-        )
-        n0, n1 = nat["rows"]["0"], nat["rows"]["1"]
-        comparisons.append(
-            Comparison(
-                "(ii) smoothing (rho = 1) raises M_natural's FGSM(0.03) accuracy",
-                f"{n1[1]:.3f} vs {n0[1]:.3f}",
-                "0.171 vs 0.107",
-                "P, W",
-                "rho = 1 ≥ rho = 0 (A10)",
-                n1[1] >= n0[1],
-            )
-        )
-        a0, a1 = adv["rows"]["0"], adv["rows"]["1"]
-        comparisons.append(
-            Comparison(
-                "(iii) at eps = 0.09, M_natural(rho = 1) beats M_adversarial under PGD",
-                f"{n1[6]:.3f} vs {a0[6]:.3f}",
-                "0.047 vs 0.038",
-                "P, M",
-                "natural(rho=1) ≥ adversarial",
-                n1[6] >= a0[6],
+            common.judged(
+                Comparison.measured(
+                    "(i) smoothing lowers M_natural's clean accuracy: rho = 0 minus rho = 1",
+                    diff(("natural", 0.0, 0), ("natural", 1.0, 0)),
+                    ">",
+                    0.05,
+                    "0.856 → 0.631",
+                    "P, M",
+                    control=diff(("natural", 1.0, 0), ("natural", 0.0, 0)),
+                    control_label="rho order swapped",
+                    seeds=seeds,
+                    note="clean accuracy over rho " + ", ".join(f"{c:.3f}" for c in clean),
+                ),
+                "scale: see the clean accuracies over rho in the note",
             )
         )
         comparisons.append(
-            Comparison(
-                "(iv) for M_adversarial, smoothing helps only beyond the training eps (PGD 0.09 up, PGD 0.03 not)",
-                f"PGD .09: {a1[6]:.3f} vs {a0[6]:.3f}; PGD .03: {a1[4]:.3f} vs {a0[4]:.3f}",
-                "PGD .09 0.103 vs 0.038; PGD .03 0.337 vs 0.403",
-                "P, M",
-                "rho = 1 improves PGD .09 and does not improve PGD .03",
-                a1[6] > a0[6] and a1[4] <= a0[4],
+            common.judged(
+                Comparison.measured(
+                    "(ii) smoothing (rho = 1) raises M_natural's FGSM(0.03) accuracy",
+                    diff(("natural", 1.0, 1), ("natural", 0.0, 1)),
+                    ">",
+                    0.0,
+                    "0.171 vs 0.107",
+                    "P, W",
+                    control=diff(("natural", 1.0, 0), ("natural", 0.0, 0)),
+                    control_label="the same change in clean accuracy (smoothing is not a generic gain)",
+                    seeds=seeds,
+                ),
+                PROTOCOL,
+            )
+        )
+        comparisons.append(
+            common.judged(
+                Comparison.measured(
+                    "(iii) at eps = 0.09, M_natural(rho = 1) beats M_adversarial under PGD",
+                    diff(("natural", 1.0, 6), ("adversarial", 0.0, 6)),
+                    ">",
+                    0.0,
+                    "0.047 vs 0.038",
+                    "P, M",
+                    control=diff(("natural", 0.0, 6), ("adversarial", 0.0, 6)),
+                    control_label="M_natural without smoothing",
+                    seeds=seeds,
+                ),
+                PROTOCOL + "; at eps = 0.09 (3x the training eps) fixed-eps PGD drives every model to about 0, "
+                "where the paper's 0.047 vs 0.038 is itself inside the noise of its unknown test-set size",
+            )
+        )
+        comparisons.append(
+            common.judged(
+                Comparison.measured(
+                    "(iv-a) for M_adversarial, smoothing (rho = 1) helps beyond the training eps: PGD(0.09)",
+                    diff(("adversarial", 1.0, 6), ("adversarial", 0.0, 6)),
+                    ">",
+                    0.0,
+                    "0.103 vs 0.038",
+                    "P, M",
+                    control=diff(("adversarial", 1.0, 4), ("adversarial", 0.0, 4)),
+                    control_label="the same change at the training eps, PGD(0.03), where the paper sees a loss",
+                    seeds=seeds,
+                ),
+                PROTOCOL,
+            )
+        )
+        comparisons.append(
+            common.judged(
+                Comparison.measured(
+                    "(iv-b) for M_adversarial, smoothing (rho = 1) does not help at the training eps: PGD(0.03)",
+                    diff(("adversarial", 1.0, 4), ("adversarial", 0.0, 4)),
+                    "<",
+                    0.0,
+                    "0.337 vs 0.403",
+                    "P, M",
+                    control=diff(("natural", 1.0, 4), ("natural", 0.0, 4)),
+                    control_label="M_natural, which smoothing should help (claim ii)",
+                    seeds=seeds,
+                ),
+                PROTOCOL,
             )
         )
         for name, s in (("natural", nat), ("adversarial", adv)):

@@ -101,11 +101,20 @@ def eval_train_lfc(ctx: EpochContext) -> dict[str, Any]:
     return {"train_lfc_acc": acc["lfc"]}
 
 
+def eval_train_frequencies(ctx: EpochContext) -> dict[str, Any]:
+    """``train_lfc_acc`` and ``train_hfc_acc``: accuracy on the LFC and the HFC of the first ``train_eval_subset``
+    training images against the labels trained on (HFC Fig. 3 with the HFC side logged too)."""
+    n = ctx.config.train_eval_subset
+    radii = list(ctx.config.eval_radii)
+    acc = frequency_accuracy(ctx, ctx.train_x[:n], ctx.train_y[:n], radii, ctx.config.eval_normalize)
+    return {"train_lfc_acc": acc["lfc"], "train_hfc_acc": acc["hfc"]}
+
+
 def default_callbacks(config: TrainConfig) -> list[Callback]:
-    """Test accuracy always; test LFC/HFC accuracy when ``eval_radii``; train LFC accuracy for shuffled labels."""
+    """Test accuracy always; test LFC/HFC accuracy when ``eval_radii``; train LFC/HFC accuracy for shuffled labels."""
     callbacks: list[Callback] = [eval_test_accuracy]
     if config.eval_radii:
         callbacks.append(eval_test_frequencies)
         if config.shuffle_labels:
-            callbacks.append(eval_train_lfc)
+            callbacks.append(eval_train_frequencies)
     return callbacks

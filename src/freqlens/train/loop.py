@@ -213,12 +213,42 @@ def _attack(config: TrainConfig) -> Callable[[nn.Module, Tensor, Tensor, torch.G
     )
 
 
-def _diverged(value: float, epoch: int, step: int, config: TrainConfig, out_dir: Path, done: int) -> FreqlensError:
-    kept = f"the checkpoint of epoch {done} is kept in {out_dir}" if done else "no epoch had finished, nothing saved"
+# An epoch whose mean training loss exceeds this many times chance level (ln K for K classes), and is not below the
+# previous epoch's (or, in the first epoch, the loss of its first steps), has diverged rather than failed to learn yet.
+DIVERGED_OVER_CHANCE = 2.0
+
+
+def _diverged(what: str, config: TrainConfig, out_dir: Path, done: int) -> FreqlensError:
+    """The error of a diverging run. A run that had saved no epoch leaves nothing behind (its config.json goes)."""
+    if done:
+        kept = f"the checkpoint of epoch {done} is kept in {out_dir}"
+    else:
+        (out_dir / CONFIG_FILE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the folder goes too if it is empty now
+            out_dir.rmdir()
+        kept = "no epoch had finished, nothing saved"
     return FreqlensError(
-        f"training diverged: the mean loss became {value} in epoch {epoch}, step {step}; {kept}; lower lr "
-        f"(now {config.lr:g}) or raise warmup"
+        f"training diverged: {what}; {kept}; lower lr (now {config.lr:g}), raise warmup (now {config.warmup:g}) "
+        f"or train on more images"
     )
+
+
+def _check_progress(loss: float, reference: float, classes: int, epoch: int) -> str | None:
+    """Why the epoch's mean training loss means divergence (None if it does not): far above chance and not falling.
+
+    Example:
+        >>> _check_progress(12.07, 12.07, 10, 1)
+        'the mean training loss of epoch 1 is 12.07, far above chance (ln 10 = 2.30), and not falling'
+        >>> _check_progress(3.1, 3.4, 10, 1) is None  # still high, but coming down
+        True
+    """
+    chance = math.log(classes)
+    if loss > DIVERGED_OVER_CHANCE * chance and loss >= reference:
+        return (
+            f"the mean training loss of epoch {epoch} is {loss:.2f}, far above chance (ln {classes} = {chance:.2f}), "
+            "and not falling"
+        )
+    return None
 
 
 def _config_diff(saved: TrainConfig, config: TrainConfig) -> list[str]:
@@ -317,6 +347,8 @@ def train(
         return torch.autocast(device.type, dtype=amp_dtype) if use_amp else contextlib.nullcontext()
 
     all_callbacks = [*default_callbacks(config), *callbacks]
+    classes = len(data.info["classes"])
+    first_loss: float | None = None  # mean loss over the first steps of the run (the first progress check)
     for epoch in range(start, config.epochs):
         if stop_after is not None and epoch >= stop_after:
             break
@@ -358,10 +390,16 @@ def train(
                 seen = min(n, (step + 1) * bs)
                 mean_loss = float(loss_sum) / seen
                 if not math.isfinite(mean_loss):
-                    raise _diverged(mean_loss, epoch + 1, step + 1, config, out_dir, len(metrics))
+                    what = f"the mean loss became {mean_loss} in epoch {epoch + 1}, step {step + 1}"
+                    raise _diverged(what, config, out_dir, len(metrics))
+                first_loss = mean_loss if first_loss is None else first_loss
                 bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{float(correct) / seen:.3f}")
         bar.close()
         train_time = time.perf_counter() - started
+        reference = metrics[-1]["train_loss"] if metrics else first_loss
+        why = _check_progress(float(loss_sum) / n, math.inf if reference is None else reference, classes, epoch + 1)
+        if why is not None:
+            raise _diverged(why, config, out_dir, len(metrics))
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             "lr": scheduler.get_last_lr()[0],
