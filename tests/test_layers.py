@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"experiments"},
     {"report"},
     {"runner"},
+    {"audit"},
     {"cli"},
     {"__main__"},
 ]

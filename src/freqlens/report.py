@@ -210,9 +210,9 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
         contents.append("<li><a href='#paper-numbers'>Paper numbers not judged at this scale</a></li>")
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>freqlens reproduction ({html.escape(str(meta.get('profile', '')))})</title>",
+        f"<title>{html.escape(_title(meta))}</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>freqlens reproduction — profile <code>{html.escape(str(meta.get('profile', '?')))}</code></h1>",
+        f"<h1>{html.escape(_title(meta))}</h1>",
         "<nav><h2 id='contents'>Contents</h2><ol><li><a href='#scoreboard'>Scoreboard</a></li>"
         + "".join(contents)
         + "</ol></nav>",
@@ -265,18 +265,39 @@ def _table_html(t: Table) -> str:
     return f"<h3>{html.escape(t.title)}</h3>" + _html_table(t.columns, [[_cell(v) for v in row] for row in t.rows])
 
 
+def _is_audit(meta: dict[str, Any]) -> bool:
+    recipes = [r.get("recipe") for r in meta.get("recipes", [])]
+    return bool(recipes) and all(r == "audit" for r in recipes)
+
+
+def _title(meta: dict[str, Any]) -> str:
+    if _is_audit(meta):
+        return "freqlens audit"
+    return f"freqlens reproduction — profile {meta.get('profile', '?')}"
+
+
+AUDIT_TEXT = (
+    "The models below were audited side by side by `freqlens audit`: every analysis ran on each model with the same "
+    "images, and each analysis has one table (a column per model) and each model's figures. No paper values are "
+    "judged here, so the scoreboard is empty."
+)
+
+
+REPRODUCE_TEXT = (
+    "Each experiment of the HFC paper (Wang et al., CVPR 2020), Godfrey et al.'s representation-cost paper and "
+    "Yin et al.'s Fourier heat map, run by `freqlens reproduce`, with our numbers next to the values the papers "
+    "report. Every verdict is judged on the 95 % interval of our value: ✓ the whole interval meets the "
+    "criterion (with the margin the claim demands), ✗ it lies wholly outside, ≈ inconclusive (the interval "
+    "straddles the threshold: inside the noise). Each claim also runs a negative control, the same criterion "
+    "where the claim should not hold; a claim whose control passes too is marked ⊘ cannot discriminate, never "
+    "✓. – not judged at this scale."
+)
+
+
 def _intro(meta: dict[str, Any]) -> str:
     seconds = meta.get("seconds", {})
     seeds = meta.get("seeds", 1)
-    lines = [
-        "Each experiment of the HFC paper (Wang et al., CVPR 2020), Godfrey et al.'s representation-cost paper and "
-        "Yin et al.'s Fourier heat map, run by `freqlens reproduce`, with our numbers next to the values the papers "
-        "report. Every verdict is judged on the 95 % interval of our value: ✓ the whole interval meets the "
-        "criterion (with the margin the claim demands), ✗ it lies wholly outside, ≈ inconclusive (the interval "
-        "straddles the threshold: inside the noise). Each claim also runs a negative control, the same criterion "
-        "where the claim should not hold; a claim whose control passes too is marked ⊘ cannot discriminate, never "
-        "✓. – not judged at this scale."
-    ]
+    lines = [AUDIT_TEXT if _is_audit(meta) else REPRODUCE_TEXT]
     if seconds:
         lines.append(
             f"Executor `{meta.get('executor')}`, {meta.get('trainings', 0)} distinct trained models "
@@ -333,7 +354,7 @@ def render_markdown(out_dir: Path, summaries: list[Summary], meta: dict[str, Any
     if unjudged:
         contents.append(f"{len(summaries) + 2}. [Paper numbers not judged at this scale](#paper-numbers)")
     parts = [
-        f"# freqlens reproduction — profile `{_md(str(meta.get('profile', '?')))}`",
+        f"# {_md(_title(meta))}",
         "## Contents\n\n1. [Scoreboard](#scoreboard)\n" + "\n".join(contents),
         _md(_intro(meta)),
         "## Scoreboard",

@@ -123,10 +123,14 @@ def kept_message(names: Sequence[str], ctx: Context, command: Sequence[str]) -> 
     )
 
 
-def reproduce(names: Sequence[str], ctx: Context, executor: Executor, out_dir: Path) -> Reproduction:
-    """Run the named recipes under ``ctx.profile``, summarise them into ``out_dir`` and build the report there."""
+def reproduce(names: Sequence[str | Recipe], ctx: Context, executor: Executor, out_dir: Path) -> Reproduction:
+    """Run the recipes under ``ctx.profile``, summarise them into ``out_dir`` and build the report there.
+
+    A recipe is named (its registered instance) or given as an instance whose cells come from elsewhere (an audit's
+    from its arguments); workers rebuild it by name, so its ``run_cell`` must depend on the cell config alone.
+    """
     started = time.perf_counter()
-    recipes: list[Recipe] = [get_recipe(name) for name in names]
+    recipes: list[Recipe] = [get_recipe(name) if isinstance(name, str) else name for name in names]
     plan = _plan(recipes, ctx)
     outcomes = {r.name: Outcome(r.name, sum(1 for rr, _ in plan if rr is r)) for r in recipes}
 

@@ -5,11 +5,22 @@ Importing this package registers every built-in analysis; :func:`list_analyses` 
 
 from __future__ import annotations
 
-from freqlens.analyses import datastats, defence, feature_spectra, heatmap, hfc, kernels, perturbations, sensitivity
+from freqlens.analyses import (
+    band_attacks,
+    datastats,
+    defence,
+    feature_spectra,
+    heatmap,
+    hfc,
+    kernels,
+    perturbations,
+    sensitivity,
+)
 from freqlens.contract import AnalysisSpec, registered_analyses
 from freqlens.errors import FreqlensError
 
 __all__ = [
+    "band_attacks",
     "datastats",
     "defence",
     "feature_spectra",

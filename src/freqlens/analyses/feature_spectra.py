@@ -194,12 +194,16 @@ def run_feature_spectra(
     labels: Tensor | None = None,
     *,
     layers: Sequence[str] | None = None,
+    n: int | None = None,
+    seed: int = 0,
     batch_size: int = 64,
     amp: bool = False,
     progress: bool = False,
 ) -> AnalysisResult:
-    """:func:`feature_spectra` as an analysis result: per-layer curves, and the drop at the highest frequency
-    (mean over images with its standard error) as metrics."""
+    """:func:`feature_spectra` on ``n`` images drawn under ``seed`` as an analysis result: per-layer curves, and the
+    drop at the highest frequency (mean over images with its standard error) as metrics."""
+    index = contract.subsample_indices(images.shape[0], n, seed)
+    images = images if index is None else images[index]
     spectra = feature_spectra(model, images, layers=layers, batch_size=batch_size, amp=amp, progress=progress)
     device, dtype = contract.placement(model, images)
     return AnalysisResult(
@@ -214,10 +218,12 @@ def run_feature_spectra(
             "token_grids": "(B, N, D) outputs with N or N - 1 square reshaped to (B, D, h, w); a class token dropped",
             "frequency_axis": "units of pi: index i of a layer of size 2m is frequency i/m",
             "precision": contract.precision_name(device, amp, dtype),
+            "image_subsample": f"{spectra.images} drawn at random with seed {seed}, in index order",
         },
         params={
             "layers": list(spectra.curves),
             "images": spectra.images,
             "shapes": {k: list(v) for k, v in spectra.shapes.items()},
+            "seed": seed,
         },
     )

@@ -34,6 +34,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from freqlens import fourier
+from freqlens.analyses.heatmap_plan import HeatmapPlan, make_plan, scatter_pairs
 from freqlens.checks import check_labels, check_logits
 from freqlens.contract import (
     AnalysisResult,
@@ -83,6 +84,7 @@ class HeatMap:
     eps: float
     images: int
     seed: int
+    sampling: str = "full map"
 
     def summary(self) -> dict[str, Any]:
         """Parameters and conventions that define the maps (for result files)."""
@@ -95,6 +97,7 @@ class HeatMap:
             "perturbation": "clip(x + eps * r * U_ij, 0, 1), U_ij Yin et al. real unit-norm basis added to every "
             "channel, r = +-1 per (image, channel), drawn once per symmetric pair",
             "pixel_space": "[0, 1], before the model's own normalisation",
+            "heatmap_sampling": self.sampling,
         }
 
 
@@ -160,6 +163,7 @@ def fourier_heatmap(
     channels_last: bool = True,
     compile: bool = False,
     progress: bool = False,
+    plan: HeatmapPlan | None = None,
 ) -> HeatMap:
     """Batched Fourier heat map of ``model`` on ``images`` in [0, 1] (subsample first with
     :func:`freqlens.contract.subsample`).
@@ -170,7 +174,8 @@ def fourier_heatmap(
     under autocast (CUDA: float16, CPU: bfloat16) for speed; the maps then differ from full-precision ones by a few
     borderline predictions. ``compile=True`` runs the perturbed batches through ``torch.compile(model)`` (a one-off
     compilation of tens of seconds that pays off on large runs; every batch is padded to the same shape so it
-    compiles once; rounding may differ from eager mode).
+    compiles once; rounding may differ from eager mode). ``plan`` evaluates only its frequency pairs
+    (:mod:`freqlens.analyses.heatmap_plan`); the other bins are NaN, the sampled ones equal the full map's.
     """
     _check(model, images, labels, eps)
     n, c, h, w = images.shape
@@ -178,8 +183,13 @@ def fourier_heatmap(
     dev = torch.device(device) if device is not None else home
     batch_size = check_batch_size(default_batch_size(dev) if batch_size is None else batch_size)
     positions = fourier.symmetric_positions(h, w)
+    signs = heatmap_signs(positions.shape[0], n, c, seed)
+    if plan is not None:
+        if (plan.h, plan.w) != (h, w):
+            raise FreqlensError(f"heat-map plan is for {plan.h}x{plan.w} images, these are {h}x{w}")
+        positions, signs = positions[plan.pairs], signs[plan.pairs]
+    signs = signs.to(dev)
     pairs = positions.shape[0]
-    signs = heatmap_signs(pairs, n, c, seed).to(dev)
     b_img = min(n, batch_size)
     b_basis = max(1, batch_size // b_img)
     err = torch.zeros(pairs, dtype=torch.float64, device=dev)
@@ -207,9 +217,21 @@ def fourier_heatmap(
                 loss[k0 : k0 + b_basis] += l_.sum(dim=1)
                 bar.update(pert.shape[0] * x.shape[0])
         bar.close()
+    err, loss = err / n, loss / n
+    if plan is not None:
+        err, loss = scatter_pairs(err, plan), scatter_pairs(loss, plan)
+    sampling = "full map" if plan is None else plan.describe()
     return HeatMap(
-        mirror_pairs(err / n, h, w).cpu(), mirror_pairs(loss / n, h, w).cpu(), clean[0], clean[1], eps, n, seed
+        mirror_pairs(err, h, w).cpu(), mirror_pairs(loss, h, w).cpu(), clean[0], clean[1], eps, n, seed, sampling
     )
+
+
+def sampled_profile(values: Tensor) -> Tensor:
+    """:func:`freqlens.fourier.radial_profile` over the finite bins only (NaN at radii with none sampled)."""
+    finite = values.isfinite()
+    means, _ = fourier.radial_profile(values.nan_to_num(0.0) * finite)  # sum over finite bins / all bins
+    share, _ = fourier.radial_profile(finite.to(values.dtype))  # finite bins / all bins
+    return torch.where(share > 0, means / share.clamp_min(1e-300), torch.full_like(means, float("nan")))
 
 
 def loop_heatmap(
@@ -249,25 +271,51 @@ def loop_heatmap(
     )
 
 
+def _sampled_axes(ax: Any, values: Tensor, title: str, log: bool = False, cmap: str = "viridis") -> None:
+    """A sampled map: one square marker per evaluated bin (single pixels would vanish at 224x224), blank elsewhere."""
+    h, w = values.shape
+    at = values.isfinite().nonzero()
+    shown = ax.scatter(
+        (at[:, 1] - w // 2).numpy(),
+        (at[:, 0] - h // 2).numpy(),
+        c=values[at[:, 0], at[:, 1]].numpy(),
+        s=max(2.0, 2500 / max(h, w)),
+        marker="s",
+        cmap=cmap,
+        linewidths=0,
+    )
+    ax.set_xlim(-(w // 2) - 0.5, w - w // 2 - 0.5)
+    ax.set_ylim(h - h // 2 - 0.5, -(h // 2) - 0.5)
+    ax.set_aspect("equal")
+    ax.set_title(f"{title}, sampled bins", fontsize=8)
+    ax.set_xlabel("kx", fontsize=7)
+    ax.set_ylabel("ky", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
+
+
 def heatmap_figure(hm: HeatMap, title: str = "") -> Figure:
     """Error-rate and loss maps (centred, linear scale) and their radial profiles against the clean values."""
     from freqlens.analyses.datastats import map_axes
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
-    map_axes(axes[0], hm.error, f"error rate (clean {hm.clean_error:.3f})", log=False, cmap="viridis")
-    map_axes(axes[1], hm.loss, f"loss (clean {hm.clean_loss:.3f})", log=False, cmap="viridis")
+    draw = map_axes if bool(hm.error.isfinite().all()) else _sampled_axes
+    draw(axes[0], hm.error, f"error rate (clean {hm.clean_error:.3f})", log=False, cmap="viridis")
+    draw(axes[1], hm.loss, f"loss (clean {hm.clean_loss:.3f})", log=False, cmap="viridis")
     ax = axes[2]
     twin = ax.twinx()
     for axis, values, clean, name, color in (
         (ax, hm.error, hm.clean_error, "error rate", "C0"),
         (twin, hm.loss, hm.clean_loss, "loss", "C1"),
     ):
-        profile, _ = fourier.radial_profile(values)
-        axis.plot(profile.numpy(), "o-", ms=3, color=color, label=name)
+        profile = sampled_profile(values)
+        radius = torch.arange(profile.shape[0])[profile.isfinite()]
+        axis.plot(radius.numpy(), profile[profile.isfinite()].numpy(), "o-", ms=3, color=color, label=name)
         axis.axhline(clean, color=color, ls=":", lw=1)
         axis.set_ylabel(f"{name} (mean per radius)", color=color, fontsize=8)
     ax.set_xlabel("radius |k| (cycles / image)")
-    ax.set_title(f"eps = {hm.eps:g}, {hm.images} images; dotted: clean", fontsize=8)
+    sampled = "" if hm.sampling == "full map" else "; sampled bins"
+    ax.set_title(f"eps = {hm.eps:g}, {hm.images} images; dotted: clean{sampled}", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -292,32 +340,48 @@ def heatmap_analysis(
     amp: bool = False,
     compile: bool = False,
     progress: bool = False,
+    window: int | None = None,
+    stride: int | None = None,
 ) -> AnalysisResult:
     """:func:`fourier_heatmap` on ``n`` images drawn under ``seed`` (the signs use the same seed).
 
-    Metrics: ``clean_error`` and the error at DC and at the worst frequency (binomial over the images),
-    ``clean_loss`` and ``max_loss`` (means over the images).
+    ``window`` / ``stride`` sample the map (:func:`freqlens.analyses.heatmap_plan.make_plan`: the frequencies with
+    ``|ky|, |kx| <= window`` and/or those on a grid of step ``stride``); the other bins are NaN. Metrics:
+    ``clean_error`` and the error at DC and at the worst sampled frequency (binomial over the images), ``clean_loss``
+    and ``max_loss`` (means over the images).
     """
     x, y = subsample(images, labels, n, seed)
     dev = torch.device(device) if device is not None else placement(model, x)[0]
     size = default_batch_size(dev) if batch_size is None else batch_size
+    h, w = x.shape[-2:]
+    plan = None if window is None and stride is None else make_plan(h, w, window, stride)
     hm = fourier_heatmap(
-        model, x, y, eps, seed=seed, batch_size=size, device=dev, amp=amp, compile=compile, progress=progress
+        model,
+        x,
+        y,
+        eps,
+        seed=seed,
+        batch_size=size,
+        device=dev,
+        amp=amp,
+        compile=compile,
+        progress=progress,
+        plan=plan,
     )
     h, w = hm.error.shape
-    error_profile, counts = fourier.radial_profile(hm.error)
-    loss_profile, _ = fourier.radial_profile(hm.loss)
+    error_profile, loss_profile = sampled_profile(hm.error), sampled_profile(hm.loss)
+    counts = fourier.radial_profile(hm.error)[1]
     total = hm.images
-    worst = int(hm.error.argmax())
+    worst = int(hm.error.nan_to_num(-1.0).argmax())
     return AnalysisResult(
         "heatmap",
         metrics={
             "clean_error": Estimate.proportion(round(hm.clean_error * total), total),
             "error_at_dc": Estimate.proportion(round(float(hm.error[h // 2, w // 2]) * total), total),
-            "max_error": Estimate.proportion(round(float(hm.error.max()) * total), total),
+            "max_error": Estimate.proportion(round(float(hm.error.view(-1)[worst]) * total), total),
             "max_error_frequency": f"({worst // w - h // 2}, {worst % w - w // 2})",
             "clean_loss": hm.clean_loss,
-            "max_loss": float(hm.loss.max()),
+            "max_loss": float(hm.loss.nan_to_num(-1.0).max()),
         },
         arrays={
             "error": hm.error,
@@ -325,6 +389,7 @@ def heatmap_analysis(
             "error_radial_profile": error_profile,
             "loss_radial_profile": loss_profile,
             "radial_counts": counts,
+            "sampled": hm.error.isfinite(),
         },
         figures={"heatmap": lambda: heatmap_figure(hm)},
         conventions={
@@ -335,5 +400,13 @@ def heatmap_analysis(
             "precision": precision_name(dev, amp, placement(model, x)[1]),
             "device": str(dev),
         },
-        params={"eps": eps, "n": total, "seed": seed, "batch_size": size, "compiled": compile},
+        params={
+            "eps": eps,
+            "n": total,
+            "seed": seed,
+            "batch_size": size,
+            "compiled": compile,
+            "window": window,
+            "stride": stride,
+        },
     )

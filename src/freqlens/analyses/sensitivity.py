@@ -63,7 +63,14 @@ __all__ = [
     "model_vs_data",
 ]
 
-TARGETS: tuple[str, ...] = ("logits", "loss")
+TARGETS: tuple[str, ...] = ("logits", "loss", "true_logit", "projection")
+TARGET_DEFINITIONS = {
+    "logits": "every logit: sum_k |FFT_ortho(grad_x f_k)|^2 (exact)",
+    "loss": "the summed cross-entropy against the labels",
+    "true_logit": "the logit of each image's true class",
+    "projection": "random projections of the logits: mean over P Rademacher vectors v of |FFT_ortho(grad_x <v, f>)|^2, "
+    "an unbiased estimate of the 'logits' power (E[v v^T] = I); unbiased for the rms metric",
+}
 METRICS: tuple[str, ...] = ("meannorm", "rms")
 
 
@@ -88,26 +95,52 @@ class SensitivityMaps:
         }
 
 
+def projection_vectors(projections: int, n: int, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """``(P, N, K)`` Rademacher (+-1) vectors, drawn on the CPU from ``generator``: ``E[v v^T] = I`` per image."""
+    if isinstance(projections, bool) or not isinstance(projections, int) or projections <= 0:
+        raise FreqlensError(f"the number of projections must be a positive integer, got {projections!r}")
+    return torch.randint(0, 2, (projections, n, k), generator=generator).mul_(2).sub_(1).to(torch.float32)
+
+
 def gradient_power(
-    model: Callable[[Tensor], Tensor], x: Tensor, labels: Tensor | None = None, target: str = "logits"
+    model: Callable[[Tensor], Tensor],
+    x: Tensor,
+    labels: Tensor | None = None,
+    target: str = "logits",
+    projections: int = 4,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, int]:
     """Per-image ``sum_k |FFT_ortho(grad_x f_k)|^2`` for one batch: ``(N, C, H, W)`` (not centred), and the number
-    of outputs ``K`` summed over (the number of logits, or 1 for the summed cross-entropy loss).
+    of outputs ``K`` it sums over (the number of logits; 1 for the summed cross-entropy loss or the true logit).
+
+    ``target="projection"`` estimates the logits' sum without one backward pass per logit: for ``projections``
+    Rademacher vectors ``v`` (from ``generator``), ``|FFT_ortho(grad_x <v, f>)|^2`` averaged over the vectors, whose
+    expectation is exactly the ``"logits"`` power (the cross terms have mean zero).
 
     The model must already be in the mode you want (use :func:`fourier_sensitivity` for eval mode handling).
     """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         out = check_logits(model(x), x.shape[0], labels.to(x.device) if labels is not None else None)
-        if target == "loss":
+        if target in ("loss", "true_logit"):
             if labels is None:
-                raise FreqlensError("target='loss' needs labels; pass the labels or use target='logits'")
-            outputs = [F.cross_entropy(out, labels.to(out.device), reduction="sum")]
+                raise FreqlensError(f"target={target!r} needs labels; pass the labels or use target='logits'")
+            y = labels.to(out.device)
+            outputs = [
+                F.cross_entropy(out, y, reduction="sum") if target == "loss" else out.gather(1, y[:, None]).sum()
+            ]
+        elif target == "projection":
+            n, k = out.shape
+            vectors = projection_vectors(projections, n, k, generator).to(out.device, out.dtype)
+            outputs = [(out * v).sum() for v in vectors]
         else:
             outputs = [out[:, k].sum() for k in range(out.shape[1])]
         grads = [torch.autograd.grad(o, x, retain_graph=i < len(outputs) - 1)[0] for i, o in enumerate(outputs)]
     spectra = torch.fft.fft2(torch.stack(grads), norm="ortho")
-    return (spectra.real**2 + spectra.imag**2).sum(dim=0), len(outputs)
+    power = (spectra.real**2 + spectra.imag**2).sum(dim=0)
+    if target == "projection":
+        return power / len(outputs), out.shape[1]
+    return power, out.shape[1] if target == "logits" else 1
 
 
 def fourier_sensitivity(
@@ -120,6 +153,8 @@ def fourier_sensitivity(
     batch_size: int = 64,
     device: torch.device | str | None = None,
     progress: bool = False,
+    projections: int = 4,
+    seed: int = 0,
 ) -> SensitivityMaps:
     """Mean and std over ``images`` of the Fourier gradient sensitivity maps (see the module docstring).
 
@@ -131,8 +166,9 @@ def fourier_sensitivity(
         raise FreqlensError(f"unknown target {target!r}; use one of {', '.join(TARGETS)}")
     if metric not in METRICS:
         raise FreqlensError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
-    if target == "loss" and labels is None:
-        raise FreqlensError("target='loss' needs labels; pass the labels or use target='logits'")
+    if target in ("loss", "true_logit") and labels is None:
+        raise FreqlensError(f"target={target!r} needs labels; pass the labels or use target='logits'")
+    generator = torch.Generator().manual_seed(seed)  # the projection vectors, batch after batch
     if labels is not None:
         check_labels(labels, images.shape[0])
     check_batch_size(batch_size)
@@ -147,7 +183,7 @@ def fourier_sensitivity(
         for part in batch_slices(n, batch_size, desc="sensitivity", progress=progress):
             x = images[part].to(device=device, dtype=dtype)
             y = labels[part].to(device) if labels is not None else None
-            power, outputs = gradient_power(model, x, y, target)
+            power, outputs = gradient_power(model, x, y, target, projections, generator)
             per_image = power.sqrt() if metric == "meannorm" else power / outputs
             per_image = per_image.to(torch.float64)
             b = per_image.shape[0]
@@ -190,6 +226,7 @@ def model_vs_data(
     standardize: bool = True,
     target: str = "logits",
     metric: str = "meannorm",
+    projections: int = 4,
     smooth: int = 0,
     band: float = 8.0,
     square: int | None = None,
@@ -215,7 +252,16 @@ def model_vs_data(
     home, _ = placement(model, x)
     dev = home if device is None else torch.device(device)
     maps = fourier_sensitivity(
-        model, x, y, target=target, metric=metric, batch_size=batch_size, device=dev, progress=progress
+        model,
+        x,
+        y,
+        target=target,
+        metric=metric,
+        batch_size=batch_size,
+        device=dev,
+        progress=progress,
+        projections=projections,
+        seed=seed,
     )
     data_x = x if data_images is None else apply_in_chunks(the_view, data_images)
     if data_spectrum not in ("amplitude", "power"):
@@ -258,6 +304,8 @@ def model_vs_data(
         conventions={
             **fourier.conventions(),
             "sensitivity": maps.summary()["definition"],
+            "target": f"{target}: {TARGET_DEFINITIONS[target]}"
+            + (f" ({projections} projections per image, seed {seed})" if target == "projection" else ""),
             "radial_profiles": "round(|k|) bins, channels summed, mean per radius, "
             f"moving average half-width {smooth}, normalised to sum 1",
             "data_spectrum": ("sqrt(E|FFT_ortho(z)|^2)" if data_spectrum == "amplitude" else "E|FFT_ortho(z)|^2")
@@ -271,6 +319,7 @@ def model_vs_data(
             "view": str(the_view),
             "target": target,
             "metric": metric,
+            "projections": projections if target == "projection" else None,
             "smooth": smooth,
             "band": band,
             "square": square,

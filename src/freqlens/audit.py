@@ -1,0 +1,205 @@
+"""``freqlens audit`` as one library call: several models, one image set, every analysis, one report.
+
+:func:`plan` opens the images, loads and checks every model on them (bad input fails here, before anything runs),
+resolves each analysis' parameters for the image size (:func:`default_params`) and returns the cells of the
+:class:`~freqlens.experiments.audit.Audit` recipe. :func:`audit` prints the cost of the heat map (forward passes and
+the seconds a timed probe batch predicts), runs the cells through :func:`freqlens.runner.reproduce` (run folders in
+the runs root, indexed; finished cells are skipped) and writes ``report.html`` with the models side by side.
+
+Defaults scale with the image size: radii at fixed fractions of the Nyquist radius (:func:`freqlens.radii.
+default_radii`), the heat map full up to 64x64 and sampled beyond (:func:`freqlens.analyses.heatmap_plan.
+default_plan`), its ε at a fixed per-pixel amplitude, and the number of images of the costly analyses (heat map,
+sensitivity, attacks, feature spectra) shrinking with the pixel count (:data:`IMAGES_AT_224`), so an audit of a
+ResNet-18 on 500 images at 224x224 fits in minutes on a CPU.
+
+Example:
+    >>> default_params("hfc", 224, 224, 500, 1000)["radii"]
+    [28.0, 56.0, 84.0, 112.0]
+    >>> default_params("heatmap", 224, 224, 500, 1000)["n"], default_params("heatmap", 32, 32, 500, 10)["n"]
+    (24, 64)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from freqlens.errors import FreqlensError
+
+DEFAULT_ANALYSES = ("hfc", "heatmap", "sensitivity", "kernels", "perturbations", "band_attacks", "feature_spectra")
+# Images the costly analyses use at 224x224; scaled by 224^2 / (H W) at other sizes, capped by MAX_IMAGES and -n.
+IMAGES_AT_224 = {"heatmap": 24, "sensitivity": 64, "perturbations": 32, "band_attacks": 24, "feature_spectra": 64}
+MAX_IMAGES = {"heatmap": 64, "sensitivity": 500, "perturbations": 200, "band_attacks": 200, "feature_spectra": 500}
+EXACT_LOGITS_MAX = 10  # sensitivity sums every logit's gradient up to this many classes; beyond, random projections
+PROJECTIONS = 4  # random projections of the logits per image for the sensitivity estimate
+HEATMAP_PIXEL_AMPLITUDE = 0.125  # eps / sqrt(H W): Yin et al.'s eps = 4 at 32x32
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of an audit: its source (any :func:`freqlens.sources.load_model_source` spec) and options."""
+
+    spec: str
+    label: str | None = None
+    arch: str | None = None
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    pretrained: bool = False
+    normalize: str | None = None
+    seed: int = 0
+
+
+def _images(name: str, h: int, w: int, n: int) -> int:
+    base = IMAGES_AT_224[name]
+    return min(n, MAX_IMAGES[name], max(base, round(base * 224 * 224 / (h * w))))
+
+
+def default_params(
+    name: str,
+    h: int,
+    w: int,
+    n: int,
+    num_classes: int,
+    radii: Sequence[float] | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """The audit's parameters for analysis ``name`` on ``n`` images of ``h`` x ``w`` with ``num_classes`` classes.
+
+    On a CPU the heat map's batches shrink with the image size (256 perturbed images at 32 px, 32 at 224 px: they
+    stay in cache); elsewhere the analysis' own device default applies."""
+    from freqlens.analyses.heatmap_plan import default_plan
+    from freqlens.radii import default_radii
+
+    if name == "hfc":
+        return {"radii": list(radii) if radii else default_radii(h, w), "batch_size": 64}
+    if name == "heatmap":
+        plan = default_plan(h, w)
+        eps = round(HEATMAP_PIXEL_AMPLITUDE * math.sqrt(h * w), 3)
+        batch = min(256, max(32, round(256 * 32 * 32 / (h * w)))) if device == "cpu" else None
+        return {
+            "eps": eps,
+            "n": _images(name, h, w, n),
+            "window": plan.window,
+            "stride": plan.stride,
+            "batch_size": batch,
+        }
+    if name == "sensitivity":
+        target = "logits" if num_classes <= EXACT_LOGITS_MAX else "projection"
+        extra: dict[str, Any] = {"projections": PROJECTIONS, "metric": "rms"} if target == "projection" else {}
+        return {"n": _images(name, h, w, n), "target": target, "batch_size": 16, **extra}
+    if name == "perturbations":
+        return {"n": _images(name, h, w, n), "eps": 0.03, "steps": 5, "batch_size": 32}
+    if name == "band_attacks":
+        return {"n": _images(name, h, w, n), "eps": 0.03, "steps": 5, "batch_size": 32}
+    if name == "feature_spectra":
+        return {"n": _images(name, h, w, n), "batch_size": 16}
+    return {}
+
+
+def _label(model: ModelSpec) -> str:
+    from freqlens.sources import default_label
+
+    text = model.label or default_label(model.spec)
+    return "".join(c if c.isalnum() or c in "-_.:=" else "_" for c in text)
+
+
+def plan(
+    models: Sequence[ModelSpec],
+    data: str,
+    *,
+    analyses: Sequence[str] = DEFAULT_ANALYSES,
+    n: int | None = 500,
+    seed: int = 0,
+    split: str = "test",
+    image_size: int | None = None,
+    resize: int | None = None,
+    class_index: str | Path | None = None,
+    radii: Sequence[float] | str | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    data_dir: Path | None = None,
+    device: str = "cpu",
+) -> list[Any]:
+    """The audit's cells: one per (analysis, model), models loaded and checked on the images first.
+
+    ``radii`` (cycles per image, or a string such as ``"0.25n,0.5n"``) applies to ``hfc``; ``params`` overrides an
+    analysis' defaults (``{"heatmap": {"n": 50}}``).
+    """
+    from freqlens.analyses import get_analysis
+    from freqlens.experiments.audit import data_config, load_images, load_model, model_config
+    from freqlens.experiments.base import Cell
+    from freqlens.radii import parse_radii
+
+    if not models:
+        raise FreqlensError("no model to audit; name at least one")
+    if n is not None and n <= 0:
+        raise FreqlensError(f"-n must be a positive number of images, got {n}")
+    for name in analyses:
+        get_analysis(name)  # unknown names fail here, with the list of known ones
+    labels = [_label(m) for m in models]
+    if len(set(labels)) != len(labels):
+        raise FreqlensError(f"model labels {labels} are not unique; name the models (--label)")
+    data_entry = data_config(data, split, n, seed, image_size, resize, class_index)
+    images = load_images(data_entry, data_dir)
+    _, h, w = images.image_shape
+    radii_list = parse_radii(radii, h, w) if isinstance(radii, str) else radii
+    cells = []
+    for model, label in zip(models, labels, strict=True):
+        entry = model_config(model.spec, model.arch, dict(model.kwargs), model.pretrained, model.normalize, model.seed)
+        load_model(entry, images, device)  # one-line errors now: size, output shape, classes, imports
+        for name in analyses:
+            resolved = default_params(name, h, w, len(images), images.num_classes, radii_list, device)
+            resolved.update((params or {}).get(name, {}))
+            cells.append(Cell(label, {"analysis": name, "model": entry, "data": data_entry, "params": resolved}))
+    return cells
+
+
+def print_cost(cells: Sequence[Any], data_dir: Path | None, device: str) -> None:
+    """Print, per model, the heat map's plan, forward passes and the time a probe batch predicts (stderr)."""
+    from freqlens.analyses.heatmap_plan import cost_line, make_plan, probe_seconds
+    from freqlens.experiments.audit import load_images, load_model
+
+    for cell in cells:
+        if cell.config["analysis"] != "heatmap":
+            continue
+        images = load_images(cell.config["data"], data_dir)
+        model, _ = load_model(cell.config["model"], images, device)
+        p = cell.config["params"]
+        _, h, w = images.image_shape
+        heat = make_plan(h, w, p.get("window"), p.get("stride"))
+        count = min(len(images), p.get("n") or len(images))
+        seconds = probe_seconds(model, images.images[:8], p.get("batch_size") or 32)
+        typer.echo(f"{cell.name}: {cost_line(heat, count, seconds)}", err=True)
+
+
+def audit(
+    models: Sequence[ModelSpec],
+    data: str,
+    out_dir: Path,
+    *,
+    runs_root: Path | None = None,
+    device: str = "cpu",
+    data_dir: Path | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> Any:
+    """Plan (:func:`plan`, ``options`` are its keywords), print the heat map's cost, run every cell, write the report
+    into ``out_dir``; returns the :class:`~freqlens.runner.Reproduction`. Run folders go to ``runs_root`` (default
+    ``out_dir / "runs"``)."""
+    from freqlens.executors import InlineExecutor
+    from freqlens.experiments.audit import Audit
+    from freqlens.experiments.base import Context
+    from freqlens.runner import reproduce
+
+    cells = plan(models, data, data_dir=data_dir, device=device, **options)
+    print_cost(cells, data_dir, device)
+    out_dir = Path(out_dir)
+    ctx = Context(runs_root or out_dir / "runs", device=device, data_dir=data_dir, progress=progress)
+    result = reproduce([Audit(cells)], ctx, InlineExecutor(), out_dir)
+    for outcome in result.outcomes:
+        if outcome.errors:
+            raise FreqlensError(f"the audit failed: {outcome.errors[0].splitlines()[-1]}")
+    return result
