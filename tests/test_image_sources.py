@@ -155,7 +155,7 @@ def test_the_cli_reads_a_dataset_callable_and_a_folder_with_an_image_size(tmp_pa
         results.append(json.loads((out / "evaluate.json").read_text()))
     assert results[0]["radii"] == [8.0, 16.0, 24.0, 32.0] == results[1]["radii"]  # 0.25n .. 1n of 64 px
     assert results[0]["lfc"] == results[1]["lfc"] and results[0]["images"] == 4
-    assert results[0]["provenance"]["image_subsample"] == "4 drawn at random with seed 0, in order"
+    assert results[0]["provenance"]["image_subsample"] == "4 drawn at random with seed 0, in index order"
 
 
 def test_fixed_size_sets_refuse_folder_options():

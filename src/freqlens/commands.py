@@ -66,6 +66,12 @@ def _announce(spec: ModelSpec, info: Mapping[str, Any]) -> None:
     typer.echo(f"input of {spec.spec}: [0, 1] pixels; normalize: {convention.get('normalize')}{stats}", err=True)
 
 
+def _message(error: str) -> str:
+    """The one-line message of a failed cell (``cell NAME: FreqlensError: what`` -> ``what``)."""
+    line = error.splitlines()[-1]
+    return line.split("FreqlensError: ", 1)[-1]
+
+
 def run_analysis(
     analysis: str,
     models: Sequence[ModelSpec],
@@ -108,18 +114,20 @@ def run_analysis(
     data_entry = data_config(data, split, n, seed, image_size, resize, class_index)
     images = load_images(data_entry, data_dir)
     resolved = dict(params(images) if callable(params) else params)
-    cells = []
+    cells, infos = [], []
     for spec, label in zip(models, labels, strict=True):
         entry = model_config(spec.spec, spec.arch, dict(spec.kwargs), spec.pretrained, spec.normalize, spec.seed)
         _, info = load_model(entry, images, device)  # one-line errors now: size, output shape, classes, imports
-        _announce(spec, info)
+        infos.append(info)
         cells.append(Cell(label, {"analysis": analysis, "model": entry, "data": data_entry, "params": dict(resolved)}))
     ctx = Context(Path(runs_root), device=device, data_dir=data_dir, progress=progress)
     with tempfile.TemporaryDirectory(prefix="freqlens-") as staging:
         result = reproduce([Audit(cells)], ctx, InlineExecutor(), Path(staging))
         for outcome in result.outcomes:
             if outcome.errors:
-                raise FreqlensError(outcome.errors[0].splitlines()[-1])
+                raise FreqlensError(_message(outcome.errors[0]))
+        for spec, info in zip(models, infos, strict=True):
+            _announce(spec, info)
         done = [
             CellRun(c.name, path, runs.read_summary(path))
             for c in cells
