@@ -90,11 +90,13 @@ def run_analysis(
     resize: int | None = None,
     class_index: str | Path | None = None,
     check: Callable[[list[CellRun]], None] | None = None,
+    label_param: str | None = None,
 ) -> tuple[Any, list[CellRun]]:
     """Run analysis ``analysis`` with ``params`` on each model over ``n`` images drawn under ``seed``.
 
     ``params`` may be a function of the images (for values that depend on their size, e.g. ``0.5n`` radii).
     Returns the images (an :class:`~freqlens.data.ImageSet`) and one :class:`CellRun` per model, in order.
+    ``label_param`` names the analysis parameter that gets each model's label (for its tables and figures).
     ``check`` may reject the results (raise :class:`FreqlensError`) before anything is written into ``out_dir``.
     """
     from freqlens.analyses import get_analysis
@@ -119,7 +121,8 @@ def run_analysis(
         entry = model_config(spec.spec, spec.arch, dict(spec.kwargs), spec.pretrained, spec.normalize, spec.seed)
         _, info = load_model(entry, images, device)  # one-line errors now: size, output shape, classes, imports
         infos.append(info)
-        cells.append(Cell(label, {"analysis": analysis, "model": entry, "data": data_entry, "params": dict(resolved)}))
+        own = {**resolved, **({label_param: label} if label_param else {})}
+        cells.append(Cell(label, {"analysis": analysis, "model": entry, "data": data_entry, "params": own}))
     ctx = Context(Path(runs_root), device=device, data_dir=data_dir, progress=progress)
     with tempfile.TemporaryDirectory(prefix="freqlens-") as staging:
         result = reproduce([Audit(cells)], ctx, InlineExecutor(), Path(staging))

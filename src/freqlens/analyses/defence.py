@@ -209,7 +209,7 @@ def defence_analysis(
     return AnalysisResult(
         "defence",
         metrics=metrics,
-        arrays={},
+        arrays={f"kernels_{i}": w for i, w in enumerate(panels.values())},  # the panels of details["kernel_panels"]
         figures=figures,
         conventions={
             **attacks.conventions(),
@@ -218,5 +218,5 @@ def defence_analysis(
             "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
         },
         params={"rhos": [float(r) for r in rhos], "eps": [float(e) for e in eps], "pgd_steps": pgd_steps, "n": total},
-        details={"table": rows, "markdown": table_markdown(rows)},
+        details={"table": rows, "markdown": table_markdown(rows), "kernel_panels": list(panels)},
     )
