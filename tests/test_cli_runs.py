@@ -90,3 +90,42 @@ def test_a_failing_analysis_leaves_no_output(checkpoint, tmp_path, capsys, monke
     assert main(["heatmap", str(checkpoint), "--data", DATA, "--device", "cpu", "-n", "4", "-o", str(out)]) == 2
     assert capsys.readouterr().err.strip() == "error: the analysis refused these images"
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "file", "analysis"),
+    [
+        ("smooth", ["--rho", "0,1", "--eps", "0.03", "--pgd-steps", "2"], "smooth.json", "defence"),
+        ("attack", ["--eps", "0,0.05", "--steps", "2"], "attack.json", "robustness"),
+    ],
+)
+def test_each_model_is_one_run(command, extra, file, analysis, checkpoint, tmp_path, runs_root, capsys, monkeypatch):
+    out = tmp_path / "out"
+    models = [
+        "-m",
+        str(checkpoint),
+        "-m",
+        "small_cnn",
+        "--model-arg",
+        "width=4",
+        "--label",
+        "saved",
+        "--label",
+        "fresh",
+    ]
+    args = [command, *models, "--data", DATA, "-n", "6", "--device", "cpu", *extra, "-o", str(out)]
+    assert main(args) == 0
+    first = json.loads((out / file).read_text())
+    rows = _rows(capsys, runs_root)
+    assert sorted(r["name"] for r in rows) == ["fresh", "saved"]
+    assert all(r["kind"] == "audit" and r["status"] == "done" and r["config"]["analysis"] == analysis for r in rows)
+    assert sorted(first["runs"]) == ["fresh", "saved"]
+    assert main(["report", "-o", str(out)]) == 0
+    summary = json.loads((out / "audit" / "summary.json").read_text())
+    assert len(summary["figures"]) >= 4  # two per model
+    assert (out / "report.html").read_text().count("data:image/png;base64,") >= len(summary["figures"])
+
+    monkeypatch.setattr(audit_recipe, "call_analysis", lambda *a, **k: pytest.fail("recomputed a finished run"))
+    assert main([*args[:-1], str(tmp_path / "again")]) == 0
+    assert json.loads((tmp_path / "again" / file).read_text())["runs"] == first["runs"]
+    assert len(_rows(capsys, runs_root)) == 2
