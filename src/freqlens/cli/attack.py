@@ -30,8 +30,8 @@ from freqlens.cli.common import (
     PretrainedOpt,
     ResizeOpt,
     SplitOpt,
+    model_specs,
     parse_floats,
-    per_model,
     resolve_device,
 )
 from freqlens.cli.reproduce import RunsOpt, runs_root
@@ -92,9 +92,7 @@ def attack(
     Examples:
       freqlens attack -m runs/natural/model.pt -m runs/adv/model.pt --data-dir ../shared/data/cifar10 -o out/attack
     """
-    from freqlens.audit import ModelSpec
     from freqlens.commands import run_analysis
-    from freqlens.sources import parse_model_args
 
     eps_list = parse_floats(eps, "--eps")
     if any(e < 0 for e in eps_list):
@@ -108,14 +106,8 @@ def attack(
     spec_eps = max(eps_list) if spectrum_eps is None else spectrum_eps
     if spec_eps <= 0:
         raise FreqlensError("the perturbation spectrum needs ε > 0; pass --spectrum-eps")
-    if label and len(label) != len(model):
-        raise FreqlensError(f"{len(label)} --label values for {len(model)} models; give one per --model or none")
     dev = str(resolve_device(device))
-    norms = per_model(normalize, len(model), "--normalize")
-    kwargs = parse_model_args(model_arg)
-    specs = [
-        ModelSpec(m, label[i] if label else None, arch, kwargs, pretrained, norms[i], seed) for i, m in enumerate(model)
-    ]
+    specs = model_specs(model, label, arch, model_arg, pretrained, normalize, seed)
 
     def params(images: Any) -> dict[str, Any]:
         return {

@@ -28,6 +28,7 @@ from freqlens.cli.common import (
     RadiiOpt,
     ResizeOpt,
     SplitOpt,
+    model_specs,
     resolve_device,
 )
 from freqlens.cli.reproduce import RunsOpt, runs_root
@@ -122,9 +123,7 @@ def evaluate(
       freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --rescale none -o out/ev
       freqlens evaluate torchvision:resnet18 --pretrained --data val/ --image-size 224 --class-index index.json -n 500
     """
-    from freqlens.audit import ModelSpec
     from freqlens.commands import run_analysis
-    from freqlens.sources import parse_model_args
 
     if rescale not in hfc.NORMALIZATIONS:
         raise FreqlensError(f"--rescale must be one of {', '.join(hfc.NORMALIZATIONS)}, got {rescale!r}")
@@ -155,7 +154,7 @@ def evaluate(
 
     images, (cell,) = run_analysis(
         "hfc",
-        [ModelSpec(model, None, arch, parse_model_args(model_arg), pretrained, normalize, seed)],
+        model_specs([model], None, arch, model_arg, pretrained, normalize, seed),
         data,
         params,
         out,

@@ -26,6 +26,7 @@ from freqlens.cli.common import (
     PretrainedOpt,
     ResizeOpt,
     SplitOpt,
+    model_specs,
     resolve_device,
 )
 from freqlens.cli.reproduce import RunsOpt, runs_root
@@ -67,9 +68,7 @@ def heatmap(
     Examples:
       freqlens heatmap runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 -n 500 --eps 4 -o out/heatmap
     """
-    from freqlens.audit import ModelSpec
     from freqlens.commands import run_analysis
-    from freqlens.sources import parse_model_args
 
     dev = str(resolve_device(device))
     if not eps > 0:
@@ -78,7 +77,7 @@ def heatmap(
     start = time.perf_counter()
     images, (cell,) = run_analysis(
         "heatmap",
-        [ModelSpec(model, None, arch, parse_model_args(model_arg), pretrained, normalize, seed)],
+        model_specs([model], None, arch, model_arg, pretrained, normalize, seed),
         data,
         params,
         out,

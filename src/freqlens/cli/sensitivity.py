@@ -26,6 +26,7 @@ from freqlens.cli.common import (
     PretrainedOpt,
     ResizeOpt,
     SplitOpt,
+    model_specs,
     resolve_device,
 )
 from freqlens.cli.reproduce import RunsOpt, runs_root
@@ -76,9 +77,7 @@ def sensitivity(
       freqlens sensitivity small_cnn --data-dir ../shared/data/cifar10 -o out/sens-untrained
       freqlens sensitivity hp/model.pt --view hpsquare:8 --data-dir ../shared/data/cifar10 -o out/sens-hp
     """
-    from freqlens.audit import ModelSpec
     from freqlens.commands import CellRun, run_analysis
-    from freqlens.sources import parse_model_args
 
     if target not in TARGETS or metric not in METRICS:
         raise FreqlensError(f"--target must be one of {TARGETS} and --metric one of {METRICS}")
@@ -103,7 +102,7 @@ def sensitivity(
 
     images, (cell,) = run_analysis(
         "sensitivity",
-        [ModelSpec(model, None, arch, parse_model_args(model_arg), pretrained, normalize, seed)],
+        model_specs([model], None, arch, model_arg, pretrained, normalize, seed),
         data,
         params,
         out,

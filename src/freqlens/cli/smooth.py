@@ -29,8 +29,8 @@ from freqlens.cli.common import (
     PretrainedOpt,
     ResizeOpt,
     SplitOpt,
+    model_specs,
     parse_floats,
-    per_model,
     resolve_device,
 )
 from freqlens.cli.reproduce import RunsOpt, runs_root
@@ -77,9 +77,7 @@ def smooth(
     Examples:
       freqlens smooth -m runs/natural/model.pt -m runs/adv/model.pt --data-dir ../shared/data/cifar10 -o out/table2
     """
-    from freqlens.audit import ModelSpec
     from freqlens.commands import run_analysis
-    from freqlens.sources import parse_model_args
 
     rhos = parse_floats(rho, "--rho")
     eps_list = parse_floats(eps, "--eps")
@@ -89,14 +87,8 @@ def smooth(
         raise FreqlensError(f"--eps values must be > 0 (clean accuracy is always reported), got {eps_list}")
     if pgd_steps <= 0:
         raise FreqlensError(f"--pgd-steps must be positive, got {pgd_steps}")
-    if label and len(label) != len(model):
-        raise FreqlensError(f"{len(label)} --label values for {len(model)} models; give one per --model or none")
     dev = str(resolve_device(device))
-    norms = per_model(normalize, len(model), "--normalize")
-    kwargs = parse_model_args(model_arg)
-    specs = [
-        ModelSpec(m, label[i] if label else None, arch, kwargs, pretrained, norms[i], seed) for i, m in enumerate(model)
-    ]
+    specs = model_specs(model, label, arch, model_arg, pretrained, normalize, seed)
     params = {
         "rhos": rhos,
         "eps": eps_list,
