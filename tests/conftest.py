@@ -33,3 +33,11 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own runs root (``$FREQLENS_RUNS``): CLI commands record their runs there, not in out/."""
+    root = tmp_path / "runs-root"
+    monkeypatch.setenv("FREQLENS_RUNS", str(root))
+    return root

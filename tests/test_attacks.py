@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from freqlens import fourier
-from freqlens.attacks import fgsm, pgd, robust_accuracy
+from freqlens.attacks import bind_attack, fgsm, pgd, robust_accuracy
 from freqlens.errors import FreqlensError
 
 
@@ -265,3 +265,16 @@ def test_early_stop_returns_the_first_fooling_iterate(targeted):
     assert not torch.allclose(got, iterates[-1])
     expected = torch.stack([iterates[k][i] for i, k in enumerate(first.tolist())])
     assert torch.allclose(got, expected, atol=1e-12)
+
+
+def test_bind_attack_is_pgd_with_its_step_a_fraction_of_each_eps():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 3))
+    x, y = torch.rand(5, 3, 4, 4), torch.tensor([0, 1, 2, 0, 1])
+    eps = torch.tensor([0.01, 0.02, 0.05, 0.1, 0.2])
+    bound = bind_attack("pgd", steps=3, step_fraction=0.25, norm="l2", generator=torch.Generator().manual_seed(4))
+    direct = pgd(net, x, y, eps, steps=3, step_size=0.25 * eps, norm="l2", generator=torch.Generator().manual_seed(4))
+    assert torch.equal(bound(net, x, y, eps), direct)
+    assert torch.equal(bind_attack("fgsm", band="lfc:1")(net, x, y, eps), fgsm(net, x, y, eps, band="lfc:1"))
+    with pytest.raises(FreqlensError, match="unknown attack"):
+        bind_attack("cw")

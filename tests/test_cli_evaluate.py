@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-import freqlens.cli.evaluate as cli_evaluate
 from freqlens.cli import main
 
 
@@ -39,21 +38,21 @@ class HighPassVote(nn.Module):
         return self.read(fourier.highpass(x, 3.0).flatten(1))
 
 
-@pytest.fixture
-def stand_in(monkeypatch):
-    torch.manual_seed(0)
-    model = HighPassVote()
-    monkeypatch.setattr(
-        cli_evaluate,
-        "load_model_spec",
-        lambda spec, data, device, seed, options: (model, {"source": "test", "name": spec}),
-    )
-    return model
+def high_pass_vote() -> nn.Module:
+    """The stand-in as a model source (``test_cli_evaluate:high_pass_vote``; weights seeded by the loader)."""
+    return HighPassVote()
 
 
-def test_evaluate_writes_table_json_and_both_figures(folder, tmp_path, capsys, stand_in):
+def built_for_32() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 3))
+
+
+STAND_IN = ["test_cli_evaluate:high_pass_vote", "--normalize", "none"]
+
+
+def test_evaluate_writes_table_json_and_both_figures(folder, tmp_path, capsys):
     out = tmp_path / "ev"
-    args = ["evaluate", "m", "--data", str(folder), "--radii", "2,4,6,9", "--examples", "3", "--batch-size", "4"]
+    args = ["evaluate", *STAND_IN, "--data", str(folder), "--radii", "2,4,6,9", "--examples", "3", "--batch-size", "4"]
     assert main([*args, "--device", "cpu", "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert "HFC-explained" in text and "original accuracy" in text and "ant" in text and "all-zero image ->" in text
@@ -74,9 +73,9 @@ def test_evaluate_writes_table_json_and_both_figures(folder, tmp_path, capsys, s
     assert result["figures"][-1] == ("hfc_examples.png" if shown else "accuracy_vs_radius.png")
 
 
-def test_evaluate_normalize_and_inclusive_are_recorded(folder, tmp_path, stand_in):
+def test_evaluate_normalize_and_inclusive_are_recorded(folder, tmp_path):
     out = tmp_path / "ev"
-    args = ["evaluate", "m", "--data", str(folder), "--radii", "3,5", "--rescale", "none", "--inclusive"]
+    args = ["evaluate", *STAND_IN, "--data", str(folder), "--radii", "3,5", "--rescale", "none", "--inclusive"]
     assert main([*args, "--examples", "0", "--device", "cpu", "-o", str(out)]) == 0
     result = json.loads((out / "evaluate.json").read_text())
     assert result["mask"] == "|k| <= r" and result["provenance"]["mask_inequality"] == "<="
@@ -100,21 +99,21 @@ def test_evaluate_normalize_and_inclusive_are_recorded(folder, tmp_path, stand_i
         (["m", "--device", "cuda:7"] if not torch.cuda.is_available() else ["m", "--rescale", "x"], "use"),
     ],
 )
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(folder, tmp_path, capsys, stand_in, args, message):
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(folder, tmp_path, capsys, args, message):
     out = tmp_path / "never"
-    assert main(["evaluate", *args, "--data", str(folder), "-o", str(out)]) == 2
+    assert main(["evaluate", *STAND_IN, *args[1:], "--data", str(folder), "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err
     assert not out.exists()
 
 
-def test_a_model_that_cannot_read_the_images_is_a_clear_error(folder, tmp_path, capsys, monkeypatch):
-    wrong = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 3))  # built for 32x32 images
-    monkeypatch.setattr(cli_evaluate, "load_model_spec", lambda *a: (wrong, {"source": "test"}))
+def test_a_model_that_cannot_read_the_images_is_a_clear_error(folder, tmp_path, capsys):
     out = tmp_path / "never"
-    assert main(["evaluate", "m", "--data", str(folder), "--device", "cpu", "-o", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
-    assert err.startswith("error: the model cannot read images of shape (3, 15, 18) from images")
+    spec = ["test_cli_evaluate:built_for_32", "--normalize", "none"]
+    assert main(["evaluate", *spec, "--data", str(folder), "--device", "cpu", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()  # the loader's probe catches it before anything runs
+    assert err.startswith("error: model test_cli_evaluate:built_for_32 cannot read images of shape (3, 15, 18)")
+    assert "\n" not in err
     assert not out.exists()
 
 
@@ -132,7 +131,7 @@ def test_a_registry_model_runs_untrained_with_a_warning(folder, tmp_path):
     with pytest.warns(UserWarning, match=r"untrained weights \(seed 3\)"):
         assert main([*args, "-o", str(out)]) == 0
     result = json.loads((out / "evaluate.json").read_text())
-    model = {k: v for k, v in result["model"].items() if k != "input"}
+    model = {k: v for k, v in result["model"].items() if k not in ("input", "memory_format")}
     assert model == {"source": "registry", "name": "small_cnn", "kwargs": {}, "trained": False, "init_seed": 3}
     assert result["model"]["input"]["normalize"] == "inside the model"
     assert result["provenance"]["seed"] == 3 and len(result["lfc"]["accuracy"]) == 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import pytest
 import torch
@@ -12,7 +11,8 @@ from freqlens.analyses import datastats
 from freqlens.analyses.heatmap import loop_heatmap
 from freqlens.analyses.sensitivity import fourier_sensitivity
 from freqlens.cli import main
-from freqlens.cli.common import load, load_model_spec
+from freqlens.cli.common import load
+from freqlens.sources import load_model_source
 from freqlens.views import View
 
 DATA = "synthetic:powerlaw?n=24&classes=10&size=16&seed=3"
@@ -34,9 +34,7 @@ def test_sensitivity_writes_maps_profiles_and_provenance(tmp_path):
     assert result["provenance"]["conventions"]["spectrum_layout"].startswith("centred")
     # parity with the library on the same seeded draw, view and model: the CLI only parses arguments
     data = load(DATA, "test", None, 8, 0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        net, _ = load_model_spec("small_cnn", data, "cpu", 0)
+    net, _ = load_model_source("small_cnn", data.image_shape, data.num_classes, None, "cpu", 0)
     x = View.parse("hpsquare:4")(data.images)
     maps = fourier_sensitivity(net, x, data.labels)
     assert torch.allclose(torch.tensor(result["mean"], dtype=torch.float64), maps.mean, rtol=1e-6, atol=1e-12)
@@ -53,9 +51,7 @@ def test_heatmap_matches_the_reference_loop_on_the_same_draw(tmp_path):
     assert len(error) == 16 and all(0.0 <= v <= 1.0 for row in error for v in row)
     # the per-frequency reference loop on the same seeded draw, signs and model gives the same maps
     data = load(DATA, "test", None, 4, 0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        net, _ = load_model_spec("small_cnn", data, "cpu", 0)
+    net, _ = load_model_source("small_cnn", data.image_shape, data.num_classes, None, "cpu", 0)
     reference = loop_heatmap(net, data.images, data.labels, eps=2.0, seed=0)
     assert torch.allclose(torch.tensor(error, dtype=torch.float64), reference.error, atol=1e-12)
     assert torch.allclose(torch.tensor(result["loss"], dtype=torch.float64), reference.loss, rtol=1e-5)

@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"report"},
     {"runner"},
     {"audit"},
+    {"commands"},
     {"cli"},
     {"__main__"},
 ]

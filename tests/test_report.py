@@ -81,6 +81,7 @@ def test_cli_bad_input(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FREQLENS_RUNS")  # the default runs root, out/runs
     (tmp_path / "out" / "runs").mkdir(parents=True)
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -42,7 +42,7 @@ from freqlens.contract import batch_slices, evaluating, placement
 from freqlens.errors import FreqlensError
 from freqlens.views import View
 
-__all__ = ["Attack", "conventions", "fgsm", "pgd", "resolve_attack", "robust_accuracy"]
+__all__ = ["Attack", "bind_attack", "conventions", "fgsm", "pgd", "resolve_attack", "robust_accuracy"]
 
 Norm = Literal["linf", "l2"]
 Band = str | View | Tensor | None
@@ -256,6 +256,51 @@ def resolve_attack(attack: str | Attack, kwargs: dict[str, object]) -> Attack:
         raise FreqlensError(f"unknown attack {attack!r}; use 'fgsm', 'pgd' or a callable (model, x, y, eps) -> x_adv")
     fn = table[attack]
     return lambda model, x, y, eps: fn(model, x, y, eps, **kwargs)
+
+
+def bind_attack(
+    method: str,
+    *,
+    steps: int = 10,
+    step_fraction: float | None = None,
+    norm: Norm = "linf",
+    random_start: bool = True,
+    band: Band = None,
+    generator: torch.Generator | None = None,
+    early_stop: bool = False,
+) -> Attack:
+    """``"fgsm"`` or ``"pgd"`` as ``(model, x, y, eps) -> x_adv`` with its options bound; the PGD step is
+    ``step_fraction`` of each image's ε (None: :func:`pgd`'s default). FGSM is one L∞ step of ε, no random start.
+
+    Example:
+        >>> attack = bind_attack("pgd", steps=3, step_fraction=0.25)
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
+        >>> x = attack(net, torch.rand(2, 3, 2, 2), torch.tensor([0, 1]), torch.full((2,), 0.1))
+        >>> tuple(x.shape)
+        (2, 3, 2, 2)
+    """
+    if method == "fgsm":
+        return lambda model, x, y, eps: fgsm(model, x, y, eps, band=band)
+    if method != "pgd":
+        raise FreqlensError(f"unknown attack {method!r}; use 'fgsm' or 'pgd'")
+
+    def run(model: nn.Module, x: Tensor, y: Tensor, eps: Tensor) -> Tensor:
+        step = None if step_fraction is None else step_fraction * eps
+        return pgd(
+            model,
+            x,
+            y,
+            eps,
+            steps=steps,
+            step_size=step,
+            norm=norm,
+            random_start=random_start,
+            band=band,
+            generator=generator,
+            early_stop=early_stop,
+        )
+
+    return run
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ from freqlens.analyses import (
     hfc,
     kernels,
     perturbations,
+    robustness,
     sensitivity,
 )
 from freqlens.contract import AnalysisSpec, registered_analyses
@@ -30,6 +31,7 @@ __all__ = [
     "kernels",
     "list_analyses",
     "perturbations",
+    "robustness",
     "sensitivity",
 ]
 

@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import torch
@@ -39,21 +38,6 @@ DEVIATION = (
     "works, so the paper's FGSM accuracies are at most ours for the same model; PGD settings also differ (step size, "
     "iterations, restarts). Compare trends across ρ and models, not cells."
 )
-
-
-def _pgd(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: Tensor,
-    *,
-    steps: int,
-    step: float | None,
-    early_stop: bool,
-    g: torch.Generator,
-) -> Tensor:
-    step_size = None if step is None else step * eps
-    return attacks.pgd(model, x, y, eps, steps=steps, step_size=step_size, generator=g, early_stop=early_stop)
 
 
 def smoothing_table(
@@ -98,8 +82,12 @@ def smoothing_table(
         if rho in (rhos[0], rhos[-1]):
             panels[name if rho == 0 else f"{name} ρ={rho:g}"] = weight
         fgsm = attacks.robust_accuracy(net, images, labels, [0.0, *eps_list], "fgsm", batch_size, progress=False)
-        pgd = partial(
-            _pgd, steps=pgd_steps, step=pgd_step, early_stop=pgd_early_stop, g=torch.Generator().manual_seed(seed)
+        pgd = attacks.bind_attack(
+            "pgd",
+            steps=pgd_steps,
+            step_fraction=pgd_step,
+            early_stop=pgd_early_stop,
+            generator=torch.Generator().manual_seed(seed),
         )
         pgd_acc = attacks.robust_accuracy(net, images, labels, eps_list, pgd, batch_size, progress=False)
         rows.append(
@@ -209,7 +197,7 @@ def defence_analysis(
     return AnalysisResult(
         "defence",
         metrics=metrics,
-        arrays={},
+        arrays={f"kernels_{i}": w for i, w in enumerate(panels.values())},  # the panels of details["kernel_panels"]
         figures=figures,
         conventions={
             **attacks.conventions(),
@@ -218,5 +206,5 @@ def defence_analysis(
             "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
         },
         params={"rhos": [float(r) for r in rhos], "eps": [float(e) for e in eps], "pgd_steps": pgd_steps, "n": total},
-        details={"table": rows, "markdown": table_markdown(rows)},
+        details={"table": rows, "markdown": table_markdown(rows), "kernel_panels": list(panels)},
     )

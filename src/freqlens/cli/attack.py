@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
-import torch
 import typer
-from torch import nn
 
-from freqlens import attacks, fourier, provenance
-from freqlens.analyses.perturbations import perturbation_spectrum, spectrum_figure
+from freqlens import provenance
+from freqlens.analyses import robustness
+from freqlens.analyses.perturbations import spectrum_figure
 from freqlens.cli import app
 from freqlens.cli.common import (
     ArchOpt,
@@ -32,15 +30,13 @@ from freqlens.cli.common import (
     PretrainedOpt,
     ResizeOpt,
     SplitOpt,
-    load,
-    load_models,
-    model_options,
+    model_specs,
     parse_floats,
     resolve_device,
     subsample_note,
 )
+from freqlens.cli.reproduce import RunsOpt, runs_root
 from freqlens.errors import FreqlensError
-from freqlens.plotting import plt
 from freqlens.radii import resolve_view
 
 
@@ -87,12 +83,18 @@ def attack(
     resize: ResizeOpt = None,
     class_index: ClassIndexOpt = None,
     out: OutOpt = Path("attack"),
+    runs: RunsOpt = None,
 ) -> None:
     """Robust accuracy over an ε list for one or more models, and where in frequency their perturbations lie.
+
+    Each model is one run of the audit recipe (analysis robustness) in the runs root (freqlens runs lists them; the
+    same arguments reuse them); OUT gets attack.json, attack.md, both figures and the report.
 
     Examples:
       freqlens attack -m runs/natural/model.pt -m runs/adv/model.pt --data-dir ../shared/data/cifar10 -o out/attack
     """
+    from freqlens.commands import run_analysis
+
     eps_list = parse_floats(eps, "--eps")
     if any(e < 0 for e in eps_list):
         raise FreqlensError(f"--eps values must be >= 0, got {eps_list}")
@@ -105,79 +107,54 @@ def attack(
     spec_eps = max(eps_list) if spectrum_eps is None else spectrum_eps
     if spec_eps <= 0:
         raise FreqlensError("the perturbation spectrum needs ε > 0; pass --spectrum-eps")
-    dev = resolve_device(device)
-    images = load(data, split, data_dir, limit, seed, image_size, resize, class_index)
-    options = model_options(arch, model_arg, pretrained, None)
-    models = load_models(model, label, dev, images, options, normalize, seed)
-    if band is not None:
-        band = resolve_view(band, *images.image_shape[1:])
+    dev = str(resolve_device(device))
+    specs = model_specs(model, label, arch, model_arg, pretrained, normalize, seed)
 
-    def run(
-        m: nn.Module, x: torch.Tensor, y: torch.Tensor, e: torch.Tensor, g: torch.Generator, stop: bool
-    ) -> torch.Tensor:
-        if method == "fgsm":
-            return attacks.fgsm(m, x, y, e, band=band)
-        return attacks.pgd(
-            m,
-            x,
-            y,
-            e,
-            steps=steps,
-            step_size=step_size * e,
-            norm=cast(attacks.Norm, norm),
-            random_start=random_start,
-            band=band,
-            generator=g,
-            early_stop=stop,
-        )
-
-    results: dict[str, dict[str, Any]] = {}
-    spectra = {}
-    for name, net, info in models:
-        g = torch.Generator().manual_seed(seed)
-        acc = attacks.robust_accuracy(
-            net,
-            images.images,
-            images.labels,
-            eps_list,
-            attack=partial(run, g=g, stop=True),
-            batch_size=batch_size,
-        )
-        spectra[name] = perturbation_spectrum(
-            net,
-            images.images,
-            images.labels,
-            attack=partial(run, g=g, stop=False),
-            eps=spec_eps,
-            batch_size=batch_size,
-        )
-        results[name] = {
-            "accuracy": {str(e): a for e, a in acc.items()},
-            "spectrum": spectra[name].to_json(),
-            "info": info,
+    def params(images: Any) -> dict[str, Any]:
+        return {
+            "attack": method,
+            "norm": norm,
+            "eps": eps_list,
+            "steps": steps,
+            "step_size": step_size,
+            "random_start": random_start,
+            "band": None if band is None else resolve_view(band, *images.image_shape[1:]),
+            "spectrum_eps": spec_eps,
+            "seed": seed,
+            "batch_size": batch_size,
         }
-        typer.echo(f"{name}: " + ", ".join(f"ε={e:g}: {a:.3f}" for e, a in acc.items()))
 
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
-    for name, r in results.items():
-        ax.plot(eps_list, list(r["accuracy"].values()), "o-", label=name)
-    ax.set_xlabel(f"ε ({norm})")
-    ax.set_ylabel(f"accuracy under {method.upper()}")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
-    described = method.upper()
-    if method == "pgd":
-        described += f"-{norm}, up to {steps} steps of {step_size:g}·ε, stopping at the first misclassified iterate"
-    table = markdown_table(
-        ["model", *(f"ε={e:g}" for e in eps_list)], [[n, *r["accuracy"].values()] for n, r in results.items()]
+    images, cells = run_analysis(
+        "robustness",
+        specs,
+        data,
+        params,
+        out,
+        runs_root=runs_root(runs),
+        device=dev,
+        data_dir=data_dir,
+        n=limit,
+        seed=seed,
+        split=split,
+        image_size=image_size,
+        resize=resize,
+        class_index=class_index,
+        label_param="label",
     )
-    out.mkdir(parents=True, exist_ok=True)
-    provenance.save_figure(fig, out / "robust_accuracy.png")
+    accuracy = {cell.label: cell.summary["details"]["accuracy"] for cell in cells}
+    spectra = {cell.label: robustness.stored_spectrum(cell.arrays(), cell.summary["details"]) for cell in cells}
+    for name, acc in accuracy.items():
+        typer.echo(f"{name}: " + ", ".join(f"ε={float(e):g}: {a:.3f}" for e, a in acc.items()))
+    table = markdown_table(
+        ["model", *(f"ε={e:g}" for e in eps_list)], [[n, *acc.values()] for n, acc in accuracy.items()]
+    )
+    provenance.save_figure(robustness.accuracy_figure(accuracy, norm, method), out / "robust_accuracy.png")
     provenance.save_figure(spectrum_figure(spectra), out / "perturbation_spectrum.png")
+    p = cells[0].summary["params"]
     provenance.write_text(
         out / "attack.md",
-        f"# Robust accuracy ({described}, {len(images)} {images.name} {split} images)\n\n{table}\n"
-        f"Perturbation spectra at ε={spec_eps:g}: perturbation_spectrum.png\n",
+        f"# Robust accuracy ({robustness.describe(method, norm, steps, step_size)}, {len(images)} {images.name} "
+        f"{split} images)\n\n{table}\nPerturbation spectra at ε={spec_eps:g}: perturbation_spectrum.png\n",
     )
     provenance.write_json(
         out / "attack.json",
@@ -189,18 +166,25 @@ def attack(
                 "method": method,
                 "norm": norm,
                 "eps": eps_list,
-                "steps": 1 if method == "fgsm" else steps,
-                "step_size_fraction_of_eps": 1.0 if method == "fgsm" else step_size,
-                "random_start": method == "pgd" and random_start,
+                "steps": p["steps"],
+                "step_size_fraction_of_eps": p["step_size_fraction_of_eps"],
+                "random_start": p["random_start"],
                 "early_stop": "robust accuracy: yes (first misclassified iterate); perturbation spectrum: all steps",
-                "band": band,
+                "band": p["band"],
             },
             "spectrum_eps": spec_eps,
-            "models": results,
+            "models": {
+                cell.label: {
+                    "accuracy": accuracy[cell.label],
+                    "spectrum": {**cell.summary["details"]["spectrum"], **_spectrum_arrays(cell.arrays())},
+                    "info": cell.summary["model"],
+                }
+                for cell in cells
+            },
+            "runs": {cell.label: str(cell.run_dir) for cell in cells},
             "provenance": provenance.record(
-                {**fourier.conventions(), **attacks.conventions()},
+                {k: v for k, v in cells[0].summary["conventions"].items() if k != "attack"},
                 device=dev,
-                dtype=images.images.dtype,
                 seed=seed,
                 models=list(model),
                 image_subsample=subsample_note(len(images), seed),
@@ -208,3 +192,7 @@ def attack(
         },
     )
     typer.echo(f"wrote {out / 'attack.json'}, attack.md, robust_accuracy.png and perturbation_spectrum.png")
+
+
+def _spectrum_arrays(arrays: dict[str, Any]) -> dict[str, Any]:
+    return {k: arrays[k] for k in ("profile", "counts", "energy_fraction")}

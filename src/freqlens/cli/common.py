@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from freqlens.contract import resolve_device
 from freqlens.data import ImageSet, open_images
 from freqlens.errors import FreqlensError
-from freqlens.sources import ModelOptions, default_label, load_model_source, parse_model_args
 
-__all__ = ["load", "load_model_spec", "load_models", "parse_floats", "resolve_device"]
+__all__ = ["load", "model_specs", "parse_floats", "per_model", "resolve_device"]
 
 if TYPE_CHECKING:
-    import torch
-    from torch import nn
+    from freqlens.audit import ModelSpec
+
+    pass
 
 DataOpt = Annotated[
     str,
@@ -117,7 +116,7 @@ RadiiOpt = Annotated[
 ]
 
 
-def per_model(values: Sequence[str] | None, count: int, what: str) -> list[str | None]:
+def per_model(values: Sequence[str | None] | None, count: int, what: str) -> list[str | None]:
     """One value per model from an option given never, once (for all) or once per model."""
     if not values:
         return [None] * count
@@ -128,25 +127,27 @@ def per_model(values: Sequence[str] | None, count: int, what: str) -> list[str |
     return list(values)
 
 
-def model_options(
-    arch: str | None, model_args: list[str] | None, pretrained: bool, normalize: str | None
-) -> ModelOptions:
-    """The model options of one command line."""
-    return ModelOptions(arch, parse_model_args(model_args), pretrained, normalize)
+def model_specs(
+    models: Sequence[str],
+    labels: Sequence[str] | None,
+    arch: str | None,
+    model_args: list[str] | None,
+    pretrained: bool,
+    normalize: Sequence[str | None] | str | None,
+    seed: int,
+) -> list[ModelSpec]:
+    """The models of one command line; ``normalize`` once for all or once per model (a string: for all)."""
+    from freqlens.audit import ModelSpec
+    from freqlens.sources import parse_model_args
 
-
-def load_model_spec(
-    spec: str, data: ImageSet, device: str | torch.device, seed: int, options: ModelOptions | None = None
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Any model source (:func:`freqlens.sources.load_model_source`) for ``data``, with its input convention
-    printed on stderr; registry names get fresh weights under ``seed`` (warned)."""
-    net, info = load_model_source(spec, data.image_shape, data.num_classes, options, device, seed)
-    if info["source"] == "registry":
-        warnings.warn(f"{spec} is evaluated with freshly initialised, untrained weights (seed {seed})", stacklevel=2)
-    convention = info["input"]
-    stats = f" mean {convention['mean']} std {convention['std']}" if "mean" in convention else ""
-    typer.echo(f"input of {spec}: [0, 1] pixels; normalize: {convention['normalize']}{stats}", err=True)
-    return net, info
+    if labels and len(labels) != len(models):
+        raise FreqlensError(f"{len(labels)} --label values for {len(models)} models; give one per model or none")
+    norms = per_model([normalize] if isinstance(normalize, str) else normalize, len(models), "--normalize")
+    kwargs = parse_model_args(model_args)
+    return [
+        ModelSpec(m, labels[i] if labels else None, arch, kwargs, pretrained, norms[i], seed)
+        for i, m in enumerate(models)
+    ]
 
 
 # Several models, and how to attack them (freqlens attack, freqlens smooth).
@@ -159,29 +160,3 @@ LabelsOpt = Annotated[
 ]
 AttackBatchOpt = Annotated[int, typer.Option("--batch-size", help="Images per attacked batch.")]
 AttackSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the attacks' random starts.")]
-
-
-def load_models(
-    specs: Sequence[str],
-    labels: Sequence[str] | None,
-    device: str | torch.device,
-    data: ImageSet,
-    options: ModelOptions,
-    normalize: Sequence[str] | None = None,
-    seed: int = 0,
-) -> list[tuple[str, nn.Module, Any]]:
-    """``(label, model in eval mode, source info)`` for each model; ``normalize`` once for all or once per model."""
-    if not specs:
-        raise FreqlensError("no model given; pass --model MODEL (repeat for several)")
-    if labels and len(labels) != len(specs):
-        raise FreqlensError(f"{len(labels)} --label values for {len(specs)} models; give one per --model or none")
-    norms = per_model(normalize, len(specs), "--normalize")
-    out = []
-    for i, spec in enumerate(specs):
-        opts = ModelOptions(options.arch, options.kwargs, options.pretrained, norms[i])
-        model, info = load_model_spec(spec, data, device, seed, opts)
-        out.append((labels[i] if labels else default_label(spec), model, info))
-    names = [label for label, _, _ in out]
-    if len(set(names)) != len(names):
-        raise FreqlensError(f"model labels {names} are not unique; name them with --label")
-    return out

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 import typer
@@ -27,54 +28,52 @@ from freqlens.cli.common import (
     RadiiOpt,
     ResizeOpt,
     SplitOpt,
-    load,
-    load_model_spec,
-    model_options,
+    model_specs,
     resolve_device,
     subsample_note,
 )
+from freqlens.cli.reproduce import RunsOpt, runs_root
 from freqlens.errors import FreqlensError
 from freqlens.radii import DEFAULT_RADII, parse_radii
 
 
-def format_table(result: hfc.HFCResult) -> str:
-    """Accuracy / confidence per radius on LFC and HFC, with the HFC-explained counts."""
-    mask = "|k| <= r" if result.inclusive else "|k| < r"
-    blank = result.class_name(result.blank_pred)
+def format_table(result: dict[str, Any]) -> str:
+    """Accuracy / confidence per radius on LFC and HFC, with the HFC-explained counts, from the stored result
+    (:meth:`freqlens.analyses.hfc.HFCResult.to_dict`)."""
+    classes, blank_pred = result["classes"], result["blank_image"]["pred"]
+    blank = classes[blank_pred] if 0 <= blank_pred < len(classes) else str(blank_pred)
+    rescaled = result["normalize"] == "per_image_max"
     lines = [
-        f"{result.dataset}: {result.num_images} images, original accuracy {float(result.accuracy('original')):.4f}"
-        f" (mean confidence {float(result.confidence('original')):.3f}), mask {mask}, rescale={result.normalize}",
-        f"all-zero image -> {blank} ({result.blank_conf:.3f}); 'not {blank}': HFC-explained images of other classes",
-        f"LFC/HFC views: {'rescaled by their per-image max' if result.normalize == 'per_image_max' else 'not rescaled'}"
-        f" (rescale={result.normalize})",
+        f"{result['dataset']}: {result['images']} images, original accuracy {result['original']['accuracy']:.4f}"
+        f" (mean confidence {result['original']['confidence']:.3f}), mask {result['mask']}, "
+        f"rescale={result['normalize']}",
+        f"all-zero image -> {blank} ({result['blank_image']['conf']:.3f}); 'not {blank}': HFC-explained images of "
+        "other classes",
+        f"LFC/HFC views: {'rescaled by their per-image max' if rescaled else 'not rescaled'}"
+        f" (rescale={result['normalize']})",
         f"{'radius':>6}  {'LFC acc':>8}  {'LFC conf':>8}  {'HFC acc':>8}  {'HFC conf':>8}  {'HFC-explained':>13}"
         f"  {'not ' + blank:>10}",
     ]
-    columns = [result.accuracy("lfc"), result.confidence("lfc"), result.accuracy("hfc"), result.confidence("hfc")]
-    per_class = result.hfc_explained_per_class()
-    counts = per_class.sum(dim=1)
-    others = counts - (per_class[:, result.blank_pred] if result.blank_pred < len(result.classes) else 0)
-    for i, r in enumerate(result.radii):
-        cells = "  ".join(f"{float(col[i]):8.4f}" for col in columns)
-        lines.append(f"{r:6g}  {cells}  {int(counts[i]):13d}  {int(others[i]):10d}")
+    columns = [result[view][key] for view in ("lfc", "hfc") for key in ("accuracy", "confidence")]
+    for i, r in enumerate(result["radii"]):
+        found = result["hfc_explained"]["by_radius"][f"{r:g}"]
+        cells = "  ".join(f"{col[i]:8.4f}" for col in columns)
+        lines.append(f"{r:6g}  {cells}  {found['count']:13d}  {found['count_outside_blank_class']:10d}")
     return "\n".join(lines)
 
 
-def format_per_class(result: hfc.HFCResult, radius: float) -> str:
-    """Per-class accuracy on the original and on LFC/HFC at one radius."""
-    i = result.radius_index(radius)
-    counts = result.class_counts()
-    original = result.per_class_accuracy("original")
-    low, high = result.per_class_accuracy("lfc")[i], result.per_class_accuracy("hfc")[i]
-    explained = result.hfc_explained_per_class()[i]
-    width = max(5, *(len(c) for c in result.classes))
+def format_per_class(result: dict[str, Any], radius: float) -> str:
+    """Per-class accuracy on the original and on LFC/HFC at one radius, from the stored result."""
+    i = [f"{r:g}" for r in result["radii"]].index(f"{radius:g}")
+    per_class = result["per_class"]
+    width = max(5, *(len(c) for c in result["classes"]))
     lines = [
         f"{'class':<{width}}  {'n':>5}  {'original':>8}  {f'LFC r={radius:g}':>9}  {f'HFC r={radius:g}':>9}  HFC-expl"
     ]
-    for c, name in enumerate(result.classes):
+    for c, name in enumerate(result["classes"]):
         lines.append(
-            f"{name:<{width}}  {int(counts[c]):5d}  {float(original[c]):8.4f}  {float(low[c]):9.4f}  "
-            f"{float(high[c]):9.4f}  {int(explained[c]):8d}"
+            f"{name:<{width}}  {per_class['count'][c]:5d}  {per_class['original'][c]:8.4f}  "
+            f"{per_class['lfc'][i][c]:9.4f}  {per_class['hfc'][i][c]:9.4f}  {per_class['hfc_explained'][i][c]:8d}"
         )
     return "\n".join(lines)
 
@@ -111,68 +110,100 @@ def evaluate(
     resize: ResizeOpt = None,
     class_index: ClassIndexOpt = None,
     out: OutOpt = Path("evaluate"),
+    runs: RunsOpt = None,
 ) -> None:
     """Accuracy and confidence on original, LFC and HFC images per radius; the images a model gets right on x and
     x_h but wrong on x_l (Wang et al. 2020, Fig. 2).
 
-    Writes evaluate.json, evaluate.txt, accuracy_vs_radius.png and hfc_examples.png to --out.
+    The result is a run of the audit recipe (one cell) in the runs root (freqlens runs lists it; the same arguments
+    reuse it). Writes evaluate.json, evaluate.txt, accuracy_vs_radius.png, hfc_examples.png and the report
+    (freqlens report -o OUT) to --out.
 
     Examples:
       freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --radii 4,8,12,16,20,24,28
       freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --rescale none -o out/ev
       freqlens evaluate torchvision:resnet18 --pretrained --data val/ --image-size 224 --class-index index.json -n 500
     """
+    from freqlens.commands import run_analysis
+
     if rescale not in hfc.NORMALIZATIONS:
         raise FreqlensError(f"--rescale must be one of {', '.join(hfc.NORMALIZATIONS)}, got {rescale!r}")
     if examples < 0:
         raise FreqlensError(f"--examples must be 0 or more, got {examples}")
     if batch_size <= 0:
         raise FreqlensError(f"--batch-size must be positive, got {batch_size}")
-    dev = resolve_device(device)
-    images = load(data, split, data_dir, limit, seed, image_size, resize, class_index)
-    _, h, w = images.image_shape
-    rs = parse_radii(radii, h, w)
-    for r in rs:
-        fourier.check_radius(r, h, w)
-    shown_radius = hfc.default_example_radius(rs, h, w) if example_radius is None else example_radius
-    if not any(abs(shown_radius - r) < 1e-9 for r in rs):
-        raise FreqlensError(f"--example-radius {shown_radius:g} is not in --radii {radii}; add it or pick one of them")
-    net, model_info = load_model_spec(model, images, dev, seed, model_options(arch, model_arg, pretrained, normalize))
-    result = hfc.evaluate_hfc(net, images, rs, inclusive=inclusive, normalize=rescale, batch_size=batch_size, amp=amp)
+    dev = str(resolve_device(device))
 
+    def params(images: Any) -> dict[str, Any]:
+        _, h, w = images.image_shape
+        rs = parse_radii(radii, h, w)
+        for r in rs:
+            fourier.check_radius(r, h, w)
+        shown = hfc.default_example_radius(rs, h, w) if example_radius is None else example_radius
+        if not any(abs(shown - r) < 1e-9 for r in rs):
+            raise FreqlensError(f"--example-radius {shown:g} is not in --radii {radii}; add it or pick one of them")
+        return {
+            "radii": list(rs),
+            "inclusive": inclusive,
+            "normalize": rescale,
+            "dataset": images.name,
+            "examples": examples,
+            "example_radius": shown,
+            "batch_size": batch_size,
+            "amp": amp,
+        }
+
+    images, (cell,) = run_analysis(
+        "hfc",
+        model_specs([model], None, arch, model_arg, pretrained, normalize, seed),
+        data,
+        params,
+        out,
+        runs_root=runs_root(runs),
+        device=dev,
+        data_dir=data_dir,
+        n=limit,
+        seed=seed,
+        split=split,
+        image_size=image_size,
+        resize=resize,
+        class_index=class_index,
+    )
+    result = cell.summary["details"]
+    shown_radius = result["example_radius"]
     table = format_table(result)
     per_class = format_per_class(result, shown_radius)
     typer.echo(table)
     typer.echo("")
     typer.echo(per_class)
-    out.mkdir(parents=True, exist_ok=True)
-    figures = [out / "accuracy_vs_radius.png"]
-    provenance.save_figure(hfc.plot_accuracy_vs_radius(result), figures[0])
-    fig = hfc.plot_examples(result, images, shown_radius, examples) if examples else None
-    if fig is not None:
-        figures.append(out / "hfc_examples.png")
-        provenance.save_figure(fig, figures[1])
-    else:
+    figures = []
+    for name in ("accuracy_vs_radius", "hfc_examples"):
+        figure = cell.figure(name)
+        if figure is not None:
+            figures.append(out / f"{name}.png")
+            shutil.copyfile(figure, figures[-1])
+    if len(figures) < 2:
         typer.echo(
             f"no example figure: {'--examples 0' if not examples else 'no HFC-explained image'} at r={shown_radius:g}"
         )
     provenance.write_text(out / "evaluate.txt", table + "\n\n" + per_class + "\n")
+    precision = cell.summary["conventions"]["precision"]
     payload = {
-        "model": model_info,
+        "model": cell.summary["model"],
         "split": split,
-        **result.to_dict(),
-        "example_radius": shown_radius,
+        **result,
         "figures": [f.name for f in figures],
+        "run": str(cell.run_dir),
         "provenance": provenance.record(
             fourier.conventions(inclusive),
-            device=result.device,
-            dtype=getattr(torch, result.dtype),
-            precision=result.precision,
+            device=cell.summary["conventions"]["device"],
+            dtype=getattr(torch, precision.split(" ")[0]),
+            precision=precision,
             seed=seed,
-            dataset=result.dataset,
+            dataset=result["dataset"],
             split=split,
-            images=result.num_images,
-            radii=list(result.radii),
+            images=result["images"],
+            radii=result["radii"],
             mask_inequality="<=" if inclusive else "<",
             normalize=rescale,
             normalize_note="per_image_max: LFC/HFC divided by their per-image maximum, original untouched (HFC code)"

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
 
-from freqlens import fourier, provenance
-from freqlens.analyses.heatmap import default_batch_size, fourier_heatmap, heatmap_figure
+from freqlens import provenance
 from freqlens.cli import app
 from freqlens.cli.common import (
     ArchOpt,
@@ -27,12 +26,12 @@ from freqlens.cli.common import (
     PretrainedOpt,
     ResizeOpt,
     SplitOpt,
-    load,
-    load_model_spec,
-    model_options,
+    model_specs,
     resolve_device,
     subsample_note,
 )
+from freqlens.cli.reproduce import RunsOpt, runs_root
+from freqlens.errors import FreqlensError
 
 
 @app.command()
@@ -59,66 +58,80 @@ def heatmap(
     resize: ResizeOpt = None,
     class_index: ClassIndexOpt = None,
     out: OutOpt = Path("heatmap"),
+    runs: RunsOpt = None,
 ) -> None:
     """Fourier heat map: error rate and loss when each Fourier basis image (L2 norm eps, random sign per image and
     channel, clipped to [0, 1]) is added to the images; one evaluation per symmetric pair {k, -k}.
 
+    The result is a run of the audit recipe (one cell) in the runs root (freqlens runs lists it; the same arguments
+    reuse it); OUT gets heatmap.json, heatmap.png and the report (freqlens report -o OUT).
+
     Examples:
       freqlens heatmap runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 -n 500 --eps 4 -o out/heatmap
     """
-    dev = resolve_device(device)
-    images = load(data, split, data_dir, limit, seed, image_size, resize, class_index)
-    net, model_info = load_model_spec(model, images, dev, seed, model_options(arch, model_arg, pretrained, normalize))
-    if batch_size is None:
-        batch_size = default_batch_size(torch.device(dev))
+    from freqlens.commands import run_analysis
+
+    dev = str(resolve_device(device))
+    if not eps > 0:
+        raise FreqlensError(f"--eps must be positive, got {eps}")
+    params = {"eps": eps, "seed": seed, "batch_size": batch_size, "amp": amp, "compile": compile}
     start = time.perf_counter()
-    hm = fourier_heatmap(
-        net,
-        images.images,
-        images.labels,
-        eps,
-        seed=seed,
-        batch_size=batch_size,
+    images, (cell,) = run_analysis(
+        "heatmap",
+        model_specs([model], None, arch, model_arg, pretrained, normalize, seed),
+        data,
+        params,
+        out,
+        runs_root=runs_root(runs),
         device=dev,
-        amp=amp,
-        compile=compile,
-        progress=True,
+        data_dir=data_dir,
+        n=limit,
+        seed=seed,
+        split=split,
+        image_size=image_size,
+        resize=resize,
+        class_index=class_index,
     )
     seconds = time.perf_counter() - start
-    error_profile, counts = fourier.radial_profile(hm.error)
-    loss_profile, _ = fourier.radial_profile(hm.loss)
-    h, w = hm.error.shape
+    a, p, metrics = cell.arrays(), cell.summary["params"], cell.summary["metrics"]
     typer.echo(f"{images.name} ({split}, {len(images)} images), eps {eps:g}: {seconds:.1f} s")
-    typer.echo(f"clean error {hm.clean_error:.4f}; error at DC {float(hm.error[h // 2, w // 2]):.4f}")
+    typer.echo(f"clean error {cell.value('clean_error'):.4f}; error at DC {cell.value('error_at_dc'):.4f}")
     typer.echo("radius  error   loss")
-    for r, (e, l_) in enumerate(zip(error_profile.tolist(), loss_profile.tolist(), strict=True)):
+    profiles = zip(a["error_radial_profile"].tolist(), a["loss_radial_profile"].tolist(), strict=True)
+    for r, (e, l_) in enumerate(profiles):
         typer.echo(f"{r:6d}  {e:.4f}  {l_:.4f}")
-    out.mkdir(parents=True, exist_ok=True)
-    provenance.save_figure(heatmap_figure(hm, f"{model_info.get('path', model)} on {images.name}"), out / "heatmap.png")
+    figure = cell.figure("heatmap")
+    assert figure is not None  # the heat map analysis always draws its figure
+    shutil.copyfile(figure, out / "heatmap.png")
+    conventions = cell.summary["conventions"]
     provenance.write_json(
         out / "heatmap.json",
         {
-            "model": model_info,
+            "model": cell.summary["model"],
             "dataset": images.name,
             "split": split,
-            **hm.summary(),
-            "error": hm.error,
-            "loss": hm.loss,
-            "error_radial_profile": error_profile,
-            "loss_radial_profile": loss_profile,
-            "radial_counts": counts,
+            "eps_l2": p["eps"],
+            "images": p["n"],
+            "seed": p["seed"],
+            "clean_error": cell.value("clean_error"),
+            "clean_loss": metrics["clean_loss"],
+            **{k: conventions[k] for k in ("perturbation", "pixel_space", "heatmap_sampling") if k in conventions},
+            "error": a["error"],
+            "loss": a["loss"],
+            "error_radial_profile": a["error_radial_profile"],
+            "loss_radial_profile": a["loss_radial_profile"],
+            "radial_counts": a["radial_counts"],
             "seconds": seconds,
+            "run": str(cell.run_dir),
             "provenance": provenance.record(
-                fourier.conventions(),
+                conventions,
                 device=dev,
-                dtype=next(net.parameters()).dtype,
                 seed=seed,
                 amp=amp,
                 compiled=compile,
-                batch_size=batch_size,
-                evaluation="one basis per symmetric pair (row-major first member), mirrored to the full map",
+                batch_size=p["batch_size"],
                 image_subsample=subsample_note(len(images), seed),
             ),
         },
     )
-    typer.echo(f"wrote {out / 'heatmap.png'} and {out / 'heatmap.json'}")
+    typer.echo(f"wrote {out / 'heatmap.png'} and {out / 'heatmap.json'}; run {cell.run_dir}")

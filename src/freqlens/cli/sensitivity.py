@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from freqlens import fourier, provenance, views
-from freqlens.analyses.sensitivity import METRICS, TARGETS, comparison_figure, model_vs_data
+from freqlens import provenance, views
+from freqlens.analyses.sensitivity import METRICS, TARGETS
 from freqlens.cli import app
 from freqlens.cli.common import (
     ArchOpt,
@@ -25,11 +26,10 @@ from freqlens.cli.common import (
     PretrainedOpt,
     ResizeOpt,
     SplitOpt,
-    load,
-    load_model_spec,
-    model_options,
+    model_specs,
     resolve_device,
 )
+from freqlens.cli.reproduce import RunsOpt, runs_root
 from freqlens.errors import FreqlensError
 from freqlens.radii import parse_radius, resolve_view
 
@@ -61,6 +61,7 @@ def sensitivity(
     resize: ResizeOpt = None,
     class_index: ClassIndexOpt = None,
     out: OutOpt = Path("sensitivity"),
+    runs: RunsOpt = None,
 ) -> None:
     """Fourier gradient sensitivity maps (mean and std over images) and radial profiles, with the data's spectrum.
 
@@ -68,80 +69,100 @@ def sensitivity(
     the RMS amplitude of the per-channel-standardised images (Godfrey's empirical_power). Both radial profiles are
     normalised to distributions and compared (Spearman, Jensen-Shannon, total variation).
 
+    The result is a run of the audit recipe (one cell) in the runs root (freqlens runs lists it; the same arguments
+    reuse it); OUT gets sensitivity.json, sensitivity.png and the report (freqlens report -o OUT).
+
     Examples:
       freqlens sensitivity runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 -n 256 -o out/sens
       freqlens sensitivity small_cnn --data-dir ../shared/data/cifar10 -o out/sens-untrained
       freqlens sensitivity hp/model.pt --view hpsquare:8 --data-dir ../shared/data/cifar10 -o out/sens-hp
     """
+    from freqlens.commands import CellRun, run_analysis
+
     if target not in TARGETS or metric not in METRICS:
         raise FreqlensError(f"--target must be one of {TARGETS} and --metric one of {METRICS}")
-    dev = resolve_device(device)
-    images = load(data, split, data_dir, limit, seed, image_size, resize, class_index)
-    the_view = views.View.parse(resolve_view(view, *images.image_shape[1:]))
-    band_radius = parse_radius(band, *images.image_shape[1:])
-    net, model_info = load_model_spec(model, images, dev, seed, model_options(arch, model_arg, pretrained, normalize))
-    result = model_vs_data(
-        net,
-        images.images,
-        images.labels,
-        view=the_view,
-        target=target,
-        metric=metric,
-        smooth=smooth,
-        band=band_radius,
-        batch_size=batch_size,
+    dev = str(resolve_device(device))
+
+    def params(images: Any) -> dict[str, Any]:
+        h, w = images.image_shape[1:]
+        the_view = str(views.View.parse(resolve_view(view, h, w)))
+        band_radius = parse_radius(band, h, w)
+        return {
+            "view": the_view,
+            "target": target,
+            "metric": metric,
+            "smooth": smooth,
+            "band": band_radius,
+            "batch_size": batch_size,
+        }
+
+    def alive(cells: list[CellRun]) -> None:
+        if cells[0].value("dead"):
+            raise FreqlensError("the model's input gradient is zero everywhere (no ReLU fires): no profile to compare")
+
+    images, (cell,) = run_analysis(
+        "sensitivity",
+        model_specs([model], None, arch, model_arg, pretrained, normalize, seed),
+        data,
+        params,
+        out,
+        runs_root=runs_root(runs),
         device=dev,
-        progress=True,
+        data_dir=data_dir,
+        n=limit,
+        seed=seed,
+        split=split,
+        image_size=image_size,
+        resize=resize,
+        class_index=class_index,
+        check=alive,
     )
-    if result.value("dead"):
-        raise FreqlensError("the model's input gradient is zero everywhere (no ReLU fires): no profile to compare")
-    typer.echo(f"{images.name} ({split}, {len(images)} images, view {the_view}): {metric} sensitivity of {target}")
+    p, conventions, a = cell.summary["params"], cell.summary["conventions"], cell.arrays()
+    typer.echo(f"{images.name} ({split}, {len(images)} images, view {p['view']}): {metric} sensitivity of {target}")
     typer.echo(
-        f"model vs data radial profiles: Spearman {result.value('spearman'):.3f}, "
-        f"JS divergence {result.value('js_divergence'):.4f}, total variation {result.value('total_variation'):.3f}"
+        f"model vs data radial profiles: Spearman {cell.value('spearman'):.3f}, "
+        f"JS divergence {cell.value('js_divergence'):.4f}, total variation {cell.value('total_variation'):.3f}"
     )
     masses = {
-        key: result.value(name)
+        key: cell.value(name)
         for key, name in (
             ("model_below_band", "model_below_band"),
             ("data_below_band", "data_below_band"),
             ("model_map_in_removed_square", "model_map_in_square"),
         )
-        if name in result.metrics
+        if name in cell.summary["metrics"]
     }
     for key, value in masses.items():
         typer.echo(f"{key}: {value:.4f}")
-    out.mkdir(parents=True, exist_ok=True)
-    provenance.save_figure(comparison_figure(result), out / "sensitivity.png")
-    a = result.arrays
+    figure = cell.figure("sensitivity")
+    assert figure is not None  # a live model's result always draws it
+    shutil.copyfile(figure, out / "sensitivity.png")
     provenance.write_json(
         out / "sensitivity.json",
         {
-            "model": model_info,
+            "model": cell.summary["model"],
             "dataset": images.name,
             "split": split,
-            "view": str(the_view),
+            "view": p["view"],
             "metric": metric,
             "target": target,
             "images": len(images),
-            "definition": result.conventions["sensitivity"],
+            "definition": conventions["sensitivity"],
             "mean": a["mean"],
             "std": a["std"],
             "radial_profile": a["profile"],
             "data_radial_profile": a["data_profile"],
             "data_amplitude": a["data_spectrum"],
-            "comparison": {k: result.value(k) for k in ("spearman", "js_divergence", "total_variation", "cosine")},
-            "accuracy": result.summary()["metrics"]["accuracy"],
-            "band": band_radius,
+            "comparison": {k: cell.value(k) for k in ("spearman", "js_divergence", "total_variation", "cosine")},
+            "accuracy": cell.summary["metrics"]["accuracy"],
+            "band": p["band"],
             "masses": masses,
+            "run": str(cell.run_dir),
             "provenance": provenance.record(
-                fourier.conventions(),
+                {k: v for k, v in conventions.items() if k not in ("sensitivity",)},
                 device=dev,
-                dtype=next(net.parameters()).dtype,
                 seed=seed,
-                **{k: v for k, v in result.conventions.items() if k in ("radial_profiles", "data_spectrum")},
-                image_subsample=result.conventions["image_subsample"],
             ),
         },
     )
-    typer.echo(f"wrote {out / 'sensitivity.png'} and {out / 'sensitivity.json'}")
+    typer.echo(f"wrote {out / 'sensitivity.png'} and {out / 'sensitivity.json'}; run {cell.run_dir}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 
-from freqlens import attacks, provenance
+from freqlens import provenance
 from freqlens.analyses import defence, kernels
 from freqlens.cli import app
 from freqlens.cli.common import (
@@ -28,13 +29,12 @@ from freqlens.cli.common import (
     PretrainedOpt,
     ResizeOpt,
     SplitOpt,
-    load,
-    load_models,
-    model_options,
+    model_specs,
     parse_floats,
     resolve_device,
     subsample_note,
 )
+from freqlens.cli.reproduce import RunsOpt, runs_root
 from freqlens.errors import FreqlensError
 
 
@@ -68,12 +68,18 @@ def smooth(
     resize: ResizeOpt = None,
     class_index: ClassIndexOpt = None,
     out: OutOpt = Path("smooth"),
+    runs: RunsOpt = None,
 ) -> None:
     """Kernel-smoothing defence (HFC paper Table 2): clean, FGSM and PGD accuracy for each model and ρ.
+
+    Each model is one run of the audit recipe (analysis defence) in the runs root (freqlens runs lists them; the same
+    arguments reuse them); OUT gets smooth.json, smooth.md, smooth.png, the kernel grids and the report.
 
     Examples:
       freqlens smooth -m runs/natural/model.pt -m runs/adv/model.pt --data-dir ../shared/data/cifar10 -o out/table2
     """
+    from freqlens.commands import run_analysis
+
     rhos = parse_floats(rho, "--rho")
     eps_list = parse_floats(eps, "--eps")
     if any(r < 0 for r in rhos):
@@ -82,26 +88,43 @@ def smooth(
         raise FreqlensError(f"--eps values must be > 0 (clean accuracy is always reported), got {eps_list}")
     if pgd_steps <= 0:
         raise FreqlensError(f"--pgd-steps must be positive, got {pgd_steps}")
-    dev = resolve_device(device)
-    images = load(data, split, data_dir, limit, seed, image_size, resize, class_index)
-    options = model_options(arch, model_arg, pretrained, None)
-    models = load_models(model, label, dev, images, options, normalize, seed)
-    rows, panels = defence.smoothing_table(
-        {name: net for name, net, _ in models},
-        images.images,
-        images.labels,
-        rhos,
-        eps_list,
-        layer=layer,
-        normalize=normalize_kernels,
-        pgd_steps=pgd_steps,
-        batch_size=batch_size,
+    dev = str(resolve_device(device))
+    specs = model_specs(model, label, arch, model_arg, pretrained, normalize, seed)
+    params = {
+        "rhos": rhos,
+        "eps": eps_list,
+        "layer": layer,
+        "normalize": normalize_kernels,
+        "pgd_steps": pgd_steps,
+        "batch_size": batch_size,
+        "seed": seed,
+    }
+    images, cells = run_analysis(
+        "defence",
+        specs,
+        data,
+        params,
+        out,
+        runs_root=runs_root(runs),
+        device=dev,
+        data_dir=data_dir,
+        n=limit,
         seed=seed,
+        split=split,
+        image_size=image_size,
+        resize=resize,
+        class_index=class_index,
+        label_param="label",
     )
+    rows = [row for cell in cells for row in cell.summary["details"]["table"]]
+    panels = {
+        name: torch.from_numpy(cell.arrays()[f"kernels_{i}"])
+        for cell in cells
+        for i, name in enumerate(cell.summary["details"]["kernel_panels"])
+    }
     table = defence.table_markdown(rows)
     typer.echo(table)
-    deviation = defence.DEVIATION.format(steps=pgd_steps)
-    out.mkdir(parents=True, exist_ok=True)
+    deviation = cells[0].summary["conventions"]["deviation_from_paper"]
     provenance.save_figure(defence.table_figure(rows), out / "smooth.png")
     provenance.save_figure(kernels.kernel_grid(panels), out / "kernels.png")
     if all(w.shape[1] == 3 for w in panels.values()):
@@ -112,6 +135,7 @@ def smooth(
         f"Smoothed layer: {rows[0]['layer']} (per model in smooth.json); normalised: {normalize_kernels}.\n\n"
         f"**Attacks.** {deviation}\n",
     )
+    conventions = {k: v for k, v in cells[0].summary["conventions"].items() if k != "deviation_from_paper"}
     provenance.write_json(
         out / "smooth.json",
         {
@@ -127,11 +151,11 @@ def smooth(
             },
             "deviation_from_paper": deviation,
             "table": rows,
-            "models": {name: info for name, _, info in models},
+            "models": {cell.label: cell.summary["model"] for cell in cells},
+            "runs": {cell.label: str(cell.run_dir) for cell in cells},
             "provenance": provenance.record(
-                {**attacks.conventions(), **kernels.conventions()},
+                conventions,
                 device=dev,
-                dtype=images.images.dtype,
                 seed=seed,
                 models=list(model),
                 image_subsample=subsample_note(len(images), seed),
