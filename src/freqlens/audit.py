@@ -100,7 +100,8 @@ def default_params(
     return {}
 
 
-def _label(model: ModelSpec) -> str:
+def model_label(model: ModelSpec) -> str:
+    """The model's name in tables, run folders and figure files: ``--label``, else its source's short name."""
     from freqlens.sources import default_label
 
     text = model.label or default_label(model.spec)
@@ -139,7 +140,7 @@ def plan(
         raise FreqlensError(f"-n must be a positive number of images, got {n}")
     for name in analyses:
         get_analysis(name)  # unknown names fail here, with the list of known ones
-    labels = [_label(m) for m in models]
+    labels = [model_label(m) for m in models]
     if len(set(labels)) != len(labels):
         raise FreqlensError(f"model labels {labels} are not unique; name the models (--label)")
     data_entry = data_config(data, split, n, seed, image_size, resize, class_index)

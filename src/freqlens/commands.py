@@ -26,8 +26,7 @@ import numpy as np
 import typer
 
 from freqlens import runs
-from freqlens.audit import ModelSpec
-from freqlens.audit import _label as model_label
+from freqlens.audit import ModelSpec, model_label
 from freqlens.errors import FreqlensError
 
 
