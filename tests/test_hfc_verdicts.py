@@ -4,6 +4,7 @@ No training: ``summarize`` is fed results built here, so these tests can fail wh
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -437,7 +438,7 @@ def test_filtered_models_get_more_image_steps_than_the_underfitted_setup() -> No
 
 def test_heatmap_recipe_and_cli_draw_the_same_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``freqlens heatmap --limit n --seed s`` and the heat-map recipe map the same test images (issue 13, defect 6)."""
-    import freqlens.cli.heatmap as cli_heatmap
+    import freqlens.analyses.heatmap as heatmap_analysis
     from freqlens.cli import main
     from freqlens.experiments import Context
 
@@ -448,8 +449,10 @@ def test_heatmap_recipe_and_cli_draw_the_same_images(tmp_path: Path, monkeypatch
         seen["cli"] = images.clone()
         raise KeyboardInterrupt  # stop the CLI before it computes anything
 
-    monkeypatch.setattr(cli_heatmap, "fourier_heatmap", capture)
-    with pytest.warns(UserWarning, match="untrained"):
+    monkeypatch.setattr(heatmap_analysis, "fourier_heatmap", capture)  # what the CLI's one-cell run calls
+    monkeypatch.setenv("FREQLENS_RUNS", str(tmp_path / "runs"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the untrained model's warning
         main(
             [
                 "heatmap",
