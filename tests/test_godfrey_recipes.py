@@ -108,7 +108,7 @@ def test_godfrey_recipes_end_to_end_on_tiny_data(tmp_path, monkeypatch):
         "freqlens.experiments.godfrey.recipes.cell_config", lambda *a, **k: real(*a, **{**k, "data": tiny})
     )
     ctx = Context(runs_root=tmp_path / "runs", profile="quick", progress=False)
-    outcomes = reproduce(list(RECIPES), ctx, InlineExecutor(), tmp_path / "out")
+    outcomes = reproduce(list(RECIPES), ctx, InlineExecutor(), tmp_path / "out").outcomes
     assert {o.recipe: o.errors for o in outcomes} == {name: [] for name in RECIPES}
     for name in RECIPES:
         summary = json.loads((tmp_path / "out" / name / "summary.json").read_text())
