@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from freqlens import runs, verdicts
+from freqlens.errors import FreqlensError
 from freqlens.executors import InlineExecutor
 from freqlens.experiments import Context, common, get_recipe, hfc_e3
 from freqlens.experiments.base import Comparison
@@ -110,3 +111,17 @@ def test_reproduce_quick_on_cifar10(cifar_dir: Path, tmp_path: Path) -> None:
     print(f"freqlens reproduce quick: {(time.perf_counter() - started) / 60:.1f} min")
     assert code == 0
     assert (out / "report.html").is_file()
+
+
+def test_first_seed_runs_later_replicates_as_their_own_run_folders(tmp_path: Path) -> None:
+    """``--first-seed 1`` is another draw of every seed, and the same run folders as replicate 1 of ``--seeds 2``."""
+    from freqlens.runner import _plan
+
+    recipe = get_recipe("hfc-e4")
+    two = _plan([recipe], Context(runs_root=tmp_path, seeds=2))
+    second = _plan([recipe], Context(runs_root=tmp_path, first_seed=1))
+    assert [c.replicate for _, c in second] == [1] * len(recipe.cells("quick"))
+    assert {c.key(recipe.name) for _, c in second} == {c.key(recipe.name) for _, c in two if c.replicate == 1}
+    assert all(c.config["train"]["seed"] >= 1000 for _, c in second if "train" in c.config)
+    with pytest.raises(FreqlensError, match="--first-seed"):
+        Context(runs_root=tmp_path, first_seed=-1)

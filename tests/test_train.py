@@ -18,6 +18,7 @@ from freqlens.errors import FreqlensError
 from freqlens.models import Normalize, create_model, register_model
 from freqlens.train import EpochContext, TrainConfig, load_config, lr_factor, train
 from freqlens.train.augment import mixup, parse_augment
+from freqlens.train.config import auto_batch_size
 from freqlens.train.loop import load_data, native_cpu_bfloat16
 
 TINY = "synthetic:powerlaw?n=96&size=16&classes=2"
@@ -390,3 +391,38 @@ def test_a_run_diverging_in_its_first_epoch_leaves_nothing(tmp_path: Path) -> No
     with pytest.raises(FreqlensError, match=r"epoch 1 .* no epoch had finished, nothing saved; lower lr"):
         train(tiny(model="_loud", model_kwargs={"scale": 1e4}), out, progress=False)
     assert not out.exists()
+
+
+def test_default_batch_size_trains_a_small_subset_to_a_usable_eval_mode_model(tmp_path: Path) -> None:
+    """Issue 12: with batch 256, one epoch on a small set was a handful of steps, BatchNorm's running statistics were
+    still near their initial values and the eval-mode model scored chance. Auto batch: >= 50 steps."""
+    cfg = TrainConfig.from_dict(
+        {
+            "data": "synthetic:powerlaw?n=1000&size=16&classes=2&spread=2",
+            "model_kwargs": {"width": 8},  # small_cnn with BatchNorm (running statistics), the default optimiser
+            "epochs": 1,
+            "eval_radii": [],
+            "device": "cpu",
+        }
+    )
+    assert cfg.batch_size is None
+    result = train(cfg, tmp_path, progress=False)
+    recorded = json.loads((tmp_path / "config.json").read_text())
+    assert recorded["batch_size"] == auto_batch_size(recorded["data"]["train_images"]) == 20
+    assert result.final["test_acc"] > 0.85
+
+
+def test_training_curves_and_the_hfc_evaluation_read_the_same_lfc_hfc_accuracy(tmp_path: Path) -> None:
+    """One LFC/HFC pass (views.classify_views): the last epoch's logged test LFC/HFC accuracy is what evaluate_hfc
+    measures on the saved model and the same test images, at every radius."""
+    from freqlens.analyses.hfc import evaluate_hfc
+    from freqlens.data import open_dataset
+
+    cfg = tiny(epochs=1, amp=False, channels_last=False)
+    result = train(cfg, tmp_path, progress=False)
+    model, _ = load_model(tmp_path / "model.pt")
+    test = open_dataset(TINY, "test")
+    measured = evaluate_hfc(model, test, cfg.eval_radii, normalize="per_image_max", progress=False)
+    assert measured.accuracy("lfc").tolist() == pytest.approx(result.final["test_lfc_acc"], abs=1e-6)
+    assert measured.accuracy("hfc").tolist() == pytest.approx(result.final["test_hfc_acc"], abs=1e-6)
+    assert float(measured.accuracy("original")) == pytest.approx(result.final["test_acc"], abs=1e-6)

@@ -107,7 +107,7 @@ def _plan(recipes: Sequence[Recipe], ctx: Context) -> list[tuple[Recipe, Cell]]:
         (recipe, cell.with_replicate(seed))
         for recipe in recipes
         for cell in recipe.cells(ctx.profile)
-        for seed in range(ctx.seeds)
+        for seed in range(ctx.first_seed, ctx.first_seed + ctx.seeds)
     ]
 
 
@@ -187,6 +187,7 @@ def reproduce(names: Sequence[str | Recipe], ctx: Context, executor: Executor, o
             "recipes": [o.to_dict() for o in outcomes.values()],
             "profile": ctx.profile,
             "seeds": ctx.seeds,
+            "first_seed": ctx.first_seed,
             "executor": executor.name,
             "runs_root": str(ctx.runs_root),
             "trainings": len(trainings),

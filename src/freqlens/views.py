@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -177,3 +178,49 @@ def apply_in_chunks(view: View, x: Tensor, chunk: int = 4096) -> Tensor:
     if view.kind == "original" and view.is_linear:
         return x
     return torch.cat([view(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
+
+
+PARTS = ("original", "lfc", "hfc")
+
+
+def classify_views(
+    forward: Callable[[Tensor], Tensor],
+    x: Tensor,
+    radii: Sequence[float],
+    *,
+    inclusive: bool = False,
+    normalize: str = "per_image_max",
+    parts: Sequence[str] = PARTS,
+) -> dict[str, tuple[Tensor, Tensor]]:
+    """The model's confidence and label on a batch and on its LFC and HFC at every radius: the one LFC/HFC pass
+    behind the HFC evaluation (:func:`freqlens.analyses.hfc.evaluate_hfc`) and the per-epoch training curves.
+
+    ``forward`` maps images to float logits; one FFT serves all radii. ``normalize="per_image_max"`` rescales each
+    LFC and HFC by its own maximum (the HFC code); the original is never rescaled. Returns ``{part: (confidence,
+    label)}`` for the requested ``parts``, each ``(V, B)``: V = 1 for ``original``, one row per radius otherwise.
+
+    Example:
+        >>> import torch
+        >>> out = classify_views(lambda v: v.flatten(1)[:, :3], torch.rand(4, 1, 8, 8), [2, 3], parts=("lfc",))
+        >>> [tuple(t.shape) for t in out["lfc"]]
+        [(2, 4), (2, 4)]
+    """
+    if normalize not in NORMALISATIONS:
+        raise FreqlensError(f"unknown normalisation {normalize!r}; use one of {', '.join(NORMALISATIONS)}")
+    if unknown := set(parts) - set(PARTS):
+        raise FreqlensError(f"unknown parts {sorted(unknown)}; use {', '.join(PARTS)}")
+    views: dict[str, Tensor] = {"original": x.unsqueeze(0)} if "original" in parts else {}
+    if {"lfc", "hfc"} & set(parts):
+        low, high = fourier.split(x, list(radii), inclusive)
+        for part, stack in (("lfc", low), ("hfc", high)):
+            if part in parts:
+                views[part] = (
+                    fourier.normalize_per_image_max(stack.flatten(0, 1)).view_as(stack)
+                    if normalize == "per_image_max"
+                    else stack
+                )
+    out = {}
+    for part in (p for p in PARTS if p in views):
+        best = [forward(image).float().softmax(dim=1).max(dim=1) for image in views[part]]
+        out[part] = (torch.stack([b.values for b in best]), torch.stack([b.indices for b in best]))
+    return out

@@ -47,6 +47,7 @@ from freqlens.contract import (
 from freqlens.data import ImageSet
 from freqlens.errors import FreqlensError
 from freqlens.plotting import image_grid, plt
+from freqlens.views import NORMALISATIONS, PARTS, classify_views
 
 __all__ = [
     "CONFIDENCE_DEFINITION",
@@ -63,7 +64,7 @@ __all__ = [
     "plot_examples",
 ]
 
-NORMALIZATIONS = ("none", "per_image_max")
+NORMALIZATIONS = NORMALISATIONS  # per-image-max rescaling of the LFC/HFC, or none
 HFC_EXPLAINED_DEFINITION = "correct on the original x and on its HFC x_h, wrong on its LFC x_l (same radius)"
 RANKING = "descending HFC confidence, then descending original confidence, then ascending image index"
 CONFIDENCE_DEFINITION = "softmax probability of the predicted class (max softmax), averaged over images"
@@ -311,17 +312,16 @@ def evaluate_hfc(
             blank_conf, blank_pred = (
                 model(torch.zeros_like(data.images[:1], device=device, dtype=dtype)).float().softmax(1).max(1)
             )
+
+        def forward(image: Tensor) -> Tensor:
+            with autocast(device, amp):
+                return check_logits(model(image), len(image))
+
         for part in batch_slices(n, batch_size, desc="hfc sweep", progress=progress):
             x = data.images[part].to(device=device, dtype=dtype, non_blocking=True)
-            low, high = fourier.split(x, rs, inclusive)
-            if normalize == "per_image_max":
-                low, high = (fourier.normalize_per_image_max(v.flatten(0, 1)).view_as(v) for v in (low, high))
-            for v, image in enumerate([x, *low, *high]):
-                with autocast(device, amp):
-                    logits = check_logits(model(image), len(image))
-                best, label = logits.float().softmax(dim=1).max(dim=1)
-                pred[v, part] = label
-                conf[v, part] = best
+            found = classify_views(forward, x, rs, inclusive=inclusive, normalize=normalize)
+            conf[:, part] = torch.cat([found[p][0] for p in PARTS])
+            pred[:, part] = torch.cat([found[p][1] for p in PARTS])
     pred, conf = pred.cpu(), conf.cpu()
     r = len(rs)
     return HFCResult(

@@ -64,6 +64,10 @@ def reproduce(
     seeds: Annotated[
         int, typer.Option(help="Independent training seeds per cell; verdicts then read the spread across seeds.")
     ] = 1,
+    first_seed: Annotated[
+        int,
+        typer.Option(help="First replicate: 0 uses the recipes' seeds, K shifts every seed by 1000 K (another draw)."),
+    ] = 0,
     list_only: Annotated[bool, typer.Option("--list", help="List the recipes and their cells, run nothing.")] = False,
 ) -> None:
     """Reproduce the papers' figures and tables; finished cells are skipped, interrupted ones resumed.
@@ -97,7 +101,15 @@ def reproduce(
     root = runs_root(runs)
     out_dir = out if out is not None else Path("out") / profile
     dev = str(resolve_device(device))
-    ctx = Context(runs_root=root, profile=profile, device=dev, data_dir=data_dir, executor=executor, seeds=seeds)
+    ctx = Context(
+        runs_root=root,
+        profile=profile,
+        device=dev,
+        data_dir=data_dir,
+        executor=executor,
+        seeds=seeds,
+        first_seed=first_seed,
+    )
     runner = make_executor(executor, root / "_submitit", dev, parse_pairs(slurm or [], "--slurm"))
     typer.echo(
         f"reproducing {', '.join(chosen)} (profile {profile}, device {dev}, executor {executor}); runs in {root}"
@@ -109,6 +121,7 @@ def reproduce(
         again += ["--device", device] + (["--data-dir", str(data_dir)] if data_dir is not None else [])
         again += ["--executor", executor] + [f"--slurm={pair}" for pair in slurm or []]
         again += ["--seeds", str(seeds)] if seeds > 1 else []
+        again += ["--first-seed", str(first_seed)] if first_seed else []
         raise Interrupted(kept_message(chosen, ctx, again)) from None
     failed = 0
     for o in done.outcomes:

@@ -130,6 +130,7 @@ class Context:
     executor: str = "inline"
     progress: bool = True
     seeds: int = 1  # independent repetitions of every cell (replicates 0..seeds-1, each its own run folder)
+    first_seed: int = 0  # the first replicate: replicates first_seed..first_seed+seeds-1 run
 
     def __post_init__(self) -> None:
         self.runs_root = Path(self.runs_root)
@@ -139,6 +140,8 @@ class Context:
             raise FreqlensError(f"unknown profile {self.profile!r}; use one of {', '.join(PROFILES)}")
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
             raise FreqlensError(f"--seeds must be a positive integer, got {self.seeds!r}")
+        if isinstance(self.first_seed, bool) or not isinstance(self.first_seed, int) or self.first_seed < 0:
+            raise FreqlensError(f"--first-seed must be a non-negative integer, got {self.first_seed!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Picklable/JSON form, for workers in other processes."""
@@ -150,11 +153,12 @@ class Context:
             "executor": self.executor,
             "progress": self.progress,
             "seeds": self.seeds,
+            "first_seed": self.first_seed,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Context:
-        keys = ("runs_root", "profile", "device", "data_dir", "executor", "progress", "seeds")
+        keys = ("runs_root", "profile", "device", "data_dir", "executor", "progress", "seeds", "first_seed")
         return cls(**{k: d[k] for k in keys if k in d})
 
     def dataset(self, spec: str, split: str) -> ImageSet:

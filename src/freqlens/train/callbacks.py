@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from freqlens import fourier
 from freqlens.train.config import TrainConfig
+from freqlens.views import classify_views
 
 
 @dataclass
@@ -60,22 +60,18 @@ def accuracy_and_loss(ctx: EpochContext, x: Tensor, y: Tensor) -> tuple[float, f
 def frequency_accuracy(
     ctx: EpochContext, x: Tensor, y: Tensor, radii: Sequence[float], normalize: bool, parts: str = "lfc,hfc"
 ) -> dict[str, list[float]]:
-    """Accuracy on the LFC and/or HFC of ``x`` at every radius (one FFT per batch for all radii).
-
-    With ``normalize`` each filtered image is rescaled by its own maximum first, as the HFC code does.
-    """
+    """Accuracy on the LFC and/or HFC of ``x`` at every radius (:func:`freqlens.views.classify_views`, the pass of
+    the HFC evaluation). With ``normalize`` each filtered image is rescaled by its own maximum first (the HFC code)."""
     wanted = parts.split(",")
     correct = {part: torch.zeros(len(radii), device=x.device) for part in wanted}
-    for start in range(0, len(x), ctx.config.eval_batch_size):
-        xb, yb = x[start : start + ctx.config.eval_batch_size], y[start : start + ctx.config.eval_batch_size]
-        low, high = fourier.split(xb, list(radii))
-        for part, views in (("lfc", low), ("hfc", high)):
-            if part not in correct:
-                continue
-            if normalize:
-                views = fourier.normalize_per_image_max(views.flatten(0, 1)).view_as(views)
-            for i, view in enumerate(views):
-                correct[part][i] += (_logits(ctx, view).argmax(dim=1) == yb).sum()
+    size = ctx.config.eval_batch_size
+    for start in range(0, len(x), size):
+        xb, yb = x[start : start + size], y[start : start + size]
+        found = classify_views(
+            lambda v: _logits(ctx, v), xb, radii, normalize="per_image_max" if normalize else "none", parts=wanted
+        )
+        for part in wanted:
+            correct[part] += (found[part][1] == yb).sum(dim=1)
     return {part: (c / len(x)).tolist() for part, c in correct.items()}
 
 

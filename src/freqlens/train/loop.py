@@ -37,7 +37,7 @@ from freqlens.models import create_model, model_spec
 from freqlens.models.layers import fit_input_statistics
 from freqlens.train.augment import mixup, parse_augment
 from freqlens.train.callbacks import Callback, EpochContext, default_callbacks
-from freqlens.train.config import TrainConfig
+from freqlens.train.config import TrainConfig, auto_batch_size
 from freqlens.train.plots import plot_curves
 from freqlens.views import View, apply_in_chunks
 
@@ -294,7 +294,8 @@ def train(
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = _optimizer(config, model)
-    n, bs = len(data.train_y), config.batch_size
+    n = len(data.train_y)
+    bs = config.batch_size or auto_batch_size(n)
     steps = math.ceil(n / bs)
     total = steps * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -326,6 +327,7 @@ def train(
             "config": config.to_dict(),
             "model": model_spec(model),
             "parameters": sum(p.numel() for p in model.parameters()),
+            "batch_size": bs,  # as trained: config.batch_size, or auto_batch_size(n) when that is null
             "data": data.info,
             "provenance": provenance.record(
                 fourier.conventions(),

@@ -106,7 +106,7 @@ def profile_panel(ax: Any, curves: Sequence[tuple[str, Tensor, str]], title: str
 
 def method_text(results: Sequence[CellResult]) -> str:
     profile = results[0].cell.config["profile"] if results else "quick"
-    seeds = max((r.replicate for r in results), default=0) + 1
+    seeds = len({r.replicate for r in results})
     return (
         f"Profile `{profile}` ({seeds} seed(s); set-ups and why they are sized so: "
         "`freqlens.experiments.godfrey.setups`). Sensitivity: logits, meannorm (L2 over logits), per-image maps of "
