@@ -43,7 +43,7 @@ def result(
         radial, total, inside = torch.zeros_like(radial), torch.zeros(n), torch.zeros(n)
     path = tmp / f"{name}-r{replicate}"
     runs.save_arrays(path, radial=radial, square=inside, total=total, data_profile=DATA)
-    cell = Cell(f"{name}", {"profile": "quick", "replicate": replicate} if replicate else {"profile": "quick"})
+    cell = Cell(f"{name}", {"replicate": replicate} if replicate else {})
     summary = {"dead": dead, "accuracy": Estimate.proportion(40, n).to_dict(), "family": "small_cnn"}
     return CellResult(cell, path, summary)
 

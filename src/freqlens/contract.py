@@ -122,11 +122,13 @@ def precision_name(device: torch.device, amp: bool, dtype: torch.dtype = torch.f
 # --------------------------------------------------------------------------------------------- sampling, batching
 
 
-def subsample_indices(total: int, n: int | None, seed: int = 0) -> Tensor | None:
+def subsample_indices(total: int, n: int | None, seed: int = 0, *, ordered: bool = True) -> Tensor | None:
     """Indices of ``n`` of ``total`` items drawn without replacement under ``seed``, in increasing order.
 
-    ``None`` (take everything) when ``n`` is None or at least ``total``. Every analysis and recipe draws its images
-    with this function, so the same ``n`` and seed always select the same images.
+    ``None`` (take everything) when ``n`` is None or at least ``total``. Every analysis, recipe and training subset
+    draws its images with this function, so the same ``n`` and seed always select the same images. ``ordered=False``
+    keeps them in the order drawn: the training loop's subsets (:meth:`freqlens.data.ImageSet.subset`), whose order
+    the per-epoch shuffles index into.
 
     Example:
         >>> subsample_indices(10, 3, seed=0).tolist() == subsample_indices(10, 3, seed=0).tolist()
@@ -139,7 +141,8 @@ def subsample_indices(total: int, n: int | None, seed: int = 0) -> Tensor | None
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         raise FreqlensError(f"the number of images must be a positive integer, got {n!r}")
     generator = torch.Generator().manual_seed(int(seed))
-    return torch.randperm(total, generator=generator)[:n].sort().values
+    drawn = torch.randperm(total, generator=generator)[:n]
+    return drawn.sort().values if ordered else drawn
 
 
 def subsample(images: Tensor, labels: Tensor, n: int | None, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -153,6 +156,17 @@ def check_batch_size(batch_size: int) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise FreqlensError(f"batch size must be a positive integer, got {batch_size!r}")
     return batch_size
+
+
+def count_correct(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, batch_size: int = 500) -> int:
+    """How many of ``x`` the model classifies as ``y`` (eval mode, each submodule's mode restored; no gradients),
+    in batches on the model's device and dtype."""
+    device, dtype = placement(model, x)
+    correct = 0
+    with evaluating(model), torch.inference_mode():
+        for part in batch_slices(x.shape[0], batch_size, desc="accuracy", progress=False):
+            correct += int((model(x[part].to(device, dtype)).argmax(1) == y[part].to(device)).sum())
+    return correct
 
 
 def batch_slices(n: int, batch_size: int, *, desc: str, progress: bool = True, unit: str = "img") -> Iterator[slice]:

@@ -43,6 +43,7 @@ from freqlens.contract import (
     Metric,
     batch_slices,
     check_batch_size,
+    count_correct,
     evaluating,
     placement,
     precision_name,
@@ -155,11 +156,14 @@ def fourier_sensitivity(
     progress: bool = False,
     projections: int = 4,
     seed: int = 0,
+    each_batch: Callable[[Tensor], None] | None = None,
 ) -> SensitivityMaps:
     """Mean and std over ``images`` of the Fourier gradient sensitivity maps (see the module docstring).
 
     ``images`` are ``(N, C, H, W)`` in the model's input space ([0, 1] for freqlens models), moved batch by batch to
-    ``device`` (default: where the model's parameters are) in the model's parameter dtype.
+    ``device`` (default: where the model's parameters are) in the model's parameter dtype. ``each_batch``, if given,
+    is called with every batch's per-image maps (``(B, C, H, W)``, the metric's per-image quantity, centred, float64
+    on the CPU), for statistics over images beyond the mean and std (Godfrey's bootstrap keeps per-image profiles).
     """
     fourier.check_images(images)
     if target not in TARGETS:
@@ -186,6 +190,8 @@ def fourier_sensitivity(
             power, outputs = gradient_power(model, x, y, target, projections, generator)
             per_image = power.sqrt() if metric == "meannorm" else power / outputs
             per_image = per_image.to(torch.float64)
+            if each_batch is not None:
+                each_batch(_centred(per_image))
             b = per_image.shape[0]
             batch_mean = per_image.mean(dim=0)
             delta = batch_mean - mean
@@ -203,16 +209,6 @@ def fourier_sensitivity(
 
 def _centred(t: Tensor) -> Tensor:
     return torch.fft.fftshift(t, dim=(-2, -1)).cpu()
-
-
-def _accuracy(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, device: torch.device) -> int:
-    """Number of images ``model`` classifies correctly (eval mode, batches of 500, no gradients)."""
-    correct = 0
-    _, dtype = placement(model, x)
-    with evaluating(model), torch.inference_mode():
-        for part in batch_slices(x.shape[0], 500, desc="accuracy", progress=False):
-            correct += int((model(x[part].to(device, dtype)).argmax(1) == y[part].to(device)).sum())
-    return correct
 
 
 def model_vs_data(
@@ -275,7 +271,7 @@ def model_vs_data(
     elif the_view.kind == "hpsquare":
         assert the_view.radius is not None
         mask = fourier.square_mask(h, w, int(the_view.radius), the_view.symmetric)
-    correct = _accuracy(model, x, y, dev)
+    correct = count_correct(model, x, y)
     dead = not float(maps.mean.sum()) > 0
     metrics: dict[str, Metric] = {
         "accuracy": Estimate.proportion(correct, x.shape[0]),

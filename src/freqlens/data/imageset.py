@@ -77,15 +77,14 @@ class ImageSet:
         return int(c), int(h), int(w)
 
     def subset(self, n: int | None = None, seed: int | None = None) -> ImageSet:
-        """The first ``n`` images, or ``n`` drawn without replacement under ``seed``; all of them if n is None."""
+        """The first ``n`` images, or ``n`` drawn under ``seed`` in the order drawn (the training loop's subsets;
+        :meth:`sample` keeps index order); all of them if n is None."""
         if n is None or n >= len(self):
             return self
         if n <= 0:
             raise FreqlensError(f"subset size must be positive, got {n}")
-        if seed is None:
-            index = torch.arange(n)
-        else:
-            index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        drawn = None if seed is None else subsample_indices(len(self), n, seed, ordered=False)
+        index = torch.arange(n) if drawn is None else drawn
         return ImageSet(self.images[index], self.labels[index], self.classes, self.name, dict(self.meta))
 
     def sample(self, n: int | None, seed: int = 0) -> ImageSet:

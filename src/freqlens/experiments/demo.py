@@ -19,7 +19,7 @@ import torch
 
 from freqlens import fourier, provenance, runs
 from freqlens.analyses import datastats, hfc, sensitivity
-from freqlens.contract import Estimate, placement
+from freqlens.contract import Estimate, count_correct
 from freqlens.data import open_dataset
 from freqlens.experiments.base import Cell, CellResult, Comparison, Context, Figure, Recipe, Summary, register_recipe
 from freqlens.plotting import image_grid, plt
@@ -74,10 +74,7 @@ class Demo(Recipe):
         cues = [(int(i), int(j)) for i, j in test.meta["cue_positions"]]  # type: ignore[attr-defined]
         mirrors = [((h - p[0]) % h, (w - p[1]) % w) for p in cues]
         plain = open_dataset(_without_cue(spec), "test").subset(len(test), seed=0)
-        device, dtype = placement(model)
-        with torch.inference_mode():
-            predicted = model(plain.images.to(device, dtype)).argmax(1).cpu()
-        without_cue = float((predicted == plain.labels).float().mean())
+        without_cue = count_correct(model, plain.images, plain.labels) / len(plain)
         data_power = measured.arrays["data_spectrum"].sum(dim=0)
         sens_profile, data_profile = measured.arrays["profile"], measured.arrays["data_profile"]
         runs.save_arrays(

@@ -2,10 +2,10 @@
 training converged.
 
 The sensitivity of one image is Godfrey's meannorm map ``sqrt(sum_k |FFT_ortho(grad_x f_k)|^2)`` per channel
-(:func:`freqlens.analyses.sensitivity.gradient_power`); the cell keeps, per image, its radial profile (bin means over
-``round(|k|)``, channels summed) and its mass inside and outside the high-pass square. Every statistic the claims read
-(profile shares, Spearman and Jensen-Shannon against the data's profile) is a function of the mean of these per-image
-rows, so the summaries can bootstrap over test images without running the model again.
+(:func:`freqlens.analyses.sensitivity.fourier_sensitivity`); the cell keeps, per image, its radial profile (bin
+means over ``round(|k|)``, channels summed) and its mass inside and outside the high-pass square. Every statistic the
+claims read (profile shares, Spearman and Jensen-Shannon against the data's profile) is a function of the mean of
+these per-image rows, so the summaries can bootstrap over test images without running the model again.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from torch import Tensor, nn
 
 from freqlens import fourier, runs, views
 from freqlens.analyses import datastats
-from freqlens.analyses.sensitivity import gradient_power
-from freqlens.contract import Estimate, batch_slices, evaluating, placement, subsample
+from freqlens.analyses.sensitivity import fourier_sensitivity
+from freqlens.contract import Estimate, batch_slices, count_correct, evaluating, placement, subsample
 from freqlens.data import ImageSet
 from freqlens.experiments.base import Cell, Context
 from freqlens.experiments.common import epochs
@@ -47,30 +47,23 @@ def untrained_model(spec: dict[str, Any], data: ImageSet, train_view_images: Ten
 def per_image_sensitivity(
     model: nn.Module, images: Tensor, batch_size: int = 64, progress: bool = False
 ) -> dict[str, Tensor]:
-    """Per-image radial profiles ``(N, R)``, square and total masses ``(N,)`` of the meannorm maps, and the mean map.
+    """Per-image radial profiles ``(N, R)``, square and total masses ``(N,)`` of the meannorm maps of
+    :func:`~freqlens.analyses.sensitivity.fourier_sensitivity` (logits), and their mean map ``(C, H, W)``.
 
     The model runs in eval mode; every submodule gets its own mode back afterwards.
     """
-    n, c, h, w = images.shape
+    _, _, h, w = images.shape
     square = fourier.square_mask(h, w, CUTOFF)
-    device, dtype = placement(model, images)
     radial, inside, total = [], [], []
-    mean_map = torch.zeros(c, h, w, dtype=torch.float64)
-    with evaluating(model):
-        for s in batch_slices(n, batch_size, desc="sensitivity", progress=progress):
-            power, _ = gradient_power(model, images[s].to(device=device, dtype=dtype))
-            maps = torch.fft.fftshift(power.sqrt().to(torch.float64), dim=(-2, -1)).cpu()  # (B, C, H, W)
-            summed = maps.sum(dim=1)
-            radial.append(fourier.radial_profile(summed)[0])
-            inside.append(summed[:, square].sum(dim=1))
-            total.append(summed.sum(dim=(1, 2)))
-            mean_map += maps.sum(dim=0)
-    return {
-        "radial": torch.cat(radial),
-        "square": torch.cat(inside),
-        "total": torch.cat(total),
-        "mean": mean_map / n,
-    }
+
+    def keep(maps: Tensor) -> None:
+        summed = maps.sum(dim=1)  # channels summed, (B, H, W), centred
+        radial.append(fourier.radial_profile(summed)[0])
+        inside.append(summed[:, square].sum(dim=1))
+        total.append(summed.sum(dim=(1, 2)))
+
+    maps = fourier_sensitivity(model, images, batch_size=batch_size, progress=progress, each_batch=keep)
+    return {"radial": torch.cat(radial), "square": torch.cat(inside), "total": torch.cat(total), "mean": maps.mean}
 
 
 def objective_gradient_norm(
@@ -134,12 +127,7 @@ def run_cell(cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
     else:
         model = untrained_model(cfg["untrained"], test, data_x, ctx.device)
     sens = per_image_sensitivity(model, x, progress=ctx.progress)
-    with evaluating(model), torch.inference_mode():
-        device, dtype = placement(model, x)
-        correct = sum(
-            int((model(x[s].to(device, dtype)).argmax(1).cpu() == y[s]).sum())
-            for s in batch_slices(len(y), 500, desc="accuracy", progress=False)
-        )
+    correct = count_correct(model, x, y)
     amplitude = datastats.spectrum_map(data_x, "amplitude", standardize=True)
     data_profile = datastats.radial_distribution(amplitude)
     # A network whose ReLUs never fire has zero input gradient: no profile to normalise.

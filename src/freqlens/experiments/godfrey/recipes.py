@@ -104,8 +104,7 @@ def profile_panel(ax: Any, curves: Sequence[tuple[str, Tensor, str]], title: str
     ax.legend(fontsize=6)
 
 
-def method_text(results: Sequence[CellResult]) -> str:
-    profile = results[0].cell.config["profile"] if results else "quick"
+def method_text(results: Sequence[CellResult], profile: str) -> str:
     seeds = len({r.replicate for r in results})
     return (
         f"Profile `{profile}` ({seeds} seed(s); set-ups and why they are sized so: "
@@ -166,7 +165,7 @@ class GodfreyHighpass(_SensitivityRecipe):
             dead = [kind for kind in ("natural", "highpass") if is_dead(groups[kind])]
             profile_panel(ax, curves, LABELS[family] + (f" ({', '.join(dead)}: dead)" if dead else ""))
             rows += [[family, kind, *describe(groups[kind])] for kind in self.KINDS]
-            comparisons += [c.judge(groups, _setting(results)) for c in highpass_claims(family)]
+            comparisons += [c.judge(groups, _setting(ctx)) for c in highpass_claims(family)]
         fig.tight_layout()
         provenance.save_figure(fig, out_dir / "godfrey_highpass_profiles.png")
         _maps_figure(cells, families, out_dir / "godfrey_highpass_maps.png")
@@ -174,7 +173,7 @@ class GodfreyHighpass(_SensitivityRecipe):
             self.name,
             self.title,
             self.paper_refs,
-            text=method_text(results),
+            text=method_text(results, ctx.profile),
             figures=[
                 Figure(
                     "godfrey_highpass_profiles.png",
@@ -192,9 +191,8 @@ class GodfreyHighpass(_SensitivityRecipe):
         )
 
 
-def _setting(results: Sequence[CellResult]) -> str:
-    profile = results[0].cell.config["profile"] if results else "quick"
-    return f"the {profile} profile"
+def _setting(ctx: Context) -> str:
+    return f"the {ctx.profile} profile"
 
 
 def _kinds(cells: dict[str, list[CellResult]], family: str, kinds: Sequence[str]) -> dict[str, list[CellResult]]:
@@ -239,7 +237,7 @@ class GodfreyWeightDecay(_SensitivityRecipe):
         ]
 
     def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
-        return sweep_summary(self, results, out_dir, lambda train: train["weight_decay"], "weight decay", "Q4")
+        return sweep_summary(self, results, out_dir, ctx, lambda train: train["weight_decay"], "weight decay", "Q4")
 
 
 @register_recipe
@@ -260,13 +258,14 @@ class GodfreyDepth(_SensitivityRecipe):
         ]
 
     def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
-        return sweep_summary(self, results, out_dir, lambda train: train["model_kwargs"]["depth"], "depth", "Q5")
+        return sweep_summary(self, results, out_dir, ctx, lambda train: train["model_kwargs"]["depth"], "depth", "Q5")
 
 
 def sweep_summary(
     recipe: Recipe,
     results: list[CellResult],
     out_dir: Path,
+    ctx: Context,
     swept: Callable[[dict[str, Any]], float],
     label: str,
     claim: str,
@@ -295,7 +294,7 @@ def sweep_summary(
             continue
         groups = {f"{v:g}": by_value[v] for v in values}
         judged: Claim = sweep_claim(claim, family, view, f"{values[0]:g}", f"{values[-1]:g}", label)
-        comparisons.append(judged.judge(groups, _setting(results)))
+        comparisons.append(judged.judge(groups, _setting(ctx)))
     fig.tight_layout()
     figure = f"{recipe.name}_profiles.png"
     provenance.save_figure(fig, out_dir / figure)
@@ -303,7 +302,7 @@ def sweep_summary(
         recipe.name,
         recipe.title,
         recipe.paper_refs,
-        text=method_text(results),
+        text=method_text(results, ctx.profile),
         figures=[Figure(figure, f"Radial sensitivity profiles per {label} against the data's profile (black)")],
         tables=[Table(f"{label} sweep", ["family", "view", label, *COLUMNS], rows)],
         comparisons=comparisons,

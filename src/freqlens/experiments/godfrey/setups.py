@@ -179,7 +179,6 @@ def cell_config(
     ``seed``) and how to measure it."""
     untrained = {**model_spec(profile, family, depth), "seed": seed if init_seed is None else init_seed}
     return {
-        "profile": profile,
         "data": data,
         "family": family,
         "train": None if weight_decay is None else train_setup(profile, family, weight_decay, view, depth, seed, data),
