@@ -245,7 +245,7 @@ def e6(tmp: Path, **high_r4: float) -> dict[str, str]:
         "dropout": {**base, "test": 0.79},
         "mixup": {**base, "high r4": 0.48},
         "batchnorm": {**base, "high r4": 0.65, "low r4": 0.38},
-        "adversarial": {**base, "test": 0.65, "low r8": 0.65, "high r12": 0.1},
+        "adversarial": {**base, "test": 0.65, "low r8": 0.65, "high r12": 0.1, "high r16": 0.1},
     }
     results = []
     for name, final in finals.items():

@@ -347,10 +347,11 @@ def test_config_rejects_non_finite_and_out_of_range_values(changes: dict[str, An
 def test_cli_lr_nan_is_rejected_before_anything_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from freqlens.cli import main
 
-    out = tmp_path / "run"
-    assert main(["train", "--data", TINY, "--lr", "nan", "--device", "cpu", "--no-progress", "-o", str(out)]) == 2
+    out, runs_root = tmp_path / "out", tmp_path / "runs"
+    args = ["train", "--data", TINY, "--lr", "nan", "--device", "cpu", "--no-progress", "--runs", str(runs_root)]
+    assert main([*args, "-o", str(out)]) == 2
     assert capsys.readouterr().err == "error: config key 'lr' must be a finite number, got nan\n"
-    assert not out.exists()
+    assert not out.exists() and not list(tmp_path.rglob("*.json"))
 
 
 class _Loud(nn.Module):

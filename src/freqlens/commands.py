@@ -1,4 +1,4 @@
-"""The single-analysis commands as library calls: one cell of the audit recipe per model, run by the runner.
+"""The single-analysis commands and ``freqlens train`` as library calls: one-cell runs through the runner.
 
 ``freqlens sensitivity``, ``heatmap``, ``evaluate``, ``smooth`` and ``attack`` plan their cells here
 (:func:`run_analysis`): the images are opened and every model is loaded and checked first (bad input fails before
@@ -20,14 +20,19 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
 
 from freqlens import runs
 from freqlens.audit import ModelSpec, model_label
+from freqlens.contract import resolve_device
 from freqlens.errors import FreqlensError
+
+if TYPE_CHECKING:
+    from freqlens.experiments.base import Context, Recipe
+    from freqlens.train import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -71,27 +76,40 @@ def _message(error: str) -> str:
     return line.split("FreqlensError: ", 1)[-1]
 
 
+@dataclass(frozen=True)
+class ImageRequest:
+    """Which images a command reads: a dataset spec (``cifar10``, a folder, ``synthetic:...``) and where it lives,
+    the split, ``n`` images drawn under ``seed`` (None: all), and for image folders the size, resize and class index.
+
+    Example:
+        >>> ImageRequest("cifar10", n=500).split
+        'test'
+    """
+
+    data: str
+    data_dir: Path | None = None
+    split: str = "test"
+    n: int | None = None
+    seed: int = 0
+    image_size: int | None = None
+    resize: int | None = None
+    class_index: str | Path | None = None
+
+
 def run_analysis(
     analysis: str,
     models: Sequence[ModelSpec],
-    data: str,
+    request: ImageRequest,
     params: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]],
     out_dir: Path,
     *,
     runs_root: Path,
     device: str = "cpu",
-    data_dir: Path | None = None,
     progress: bool = True,
-    n: int | None = None,
-    seed: int = 0,
-    split: str = "test",
-    image_size: int | None = None,
-    resize: int | None = None,
-    class_index: str | Path | None = None,
     check: Callable[[list[CellRun]], None] | None = None,
     label_param: str | None = None,
 ) -> tuple[Any, list[CellRun]]:
-    """Run analysis ``analysis`` with ``params`` on each model over ``n`` images drawn under ``seed``.
+    """Run analysis ``analysis`` with ``params`` on each model over the requested images.
 
     ``params`` may be a function of the images (for values that depend on their size, e.g. ``0.5n`` radii).
     Returns the images (an :class:`~freqlens.data.ImageSet`) and one :class:`CellRun` per model, in order.
@@ -99,21 +117,20 @@ def run_analysis(
     ``check`` may reject the results (raise :class:`FreqlensError`) before anything is written into ``out_dir``.
     """
     from freqlens.analyses import get_analysis
-    from freqlens.executors import InlineExecutor
     from freqlens.experiments.audit import Audit, data_config, load_images, load_model, model_config
     from freqlens.experiments.base import Cell, Context
-    from freqlens.runner import reproduce
 
     get_analysis(analysis)
     if not models:
         raise FreqlensError("no model given; pass --model MODEL (repeat for several)")
-    if n is not None and n <= 0:
-        raise FreqlensError(f"--limit must be positive, got {n}")
+    if request.n is not None and request.n <= 0:
+        raise FreqlensError(f"--limit must be positive, got {request.n}")
     labels = [model_label(m) for m in models]
     if len(set(labels)) != len(labels):
         raise FreqlensError(f"model labels {labels} are not unique; name them with --label")
-    data_entry = data_config(data, split, n, seed, image_size, resize, class_index)
-    images = load_images(data_entry, data_dir)
+    r = request
+    data_entry = data_config(r.data, r.split, r.n, r.seed, r.image_size, r.resize, r.class_index)
+    images = load_images(data_entry, r.data_dir)
     resolved = dict(params(images) if callable(params) else params)
     cells, infos = [], []
     for spec, label in zip(models, labels, strict=True):
@@ -122,26 +139,69 @@ def run_analysis(
         infos.append(info)
         own = {**resolved, **({label_param: label} if label_param else {})}
         cells.append(Cell(label, {"analysis": analysis, "model": entry, "data": data_entry, "params": own}))
-    ctx = Context(Path(runs_root), device=device, data_dir=data_dir, progress=progress)
+    ctx = Context(Path(runs_root), device=device, data_dir=r.data_dir, progress=progress)
+
+    def announce_and_check(done: list[CellRun]) -> None:
+        for spec, info in zip(models, infos, strict=True):
+            _announce(spec, info)
+        if check is not None:
+            check(done)
+
+    return images, _run_cells(Audit(cells), ctx, Path(out_dir), announce_and_check)
+
+
+def _run_cells(
+    recipe: Recipe, ctx: Context, out_dir: Path, check: Callable[[list[CellRun]], None] | None = None
+) -> list[CellRun]:
+    """Run the recipe's planned cells through the runner into a staging folder; move its summaries and report into
+    ``out_dir`` only when every cell succeeded and ``check`` (if any) accepted them."""
+    from freqlens.executors import InlineExecutor
+    from freqlens.runner import reproduce
+
     with tempfile.TemporaryDirectory(prefix="freqlens-") as staging:
-        result = reproduce([Audit(cells)], ctx, InlineExecutor(), Path(staging))
+        result = reproduce([recipe], ctx, InlineExecutor(), Path(staging))
         for outcome in result.outcomes:
             if outcome.errors:
                 raise FreqlensError(_message(outcome.errors[0]))
-        for spec, info in zip(models, infos, strict=True):
-            _announce(spec, info)
         done = [
             CellRun(c.name, path, runs.read_summary(path))
-            for c in cells
-            for path in [runs.run_dir(ctx.runs_root, Audit.name, c.name, c.config)]
+            for c in recipe.cells(ctx.profile)
+            for path in [runs.run_dir(ctx.runs_root, recipe.name, c.name, c.config)]
         ]
         if check is not None:
             check(done)
-        out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         for entry_path in Path(staging).iterdir():
             target = out_dir / entry_path.name
             if target.is_dir():
                 shutil.rmtree(target)
             shutil.move(str(entry_path), target)
-    return images, done
+    return done
+
+
+def run_training(
+    config: TrainConfig,
+    out_dir: Path,
+    *,
+    runs_root: Path,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> tuple[Path, CellRun | None]:
+    """Train ``config`` as a one-cell run: into its run folder under ``runs_root`` (``<runs>/train/<label>-<hash>``,
+    shared with every recipe that needs the same model; a finished one is reused, an interrupted one resumed), then
+    its summary and report into ``out_dir``. Returns the training run folder and the cell (None when ``stop_after``
+    stopped the training before its last epoch: running again continues it)."""
+    from freqlens.experiments.base import Cell, Context
+    from freqlens.experiments.training import Training
+    from freqlens.trained import MACHINE_FIELDS, train_label, train_run
+
+    settings = config.to_dict()
+    device = str(resolve_device(settings["device"]))
+    data_dir = Path(settings["data_dir"]) if settings["data_dir"] else None
+    train = {k: v for k, v in settings.items() if k not in MACHINE_FIELDS}
+    path, finished = train_run(train, runs_root, device, data_dir, progress, stop_after)
+    if not finished:
+        return path, None
+    ctx = Context(Path(runs_root), device=device, data_dir=data_dir, progress=progress)
+    (done,) = _run_cells(Training([Cell(train_label(train), {"train": train})]), ctx, Path(out_dir))
+    return path, done

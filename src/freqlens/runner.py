@@ -24,7 +24,7 @@ from freqlens.errors import FreqlensError
 from freqlens.executors import Executor
 from freqlens.experiments.base import Cell, CellResult, Context, Recipe, Summary, get_recipe, list_recipes
 from freqlens.report import build_report
-from freqlens.trained import ensure_trained, train_run_dir
+from freqlens.trained import train_run, train_run_dir
 
 
 @dataclass
@@ -84,7 +84,7 @@ def train_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Executor job: make sure one training config has a finished run."""
     try:
         ctx = Context.from_dict(payload["ctx"])
-        _, path = ensure_trained(payload["train"], ctx.runs_root, ctx.device, ctx.data_dir, ctx.progress)
+        path, _ = train_run(payload["train"], ctx.runs_root, ctx.device, ctx.data_dir, ctx.progress)
         return {"ok": True, "path": str(path)}
     except Exception as exc:
         return {"ok": False, "error": _error(exc)}

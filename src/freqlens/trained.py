@@ -8,6 +8,7 @@ checkpoint. Takes plain arguments, not a recipe context, so it sits below the re
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,6 +82,66 @@ def train_run_dir(root: Path, train_config: Mapping[str, Any]) -> Path:
     return runs.run_dir(root, runs.TRAIN_KIND, train_label(key_config), key_config)
 
 
+def train_run(
+    train_config: Mapping[str, Any],
+    runs_root: Path,
+    device: str = "cpu",
+    data_dir: Path | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> tuple[Path, bool]:
+    """Train the configured model into its run folder unless a finished run exists; return the folder and whether
+    the run is finished (False only when ``stop_after`` stopped it early; running again continues it).
+
+    ``device`` and ``data_dir`` are not part of the hash, so a model trained on one machine is reused on another.
+    Interrupted training (or a run whose ``summary.json`` is damaged) resumes from the loop's per-epoch checkpoint;
+    one that fails before its first epoch leaves no run folder behind.
+    """
+    key_config = train_key_config(train_config)
+    path = train_run_dir(runs_root, train_config)
+    if runs.is_done(path):
+        return path, True
+    try:
+        return _train_locked(path, key_config, device, data_dir, progress, stop_after)
+    except Exception:
+        if not (path / runs.TRAIN_KIND / "checkpoint.pt").is_file():  # failed before its first epoch: leave nothing
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+def _train_locked(
+    path: Path,
+    key_config: dict[str, Any],
+    device: str,
+    data_dir: Path | None,
+    progress: bool,
+    stop_after: int | None,
+) -> tuple[Path, bool]:
+    from freqlens.train import TrainConfig, train
+
+    with runs.locked(path):
+        if runs.is_done(path):  # another process finished it while this one waited for the lock
+            return path, True
+        fields = {k: v for k, v in key_config.items() if k != "callbacks"}
+        machine = {"device": device, "data_dir": str(data_dir) if data_dir else None}
+        config = TrainConfig.from_dict({**fields, **machine})
+        if runs.read_config(path) is None:  # new, or its config.json was damaged
+            runs.start_run(path, runs.TRAIN_KIND, path.name.rsplit("-", 1)[0], key_config, device)
+        started = time.perf_counter()
+        result = train(
+            config,
+            path / runs.TRAIN_KIND,
+            resume=True,
+            progress=progress,
+            callbacks=training_callbacks(key_config.get("callbacks", [])),
+            stop_after=stop_after,
+        )
+        if len(result.metrics) < config.epochs:
+            return path, False
+        runs.finish_run(path, {"final": result.final, "epochs": len(result.metrics)}, started)
+    return path, True
+
+
 def ensure_trained(
     train_config: Mapping[str, Any],
     runs_root: Path,
@@ -88,33 +149,9 @@ def ensure_trained(
     data_dir: Path | None = None,
     progress: bool = True,
 ) -> tuple[nn.Module, Path]:
-    """Train the configured model into its run folder unless a finished run exists; load it on ``device``.
-
-    ``device`` and ``data_dir`` are not part of the hash, so a model trained on one machine is reused on another.
-    Interrupted training (or a run whose ``summary.json`` is damaged) resumes from the loop's per-epoch checkpoint.
-    Returns the model in eval mode and its run folder.
-    """
+    """:func:`train_run`, then the trained model loaded on ``device`` in eval mode, and its run folder."""
     from freqlens.checkpoint import load_model
-    from freqlens.train import TrainConfig, train
 
-    key_config = train_key_config(train_config)
-    path = train_run_dir(runs_root, train_config)
-    if not runs.is_done(path):
-        with runs.locked(path):
-            if not runs.is_done(path):
-                fields = {k: v for k, v in key_config.items() if k != "callbacks"}
-                machine = {"device": device, "data_dir": str(data_dir) if data_dir else None}
-                config = TrainConfig.from_dict({**fields, **machine})
-                if runs.read_config(path) is None:  # new, or its config.json was damaged
-                    runs.start_run(path, runs.TRAIN_KIND, path.name.rsplit("-", 1)[0], key_config, device)
-                started = time.perf_counter()
-                result = train(
-                    config,
-                    path / runs.TRAIN_KIND,
-                    resume=True,
-                    progress=progress,
-                    callbacks=training_callbacks(key_config.get("callbacks", [])),
-                )
-                runs.finish_run(path, {"final": result.final, "epochs": len(result.metrics)}, started)
+    path, _ = train_run(train_config, runs_root, device, data_dir, progress)
     model, _ = load_model(path / runs.TRAIN_KIND / "model.pt", device=device)
     return model.eval(), path

@@ -26,6 +26,14 @@ app = typer.Typer(
 )
 
 
+_ARGV: list[str] = []  # the arguments of the running command, for the "continue with" line of an interrupt
+
+
+def command_line() -> list[str]:
+    """The running command as typed: ``["freqlens", *arguments]``."""
+    return ["freqlens", *_ARGV]
+
+
 def _register() -> None:
     """Import every command module in this package (each registers itself with ``@app.command()``)."""
     import importlib
@@ -45,6 +53,7 @@ def _warning_line(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, mapping bad input to exit code 2 with a one-line error and Ctrl-C to 130."""
     _register()
+    _ARGV[:] = sys.argv[1:] if argv is None else list(argv)
     warnings.formatwarning = _warning_line
     try:
         # Outside standalone mode typer returns the code of a `typer.Exit` (and 130 for a KeyboardInterrupt it caught

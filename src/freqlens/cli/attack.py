@@ -93,7 +93,7 @@ def attack(
     Examples:
       freqlens attack -m runs/natural/model.pt -m runs/adv/model.pt --data-dir ../shared/data/cifar10 -o out/attack
     """
-    from freqlens.commands import run_analysis
+    from freqlens.commands import ImageRequest, run_analysis
 
     eps_list = parse_floats(eps, "--eps")
     if any(e < 0 for e in eps_list):
@@ -127,18 +127,11 @@ def attack(
     images, cells = run_analysis(
         "robustness",
         specs,
-        data,
+        ImageRequest(data, data_dir, split, limit, seed, image_size, resize, class_index),
         params,
         out,
         runs_root=runs_root(runs),
         device=dev,
-        data_dir=data_dir,
-        n=limit,
-        seed=seed,
-        split=split,
-        image_size=image_size,
-        resize=resize,
-        class_index=class_index,
         label_param="label",
     )
     accuracy = {cell.label: cell.summary["details"]["accuracy"] for cell in cells}

@@ -124,7 +124,7 @@ def evaluate(
       freqlens evaluate runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 --rescale none -o out/ev
       freqlens evaluate torchvision:resnet18 --pretrained --data val/ --image-size 224 --class-index index.json -n 500
     """
-    from freqlens.commands import run_analysis
+    from freqlens.commands import ImageRequest, run_analysis
 
     if rescale not in hfc.NORMALIZATIONS:
         raise FreqlensError(f"--rescale must be one of {', '.join(hfc.NORMALIZATIONS)}, got {rescale!r}")
@@ -156,18 +156,11 @@ def evaluate(
     images, (cell,) = run_analysis(
         "hfc",
         model_specs([model], None, arch, model_arg, pretrained, normalize, seed),
-        data,
+        ImageRequest(data, data_dir, split, limit, seed, image_size, resize, class_index),
         params,
         out,
         runs_root=runs_root(runs),
         device=dev,
-        data_dir=data_dir,
-        n=limit,
-        seed=seed,
-        split=split,
-        image_size=image_size,
-        resize=resize,
-        class_index=class_index,
     )
     result = cell.summary["details"]
     shown_radius = result["example_radius"]

@@ -69,7 +69,7 @@ def heatmap(
     Examples:
       freqlens heatmap runs/small_cnn/model.pt --data-dir ../shared/data/cifar10 -n 500 --eps 4 -o out/heatmap
     """
-    from freqlens.commands import run_analysis
+    from freqlens.commands import ImageRequest, run_analysis
 
     dev = str(resolve_device(device))
     if not eps > 0:
@@ -79,18 +79,11 @@ def heatmap(
     images, (cell,) = run_analysis(
         "heatmap",
         model_specs([model], None, arch, model_arg, pretrained, normalize, seed),
-        data,
+        ImageRequest(data, data_dir, split, limit, seed, image_size, resize, class_index),
         params,
         out,
         runs_root=runs_root(runs),
         device=dev,
-        data_dir=data_dir,
-        n=limit,
-        seed=seed,
-        split=split,
-        image_size=image_size,
-        resize=resize,
-        class_index=class_index,
     )
     seconds = time.perf_counter() - start
     a, p, metrics = cell.arrays(), cell.summary["params"], cell.summary["metrics"]

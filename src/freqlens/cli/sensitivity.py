@@ -77,7 +77,7 @@ def sensitivity(
       freqlens sensitivity small_cnn --data-dir ../shared/data/cifar10 -o out/sens-untrained
       freqlens sensitivity hp/model.pt --view hpsquare:8 --data-dir ../shared/data/cifar10 -o out/sens-hp
     """
-    from freqlens.commands import CellRun, run_analysis
+    from freqlens.commands import CellRun, ImageRequest, run_analysis
 
     if target not in TARGETS or metric not in METRICS:
         raise FreqlensError(f"--target must be one of {TARGETS} and --metric one of {METRICS}")
@@ -103,18 +103,11 @@ def sensitivity(
     images, (cell,) = run_analysis(
         "sensitivity",
         model_specs([model], None, arch, model_arg, pretrained, normalize, seed),
-        data,
+        ImageRequest(data, data_dir, split, limit, seed, image_size, resize, class_index),
         params,
         out,
         runs_root=runs_root(runs),
         device=dev,
-        data_dir=data_dir,
-        n=limit,
-        seed=seed,
-        split=split,
-        image_size=image_size,
-        resize=resize,
-        class_index=class_index,
         check=alive,
     )
     p, conventions, a = cell.summary["params"], cell.summary["conventions"], cell.arrays()

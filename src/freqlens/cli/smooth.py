@@ -78,7 +78,7 @@ def smooth(
     Examples:
       freqlens smooth -m runs/natural/model.pt -m runs/adv/model.pt --data-dir ../shared/data/cifar10 -o out/table2
     """
-    from freqlens.commands import run_analysis
+    from freqlens.commands import ImageRequest, run_analysis
 
     rhos = parse_floats(rho, "--rho")
     eps_list = parse_floats(eps, "--eps")
@@ -102,18 +102,11 @@ def smooth(
     images, cells = run_analysis(
         "defence",
         specs,
-        data,
+        ImageRequest(data, data_dir, split, limit, seed, image_size, resize, class_index),
         params,
         out,
         runs_root=runs_root(runs),
         device=dev,
-        data_dir=data_dir,
-        n=limit,
-        seed=seed,
-        split=split,
-        image_size=image_size,
-        resize=resize,
-        class_index=class_index,
         label_param="label",
     )
     rows = [row for cell in cells for row in cell.summary["details"]["table"]]

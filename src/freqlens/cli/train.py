@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from freqlens.cli import app
-from freqlens.cli.common import DataDirOpt, OutOpt, parse_floats
+from freqlens.cli import app, command_line
+from freqlens.cli.common import DataDirOpt, parse_floats
+from freqlens.cli.reproduce import RunsOpt, runs_root
 from freqlens.errors import FreqlensError, Interrupted
 
 
@@ -27,23 +29,29 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
     return values
 
 
-def _kept(out: Path, epochs: int) -> str:
-    """What an interrupted run left in ``out`` (its last finished epoch) and the command that continues it."""
+def _kept(run: Path, epochs: int, command: list[str]) -> str:
+    """What an interrupted training left in its run folder (its last finished epoch) and the command that continues."""
+    from freqlens.runs import TRAIN_KIND
     from freqlens.train.loop import CONFIG_FILE, METRICS_FILE
 
-    if not (out / CONFIG_FILE).is_file():
-        return "training had not started, nothing was saved; run the same command again"
-    metrics = out / METRICS_FILE  # written after each epoch's checkpoint, atomically: one line per saved epoch
+    if not (run / TRAIN_KIND / CONFIG_FILE).is_file():
+        return f"training had not started, nothing was saved; run the same command again: {shlex.join(command)}"
+    metrics = run / TRAIN_KIND / METRICS_FILE  # written after each epoch's checkpoint, atomically: one line per epoch
     done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
-    kept = f"epoch {done} of {epochs} is saved in {out}" if done else f"no epoch of {epochs} had finished"
-    return f"{kept}; continue with: freqlens train -o {shlex.quote(str(out))} --resume"
+    kept = f"epoch {done} of {epochs} is saved in {run}" if done else f"no epoch of {epochs} had finished"
+    return f"{kept}; continue with: {shlex.join(command)}"
 
 
 @app.command()
 def train(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="JSON or TOML config file.")] = None,
-    out: OutOpt = Path("runs/train"),
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Summary and report (default out/train).")] = Path(
+        "out/train"
+    ),
+    runs: RunsOpt = None,
+    save: Annotated[
+        Path | None, typer.Option(help="Also copy the trained model.pt here, e.g. models/small_cnn.pt.")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="Registry model name (see --list-models).")] = None,
     model_kwargs: Annotated[str | None, typer.Option(help="Model options as JSON, e.g. '{\"width\": 32}'.")] = None,
     batchnorm: Annotated[bool | None, typer.Option("--batchnorm/--no-batchnorm", help="Model BatchNorm.")] = None,
@@ -79,24 +87,26 @@ def train(
     progress: Annotated[bool, typer.Option(help="Progress bar and per-epoch lines.")] = True,
     list_models: Annotated[bool, typer.Option(help="List the registry's models and exit.")] = False,
 ) -> None:
-    """Train a model; write config.json, metrics.jsonl (per epoch: accuracy, test LFC/HFC accuracy per radius),
-    checkpoint.pt, model.pt and curves.png to --out.
+    """Train a model as a one-cell run: into its run folder <runs>/train/<label>-<hash>/train/ (config.json,
+    metrics.jsonl with per-epoch accuracy and test LFC/HFC accuracy per radius, checkpoint.pt, model.pt, curves.png),
+    listed by `freqlens runs`; the summary and report go to --out.
 
-    Flags override the config file; --set KEY=VALUE reaches every config key. With --resume the run's saved config
-    is the starting point, so `freqlens train -o DIR --resume` needs no other flags.
+    Flags override the config file; --set KEY=VALUE reaches every config key. The same configuration is the same
+    run: a finished one is reused, an interrupted one continues from its last epoch when the command is run again.
 
     Examples:
-      freqlens train --data-dir ../shared/data/cifar10 --epochs 10 -o runs/small_cnn
-      freqlens train -c configs/hfc_vanilla.toml --batchnorm -o runs/hfc_bn
-      freqlens train -c configs/hfc_vanilla.toml --train-view lfc:8:max --set eval_radii=[] -o runs/lfc8
-      freqlens train -o runs/small_cnn --resume
+      freqlens train --data-dir ../shared/data/cifar10 --epochs 10 --save models/small_cnn.pt
+      freqlens train -c configs/hfc_vanilla.toml --batchnorm -o out/hfc_bn
+      freqlens train -c configs/hfc_vanilla.toml --train-view lfc:8:max --set eval_radii=[]
+      freqlens runs --recipe train
     """
     import torch
 
+    from freqlens.commands import run_training
     from freqlens.models import get_entry
     from freqlens.models import list_models as registry_names
     from freqlens.train import load_config
-    from freqlens.train import train as run_training
+    from freqlens.trained import MACHINE_FIELDS, train_run_dir
 
     if list_models:
         for name in registry_names():
@@ -129,10 +139,7 @@ def train(
         overrides["eval_radii"] = (
             [] if eval_radii.strip().lower() == "none" else parse_floats(eval_radii, "--eval-radii")
         )
-    saved: dict[str, Any] | None = None
-    if resume and (out / "config.json").is_file():  # resuming: start from the run's own config
-        saved = json.loads((out / "config.json").read_text()).get("config")
-    base = load_config(config, base=saved)  # before the flags, to merge model options into its model_kwargs
+    base = load_config(config)  # before the flags, to merge model options into its model_kwargs
     kwargs = dict(overrides.pop("model_kwargs", base.model_kwargs))
     if model_kwargs is not None:
         try:
@@ -146,19 +153,29 @@ def train(
         kwargs["batchnorm"] = batchnorm
     if dropout is not None:
         kwargs["dropout"] = dropout
-    resolved = load_config(config, {**overrides, "model_kwargs": kwargs}, base=saved)
+    resolved = load_config(config, {**overrides, "model_kwargs": kwargs})
     if threads is not None:
         if threads <= 0:
             raise FreqlensError(f"--threads must be positive, got {threads}")
         torch.set_num_threads(threads)
     typer.echo("resolved config:\n" + resolved.describe())
+    root = runs_root(runs)
+    path = train_run_dir(root, {k: v for k, v in resolved.to_dict().items() if k not in MACHINE_FIELDS})
     try:
-        result = run_training(resolved, out, resume=resume, progress=progress, stop_after=stop_after)
+        path, done = run_training(resolved, out, runs_root=root, progress=progress, stop_after=stop_after)
     except KeyboardInterrupt:
-        raise Interrupted(_kept(out, resolved.epochs)) from None
-    final = result.final
-    if final:
-        typer.echo(
-            f"done: {final['epoch']} epochs, test accuracy {final['test_acc']:.4f}; wrote {out}/model.pt, "
-            f"metrics.jsonl, curves.png"
-        )
+        raise Interrupted(_kept(path, resolved.epochs, command_line())) from None
+    if done is None:
+        typer.echo(f"stopped as asked (--stop-after {stop_after}) in {path}; the same command continues it")
+        return
+    final, model_file = done.summary["final"], Path(done.summary["model"])
+    if save is not None:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        partial = save.with_name(save.name + ".partial")
+        shutil.copyfile(model_file, partial)
+        partial.replace(save)  # atomic: never a half-copied model under the name asked for
+        model_file = save
+    typer.echo(
+        f"done: {final['epoch']} epochs, test accuracy {final['test_acc']:.4f}; model {model_file}; "
+        f"report {out / 'report.html'}"
+    )

@@ -117,6 +117,10 @@ class Heuristics(Recipe):
                 lambda f: common.proportion(f[a][column], n) - common.proportion(f[b][column_b or column], n)
             )
 
+        def max_hfc(f: dict[str, dict[str, float]], name: str) -> Estimate:
+            """The highest test HFC accuracy of r = 8, 12, 16 (its interval: that of the highest)."""
+            return max((common.proportion(f[name][f"high r{r}"], n) for r in (8, 12, 16)), key=lambda e: e.value)
+
         def absolute(e: Estimate) -> Estimate:  # |d| for a two-sided "within": the interval reflected with it
             return e if e.value >= 0 else Estimate(-e.value, e.stderr, -e.high, -e.low, e.n, e.method)
 
@@ -212,18 +216,19 @@ class Heuristics(Recipe):
             ),
             common.judged(
                 Comparison.measured(
-                    "Adversarial training ignores the HFC at r = 12 (test HFC accuracy ≤ 0.15)",
-                    acc("adversarial", "high r12"),
+                    "Adversarial training ignores the HFC at r ≥ 8 (P1-h: highest test HFC accuracy of r = 8, 12, 16 "
+                    "≤ 0.15)",
+                    per_seed(lambda f: max_hfc(f, "adversarial")),
                     "<",
                     0.15,
-                    "0.10 (vanilla ≈0.17)",
-                    "F",
-                    control=acc("vanilla", "high r12"),
-                    control_label="the vanilla model (the paper: ≈0.17)",
+                    "≈ 0.10 (vanilla ≈ 0.17 at r = 8)",
+                    "F, P",
+                    control=per_seed(lambda f: max_hfc(f, "vanilla")),
+                    control_label="the vanilla model (the paper: ≈ 0.17 at r = 8)",
                     seeds=seeds,
                 ),
-                "when the control passes, our vanilla model also ignores the HFC at r = 12, so this criterion "
-                "cannot tell adversarial training apart at this scale",
+                "r = 8 is where a vanilla model still reads some HFC; at r = 12 both models are at chance, so a "
+                "criterion there cannot tell adversarial training apart (issue 13)",
             ),
         ]
         for name, poster in POSTER.items():
