@@ -227,8 +227,9 @@ class Heuristics(Recipe):
                     control_label="the vanilla model (the paper: ≈ 0.17 at r = 8)",
                     seeds=seeds,
                 ),
-                "r = 8 is where a vanilla model still reads some HFC; at r = 12 both models are at chance, so a "
-                "criterion there cannot tell adversarial training apart (issue 13)",
+                "r = 8 is where a vanilla model may still read some HFC (at r = 12 both are at chance); when the "
+                "control passes too, this run's vanilla model reads no HFC at r ≥ 8 either, which varies with the "
+                "training seed at this scale, and the criterion cannot tell adversarial training apart",
             ),
         ]
         for name, poster in POSTER.items():
