@@ -37,11 +37,15 @@ def test_decompose_writes_grid_metadata_and_dataset(folder, tmp_path):
 
 
 def test_spectrum_reports_slope_and_profile(folder, tmp_path, capsys):
-    out = tmp_path / "spec"
-    assert main(["spectrum", "--data", str(folder), "--split", "test", "-o", str(out)]) == 0
-    result = json.loads((out / "spectrum.json").read_text())
-    assert len(result["profile"]) == 12 and result["images"] == 8
-    assert "RAPS slope" in capsys.readouterr().out
+    out, runs_root = tmp_path / "spec", tmp_path / "runs"
+    assert main(["spectrum", "--data", str(folder), "--split", "test", "--runs", str(runs_root), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "RAPS slope" in printed and (out / "report.html").is_file()
+    (run,) = runs_root.glob("audit/*/summary.json")  # a one-cell run of the datastats analysis, listed by `runs`
+    cell = json.loads(run.read_text())
+    assert cell["analysis"] == "datastats" and cell["metrics"]["images"] == 8 and cell["model"] == {}
+    profile = np.load(run.parent / "arrays.npz")["profile"]
+    assert len(profile) == 12 and f"RAPS slope {cell['metrics']['slope']:.3f}" in printed
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,8 @@ def run_analysis(
     check: Callable[[list[CellRun]], None] | None = None,
     label_param: str | None = None,
 ) -> tuple[Any, list[CellRun]]:
-    """Run analysis ``analysis`` with ``params`` on each model over the requested images.
+    """Run analysis ``analysis`` with ``params`` on each model over the requested images (one cell without a
+    model for an analysis of the images alone, such as ``datastats``).
 
     ``params`` may be a function of the images (for values that depend on their size, e.g. ``0.5n`` radii).
     Returns the images (an :class:`~freqlens.data.ImageSet`) and one :class:`CellRun` per model, in order.
@@ -120,8 +121,8 @@ def run_analysis(
     from freqlens.experiments.audit import Audit, data_config, load_images, load_model, model_config
     from freqlens.experiments.base import Cell, Context
 
-    get_analysis(analysis)
-    if not models:
+    needs_model = get_analysis(analysis).needs_model
+    if not models and needs_model:
         raise FreqlensError("no model given; pass --model MODEL (repeat for several)")
     if request.n is not None and request.n <= 0:
         raise FreqlensError(f"--limit must be positive, got {request.n}")
@@ -139,6 +140,8 @@ def run_analysis(
         infos.append(info)
         own = {**resolved, **({label_param: label} if label_param else {})}
         cells.append(Cell(label, {"analysis": analysis, "model": entry, "data": data_entry, "params": own}))
+    if not models:  # an analysis of the images alone: one cell, named after the data
+        cells.append(Cell(images.name, {"analysis": analysis, "model": None, "data": data_entry, "params": resolved}))
     ctx = Context(Path(runs_root), device=device, data_dir=r.data_dir, progress=progress)
 
     def announce_and_check(done: list[CellRun]) -> None:

@@ -206,7 +206,7 @@ class Audit(Recipe):
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         config = cell.config
         images = load_images(config["data"], ctx.data_dir)
-        model, info = load_model(config["model"], images, ctx.device)
+        model, info = (None, {}) if config["model"] is None else load_model(config["model"], images, ctx.device)
         sampled = {
             "data": config["data"]["spec"],
             "images": len(images),
