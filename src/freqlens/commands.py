@@ -196,12 +196,12 @@ def run_training(
     stopped the training before its last epoch: running again continues it)."""
     from freqlens.experiments.base import Cell, Context
     from freqlens.experiments.training import Training
-    from freqlens.trained import MACHINE_FIELDS, train_label, train_run
+    from freqlens.trained import train_key_config, train_label, train_run
 
     settings = config.to_dict()
     device = str(resolve_device(settings["device"]))
     data_dir = Path(settings["data_dir"]) if settings["data_dir"] else None
-    train = {k: v for k, v in settings.items() if k not in MACHINE_FIELDS}
+    train = train_key_config(settings)
     path, finished = train_run(train, runs_root, device, data_dir, progress, stop_after)
     if not finished:
         return path, None

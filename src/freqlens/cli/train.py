@@ -106,7 +106,7 @@ def train(
     from freqlens.models import get_entry
     from freqlens.models import list_models as registry_names
     from freqlens.train import load_config
-    from freqlens.trained import MACHINE_FIELDS, train_run_dir
+    from freqlens.trained import train_run_dir
 
     if list_models:
         for name in registry_names():
@@ -160,7 +160,7 @@ def train(
         torch.set_num_threads(threads)
     typer.echo("resolved config:\n" + resolved.describe())
     root = runs_root(runs)
-    path = train_run_dir(root, {k: v for k, v in resolved.to_dict().items() if k not in MACHINE_FIELDS})
+    path = train_run_dir(root, resolved.to_dict())  # the hash leaves the machine fields (device, data_dir) out
     try:
         path, done = run_training(resolved, out, runs_root=root, progress=progress, stop_after=stop_after)
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from typing import Any
 from freqlens import runs
 from freqlens.experiments.base import Cell, CellResult, Context, Figure, Recipe, Summary, Table, register_recipe
 from freqlens.experiments.common import epochs
-from freqlens.trained import train_key_config, train_run_dir
+from freqlens.trained import train_run_dir
 
 CURVES = "curves.png"
 COLUMNS = ("epoch", "train_loss", "train_acc", "test_acc")
@@ -53,7 +53,6 @@ class Training(Recipe):
         return {
             "train_run": str(trained),
             "model": str(trained / runs.TRAIN_KIND / "model.pt"),
-            "config": train_key_config(cell.config["train"]),
             "epochs": records,
             "final": records[-1] if records else {},
             "figures": {"curves": CURVES} if curves.is_file() else {},
