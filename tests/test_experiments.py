@@ -16,7 +16,7 @@ from freqlens.executors import InlineExecutor
 from freqlens.experiments import Context, common, get_recipe, hfc_e3
 from freqlens.experiments.base import Comparison
 from freqlens.report import build_report
-from freqlens.runner import reproduce
+from freqlens.runner import _plan, reproduce
 from freqlens.runs import Index
 from freqlens.trained import train_run_dir
 
@@ -41,7 +41,7 @@ def _run_and_check(recipes: list[str], trainings: int, references: int, tmp_path
     out = tmp_path / "out"
     outcomes = reproduce(recipes, ctx, InlineExecutor(), out).outcomes
     assert {o.recipe: o.errors for o in outcomes} == {name: [] for name in recipes}
-    used = [cfg for name in recipes for r in [get_recipe(name)] for c in r.cells("quick") for cfg in r.trainings(c)]
+    used = [cfg for r, c in _plan([get_recipe(name) for name in recipes], ctx) for cfg in r.trainings(c)]
     distinct = {train_run_dir(ctx.runs_root, cfg) for cfg in used}
     assert (len(used), len(distinct)) == (references, trainings)
     assert sorted(p.parent for p in ctx.runs_root.glob("train/*/summary.json")) == sorted(distinct)
@@ -68,8 +68,9 @@ def _run_and_check(recipes: list[str], trainings: int, references: int, tmp_path
 
 def test_recipes_run_share_models_and_report(tiny_quick: None, tmp_path: Path) -> None:
     # E1, E8/E9 and the heat map share one natural model; E8/E9 and the heat map one adversarially trained model;
-    # E1's negative control is E6's BatchNorm model, E8's the dropout model (6 trainings for 11 references).
-    root = _run_and_check(["hfc-e1", "hfc-e3", "hfc-e8e9", "heatmap"], 6, 11, tmp_path)
+    # E1's negative control is E6's BatchNorm model, E8's the dropout model; E3 trains its two models with two seeds
+    # (8 trainings for 13 references).
+    root = _run_and_check(["hfc-e1", "hfc-e3", "hfc-e8e9", "heatmap"], 8, 13, tmp_path)
     natural = train_run_dir(root, common.heuristic("quick", "vanilla"))
     assert natural == train_run_dir(root, get_recipe("hfc-e1").cells("quick")[0].config["train"])
     # The E3 runs recorded their training-set LFC and HFC curves (natural: through the extra callback).
@@ -115,8 +116,6 @@ def test_reproduce_quick_on_cifar10(cifar_dir: Path, tmp_path: Path) -> None:
 
 def test_first_seed_runs_later_replicates_as_their_own_run_folders(tmp_path: Path) -> None:
     """``--first-seed 1`` is another draw of every seed, and the same run folders as replicate 1 of ``--seeds 2``."""
-    from freqlens.runner import _plan
-
     recipe = get_recipe("hfc-e4")
     two = _plan([recipe], Context(runs_root=tmp_path, seeds=2))
     second = _plan([recipe], Context(runs_root=tmp_path, first_seed=1))
@@ -125,3 +124,15 @@ def test_first_seed_runs_later_replicates_as_their_own_run_folders(tmp_path: Pat
     assert all(c.config["train"]["seed"] >= 1000 for _, c in second if "train" in c.config)
     with pytest.raises(FreqlensError, match="--first-seed"):
         Context(runs_root=tmp_path, first_seed=-1)
+
+
+def test_a_recipe_whose_outcome_depends_on_the_seed_runs_its_minimum_of_replicates(tmp_path: Path) -> None:
+    """hfc-e3 trains two seeds under quick whatever --seeds says (more when asked), one seed per replicate."""
+    e3, e4 = get_recipe("hfc-e3"), get_recipe("hfc-e4")
+    quick = _plan([e3, e4], Context(runs_root=tmp_path))
+    assert sorted(c.replicate for r, c in quick if r is e3) == [0, 0, 1, 1]
+    assert {c.replicate for r, c in quick if r is e4} == {0}
+    shifted = _plan([e3], Context(runs_root=tmp_path, first_seed=1))
+    assert sorted(c.replicate for _, c in shifted) == [1, 1, 2, 2]
+    assert len(_plan([e3], Context(runs_root=tmp_path, seeds=3))) == 6
+    assert len(_plan([e3], Context(runs_root=tmp_path, profile="cpu"))) == 2

@@ -67,17 +67,43 @@ def claim(name: str):
 
 def test_q2_agrees_disagrees_and_cannot_discriminate(tmp_path):
     q2 = claim("Q2")
-    good = groups(tmp_path / "a", natural=(DECREASING, 0.02, 0.4), untrained=(FLAT, 0.3, 0.25))
+    flat = {"untrained": (FLAT, 0.3, 0.25), "untrained_b": (FLAT, 0.3, 0.25)}
+    good = groups(tmp_path / "a", natural=(DECREASING, 0.02, 0.4), **flat)
     c = q2.judge(good, "test")
     assert c.status == "agree" and c.control["status"] != "agree" and c.estimate["method"] == "bootstrap"
     assert c.estimate["n"] == 64 and c.estimate["low"] > 0.5
-    bad = groups(tmp_path / "b", natural=(INCREASING, 0.02, 0.4), untrained=(FLAT, 0.3, 0.25))
+    bad = groups(tmp_path / "b", natural=(INCREASING, 0.02, 0.4), **flat)
     c = q2.judge(bad, "test")
     assert c.status == "disagree" and "wrong side" in c.diagnosis and "test accuracy" in c.diagnosis
-    # An untrained model that already follows the data: the criterion cannot tell training from architecture.
-    same = groups(tmp_path / "c", natural=(DECREASING, 0.02, 0.4), untrained=(DECREASING, 0.02, 0.4))
+    # Untrained models that already follow the data: the criterion cannot tell training from architecture.
+    follows = {"untrained": (DECREASING, 0.02, 0.4), "untrained_b": (DECREASING, 0.03, 0.4)}
+    same = groups(tmp_path / "c", natural=(DECREASING, 0.02, 0.4), **follows)
     c = q2.judge(same, "test")
     assert c.status == "cannot discriminate" and c.control["status"] == "agree" and "control" in c.diagnosis
+
+
+def test_q2_control_pools_two_initialisations_so_one_lucky_initialisation_decides_nothing(tmp_path):
+    """Alone, the first initialisation follows the data and would make the claim 'cannot discriminate'; the second
+    runs against it. Pooled, the control carries the initialisation noise (a spread over two draws): inconclusive."""
+    split = {"untrained": (DECREASING, 0.02, 0.25), "untrained_b": (INCREASING, 0.02, 0.25)}
+    c = claim("Q2").judge(groups(tmp_path, natural=(DECREASING, 0.02, 0.4), **split), "test")
+    control = c.control["estimate"]
+    assert c.status == "agree" and c.control["status"] == "inconclusive"
+    assert control["method"] == "seeds" and control["n"] == 2 and control["low"] < 0.5 < control["high"]
+    assert "pooled with untrained-b" in c.note
+
+
+def test_a13_low_frequency_share_must_be_specific_to_natural_data(tmp_path):
+    """A13's first part reads the share inside the low square, natural-trained vs untrained; a high-pass-trained model
+    that gains as much there is its control. The ring-mean masses are reported beside the verdict."""
+    a13 = claim("A13: trained")
+    base = {"untrained": (FLAT, 0.02, 0.25), "untrained_hpview": (FLAT, 0.02, 0.25)}
+    good = groups(tmp_path / "a", natural=(DECREASING, 0.02, 0.35), highpass=(FLAT, 0.02, 0.15), **base)
+    c = a13.judge(good, "test")
+    assert c.status == "agree" and c.control["status"] == "disagree"
+    assert "ring-mean profile mass at radius < 8, natural minus untrained" in c.note
+    both = groups(tmp_path / "b", natural=(DECREASING, 0.02, 0.35), highpass=(FLAT, 0.02, 0.35), **base)
+    assert a13.judge(both, "test").status == "cannot discriminate"
 
 
 def test_a13_square_share_needs_to_beat_the_untrained_model_not_one_half(tmp_path):
@@ -119,7 +145,7 @@ def test_several_seeds_use_the_spread_over_seeds(tmp_path):
 
 
 def test_a_dead_model_is_reported_not_judged(tmp_path):
-    g = groups(tmp_path, natural=(DECREASING, 0.02, 0.4))
+    g = groups(tmp_path, natural=(DECREASING, 0.02, 0.4), untrained_b=(FLAT, 0.02, 0.25))
     g["untrained"] = [result(tmp_path, "untrained", FLAT, dead=True)]
     c = claim("Q2").judge(g, "test")
     assert c.status == "not judged" and c.ours == "dead model" and "untrained" in c.note

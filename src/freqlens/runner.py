@@ -107,7 +107,7 @@ def _plan(recipes: Sequence[Recipe], ctx: Context) -> list[tuple[Recipe, Cell]]:
         (recipe, cell.with_replicate(seed))
         for recipe in recipes
         for cell in recipe.cells(ctx.profile)
-        for seed in range(ctx.first_seed, ctx.first_seed + ctx.seeds)
+        for seed in recipe.replicates(ctx)
     ]
 
 

@@ -374,6 +374,14 @@ class Recipe(ABC):
     title: ClassVar[str]
     paper_refs: ClassVar[tuple[str, ...]] = ()
     in_all: ClassVar[bool] = True  # False: run only when named (e.g. the synthetic demo), not by ``reproduce all``
+    # Replicates a profile runs at least, whatever ``--seeds`` asks: for an outcome that depends on the training seed
+    # at that scale, so that its marks carry the training noise (the spread over seeds).
+    min_seeds: ClassVar[dict[str, int]] = {}
+
+    def replicates(self, ctx: Context) -> range:
+        """The replicates (seeds) of every cell under ``ctx``: ``ctx.seeds`` of them, or ``min_seeds``, from
+        ``ctx.first_seed``."""
+        return range(ctx.first_seed, ctx.first_seed + max(ctx.seeds, self.min_seeds.get(ctx.profile, 1)))
 
     @abstractmethod
     def cells(self, profile: str) -> list[Cell]:

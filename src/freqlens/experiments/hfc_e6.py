@@ -214,6 +214,9 @@ class Heuristics(Recipe):
                 ),
                 "protocol: FGSM with random start (quick/cpu) instead of 10-step PGD; " + scale,
             ),
+            # The control is a model that reads the HFC (BN), not the vanilla one: a no-BN model is near chance at
+            # r >= 8 too (P1-b; the poster's vanilla model: 0.10 at r = 8), so whether vanilla passed this criterion
+            # depended on the training seed (0.175 vs 0.118 in two quick runs), not on adversarial training.
             common.judged(
                 Comparison.measured(
                     "Adversarial training ignores the HFC at r ≥ 8 (P1-h: highest test HFC accuracy of r = 8, 12, 16 "
@@ -221,15 +224,14 @@ class Heuristics(Recipe):
                     per_seed(lambda f: max_hfc(f, "adversarial")),
                     "<",
                     0.15,
-                    "≈ 0.10 (vanilla ≈ 0.17 at r = 8)",
+                    "≈ 0.10 (poster: vanilla 0.10–0.17, BN 0.18–0.54)",
                     "F, P",
-                    control=per_seed(lambda f: max_hfc(f, "vanilla")),
-                    control_label="the vanilla model (the paper: ≈ 0.17 at r = 8)",
+                    control=per_seed(lambda f: max_hfc(f, "batchnorm")),
+                    control_label="the BN model, which reads the HFC at r = 8 (P1-e; the poster: 0.54)",
                     seeds=seeds,
+                    note=f"vanilla model, for context: {per_seed(lambda f: max_hfc(f, 'vanilla'))}",
                 ),
-                "r = 8 is where a vanilla model may still read some HFC (at r = 12 both are at chance); when the "
-                "control passes too, this run's vanilla model reads no HFC at r ≥ 8 either, which varies with the "
-                "training seed at this scale, and the criterion cannot tell adversarial training apart",
+                "protocol: FGSM with random start (quick/cpu) instead of 10-step PGD; " + scale,
             ),
         ]
         for name, poster in POSTER.items():
