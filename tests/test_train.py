@@ -96,7 +96,7 @@ def test_lr_schedules() -> None:
 # ------------------------------------------------------------------------------------------------------ augmentation
 
 
-@pytest.mark.parametrize("spec", ["crop:2", "translate:3", "flip,crop:2", "flip"])
+@pytest.mark.parametrize("spec", ["crop:2", "translate:3", "roll:2", "flip,crop:2", "flip"])
 def test_augmentation_matches_a_per_image_reference(spec: str) -> None:
     """Each image is its padded copy's window at the drawn offsets, flipped when the draw says so."""
     aug = parse_augment(spec)

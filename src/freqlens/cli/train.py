@@ -69,7 +69,9 @@ def train(
         bool | None, typer.Option("--shuffle-labels/--no-shuffle-labels", help="Train on fixed shuffled labels.")
     ] = None,
     train_view: Annotated[str | None, typer.Option(help="Train on a filtered view, e.g. lfc:8:max.")] = None,
-    augment: Annotated[str | None, typer.Option(help="none, or e.g. flip,crop:4 or flip,translate:2.")] = None,
+    augment: Annotated[
+        str | None, typer.Option(help="none, or e.g. flip,crop:4, flip,translate:2 or flip,roll:2 (circular).")
+    ] = None,
     adversarial: Annotated[str | None, typer.Option(help="none, pgd or fgsm_rs.")] = None,
     eval_radii: Annotated[
         str | None, typer.Option(help="Radii for test LFC/HFC accuracy, e.g. 4,8,12,16; none.")

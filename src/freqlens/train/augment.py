@@ -30,7 +30,9 @@ class Augment:
 
     flip: bool = False
     pad: int = 0
-    mode: str = "constant"  # "constant" (zeros, as torchvision RandomCrop(padding=P)) or "reflect"
+    # "constant" (zeros, as torchvision RandomCrop(padding=P)), "reflect", or "circular": a circular shift, which keeps
+    # every Fourier amplitude, so images filtered to a band stay in it (a padded shift leaks power out of the band)
+    mode: str = "constant"
 
     def __call__(self, x: Tensor, generator: torch.Generator) -> Tensor:
         if not (self.flip or self.pad):
@@ -50,7 +52,7 @@ class Augment:
     def describe(self) -> str:
         parts = []
         if self.pad:
-            how = "zero-padded" if self.mode == "constant" else "reflect-padded"
+            how = {"constant": "zero-padded", "reflect": "reflect-padded", "circular": "wrapped around"}[self.mode]
             parts.append(f"shift by up to {self.pad} px (crop of the image {how} by {self.pad})")
         if self.flip:
             parts.append("random horizontal flip")
@@ -58,7 +60,9 @@ class Augment:
 
 
 def parse_augment(spec: str) -> Augment:
-    """``"none"`` or a comma list of ``flip``, ``crop:P`` (zero padding) and ``translate:P`` (reflect padding)."""
+    """``"none"`` or a comma list of ``flip``, ``crop:P`` (zero padding), ``translate:P`` (reflect padding) and
+    ``roll:P`` (circular shift)."""
+    modes = {"crop": "constant", "translate": "reflect", "roll": "circular"}
     flip, pad, mode = False, 0, "constant"
     items = [s.strip().lower() for s in spec.split(",") if s.strip()]
     if items == ["none"]:
@@ -67,12 +71,12 @@ def parse_augment(spec: str) -> Augment:
         name, _, arg = item.partition(":")
         if name == "flip" and not arg:
             flip = True
-        elif name in ("crop", "translate") and arg.isdigit() and not pad:
-            pad, mode = int(arg), "constant" if name == "crop" else "reflect"
+        elif name in modes and arg.isdigit() and not pad:
+            pad, mode = int(arg), modes[name]
         else:
             raise FreqlensError(
-                f"bad augment item {item!r} in {spec!r}; use none, or a comma list of flip, crop:P, translate:P "
-                "(one of crop/translate)"
+                f"bad augment item {item!r} in {spec!r}; use none, or a comma list of flip, crop:P, translate:P, "
+                "roll:P (one of crop/translate/roll)"
             )
     return Augment(flip, pad, mode)
 

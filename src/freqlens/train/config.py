@@ -56,7 +56,9 @@ class TrainConfig:
     test_subset: int | None = None  # evaluate on this many test images drawn under `seed` (None: all)
     train_view: str = "original"  # freqlens.views name applied once to the training images, e.g. "lfc:8:max"
     shuffle_labels: bool = False  # train on one fixed random permutation of the labels (HFC Fig. 3)
-    augment: str = "flip,translate:2"  # "none" or a comma list of flip, crop:P (zero pad), translate:P (reflect pad)
+    augment: str = (
+        "flip,translate:2"  # "none" or a comma list of flip, crop:P, translate:P (reflect pad), roll:P (circular)
+    )
     # --- optimisation ------------------------------------------------------------------------------------------
     epochs: int = 10
     batch_size: int | None = None  # None: auto_batch_size(n) = 256, or fewer so that an epoch has >= 50 steps
