@@ -258,7 +258,14 @@ class GodfreyDepth(_SensitivityRecipe):
         ]
 
     def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
-        return sweep_summary(self, results, out_dir, ctx, lambda train: train["model_kwargs"]["depth"], "depth", "Q5")
+        summary = sweep_summary(
+            self, results, out_dir, ctx, lambda train: train["model_kwargs"]["depth"], "depth", "Q5"
+        )
+        summary.text += (
+            " Q5 is judged for the circular CNNs only: Godfrey's Myrtle CNN has no depth sweep (papers.md §2.5), and"
+            " his conventional depth sweeps (VGG 11-19, ResNet 9-56, up to 500 epochs each) are GPU-scale."
+        )
+        return summary
 
 
 def sweep_summary(
