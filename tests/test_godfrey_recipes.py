@@ -10,7 +10,7 @@ from torch import nn
 from freqlens.experiments import Cell, Context, get_recipe
 from freqlens.experiments.godfrey import HIGHPASS, GodfreyHighpass, cell_config
 from freqlens.experiments.godfrey.measure import decay_efolds
-from freqlens.experiments.godfrey.setups import DECAYS, train_setup
+from freqlens.experiments.godfrey.setups import DECAYS, FAMILIES, PROFILES, train_setup
 from freqlens.models import create_model
 from freqlens.runner import execute_cell
 
@@ -40,8 +40,8 @@ def test_circular_cnns_train_with_sgd_long_enough_for_weight_decay_to_act():
         assert decay_efolds(train_setup(profile, "circular_linear", 1e-5)) < 1e-3
 
 
-@pytest.mark.parametrize("profile", ["quick", "cpu", "paper"])
-@pytest.mark.parametrize("family", ["small_cnn", "circular_relu", "circular_linear"])
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("family", FAMILIES)
 def test_weight_decay_acts_on_the_function_as_in_godfrey(profile, family):
     """Issue 13, Q4: the theory's cost is the norm of the weights that make the function. With BatchNorm after every
     conv the function ignores the conv weights' scale, so decaying them does not regularise it (the small CNN's Q4

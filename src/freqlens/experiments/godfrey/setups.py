@@ -49,10 +49,11 @@ NORMALIZE = {"normalize": "data"}  # standardise with the training view's own st
 
 # Model families: registry name and builder options per profile.
 _CIRCULAR = {"depth": 4, "width": 16}
+_NO_BN = {"batchnorm": False}  # as Godfrey's Myrtle and VGG (the module docstring says why)
 _FAMILIES: dict[str, dict[str, dict[str, Any]]] = {
     "small_cnn": {
-        "quick": {"model": "small_cnn", "model_kwargs": {"batchnorm": False}},
-        "cpu": {"model": "small_cnn", "model_kwargs": {"batchnorm": False}},
+        "quick": {"model": "small_cnn", "model_kwargs": _NO_BN},
+        "cpu": {"model": "small_cnn", "model_kwargs": _NO_BN},
         "paper": {"model": "myrtle_cnn", "model_kwargs": {}},
     },
     "circular_relu": {
@@ -74,15 +75,16 @@ LABELS = {
 }
 
 _SGD = {"optimizer": "sgd", "lr": 1e-4, "momentum": 0.9, "nesterov": False}
+_SMALL_SGD = {"optimizer": "sgd", "lr": 5e-2, "batch_size": 128, "epochs": 10}  # the small CNN, as Myrtle trains
 # Training per profile and family (papers.md §2.5 for the paper profile; the module docstring says why).
 _TRAINING: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {
-        "small_cnn": {"optimizer": "sgd", "lr": 5e-2, "batch_size": 128, "epochs": 10, "train_subset": 10000},
+        "small_cnn": {**_SMALL_SGD, "train_subset": 10000},
         "circular_relu": {**_SGD, "batch_size": 16, "epochs": 2, "train_subset": 5000},
         "circular_linear": {**_SGD, "batch_size": 16, "epochs": 2, "train_subset": 5000},
     },
     "cpu": {
-        "small_cnn": {"optimizer": "sgd", "lr": 5e-2, "batch_size": 128, "epochs": 10, "train_subset": 20000},
+        "small_cnn": {**_SMALL_SGD, "train_subset": 20000},
         "circular_relu": {**_SGD, "batch_size": 16, "epochs": 3, "train_subset": 6000},
         "circular_linear": {**_SGD, "batch_size": 16, "epochs": 3, "train_subset": 6000},
     },
