@@ -214,3 +214,13 @@ def test_negation_mirrors_the_interval():
     assert ((-d).low, (-d).high) == pytest.approx((-d.high, -d.low)) and (-d).method == "newcombe"
     p = -Estimate.proportion(3, 10)
     assert stats.p_value(p, "<", p.high) == pytest.approx(0.025, abs=1e-9)
+
+
+def test_bootstrap_interval_is_clipped_to_the_support():
+    x = np.r_[np.ones(45), np.full(5, 0.2)]  # a correlation-like statistic close to its upper end
+
+    def mean(idx):
+        return float(x.mean() if idx is None else x[idx].mean())
+
+    free, clipped = stats.bootstrap(mean, 50), stats.bootstrap(mean, 50, support=(-1.0, 0.95))
+    assert free.high > 0.95 and clipped.high == 0.95 and clipped.low == free.low
