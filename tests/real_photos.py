@@ -80,3 +80,10 @@ def torch_home(root: Path) -> Path:
     checkpoints.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights_file(), checkpoints / MOBILENET_V2_FILE)  # type: ignore[arg-type]
     return root
+
+
+if __name__ == "__main__":  # python tests/real_photos.py FOLDER [--unlabelled]: write the photos there
+    import sys
+
+    out = photo_folder(Path(sys.argv[1]), labelled="--unlabelled" not in sys.argv)
+    print(f"{len(PHOTOS)} photos in {out}")

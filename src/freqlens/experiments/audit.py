@@ -314,7 +314,8 @@ class Audit(Recipe):
                     target = Path(analysis) / kind / f"{_slug(r.cell.name)}{Path(file).suffix}"
                     (out_dir / target).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(r.run_dir / file, out_dir / target)
-                    figures.append(Figure(target.as_posix(), f"{kind}: {caption(analysis, r.cell.name, r.summary)}"))
+                    text = f"{_score_name(kind, predicted)}: {caption(analysis, r.cell.name, r.summary)}"
+                    figures.append(Figure(target.as_posix(), text))
         models = list(dict.fromkeys(r.cell.name for r in results))
         data = results[0].cell.config["data"]["spec"] if results else "?"
         score = (
