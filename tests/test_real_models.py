@@ -105,7 +105,7 @@ def test_every_weights_route_gives_the_same_model(cached, tmp_path, images):
     """Tag, torchvision's own file, a freqlens-wrapped state_dict and --arch with the file: identical logits; the
     record names the tag or the file with its SHA-256."""
     x = images.images[:4]
-    model, info = load_model_source(MOBILENET, images.image_shape, 1000, V1)
+    model, _ = load_model_source(MOBILENET, images.image_shape, 1000, V1)
     expected = model(x)
     own_file = cached / "hub" / "checkpoints" / real_photos.MOBILENET_V2_FILE
     wrapped = tmp_path / "wrapped.pt"
@@ -140,7 +140,7 @@ def test_weights_not_cached_offline_name_the_file_and_where(tmp_path, monkeypatc
 
 def test_timm_model_builds_and_names_missing_pretrained_weights(images, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    model, info = load_model_source("timm:resnet18", images.image_shape, 1000)
+    _, info = load_model_source("timm:resnet18", images.image_shape, 1000)
     assert info["weights"] == {"tag": None} and info["input"]["mean"] == [0.485, 0.456, 0.406]
     with pytest.raises(FreqlensError, match=r"timm:resnet18,weights=FILE"):
         load_model_source("timm:resnet18", images.image_shape, 1000, ModelOptions(weights="a1_in1k"))

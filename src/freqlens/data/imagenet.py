@@ -45,19 +45,12 @@ def is_imagenet_folder_set(folders: Sequence[str]) -> bool:
 
 
 def imagenet_mapping(folders: Sequence[str]) -> dict[str, int]:
-    """Folder name -> ImageNet output index, by WordNet id or by a readable name that names one class only."""
+    """Folder name -> ImageNet output index, by WordNet id or by readable name (case, ``_`` and ``-`` ignored; the
+    names are unique: torchvision's, e.g. ``crane bird`` and ``crane``)."""
     wnids, names = imagenet_classes()
-    by_wnid = {w: i for i, w in enumerate(wnids)}
-    by_name: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        by_name.setdefault(_key(name), []).append(i)
-    mapping, unknown = {}, []
-    for folder in folders:
-        found = [by_wnid[folder]] if folder in by_wnid else by_name.get(_key(folder), [])
-        if len(found) == 1:
-            mapping[folder] = found[0]
-        else:
-            unknown.append(folder if not found else f"{folder} (names {len(found)} classes; use its WordNet id)")
+    known = {w: i for i, w in enumerate(wnids)} | {_key(n): i for i, n in enumerate(names)}
+    mapping = {f: known[f] if f in known else known[_key(f)] for f in folders if f in known or _key(f) in known}
+    unknown = [f for f in folders if f not in mapping]
     if unknown:
         raise FreqlensError(
             f"folders {', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''} are not ImageNet classes; name them "
