@@ -82,8 +82,14 @@ def torch_home(root: Path) -> Path:
     return root
 
 
-if __name__ == "__main__":  # python tests/real_photos.py FOLDER [--unlabelled]: write the photos there
-    import sys
+if __name__ == "__main__":  # python tests/real_photos.py FOLDER [--unlabelled] [--torch-home DIR]
+    import argparse
 
-    out = photo_folder(Path(sys.argv[1]), labelled="--unlabelled" not in sys.argv)
-    print(f"{len(PHOTOS)} photos in {out}")
+    parser = argparse.ArgumentParser(description="Write the real photos into FOLDER (ImageNet-style, or flat).")
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--unlabelled", action="store_true", help="one flat folder, no class sub-folders")
+    parser.add_argument("--torch-home", type=Path, help="also place the MobileNetV2 file in DIR/hub/checkpoints")
+    args = parser.parse_args()
+    print(f"{len(PHOTOS)} photos in {photo_folder(args.folder, labelled=not args.unlabelled)}")
+    if args.torch_home:
+        print(f"{MOBILENET_V2_FILE} in {torch_home(args.torch_home) / 'hub' / 'checkpoints'}")
