@@ -138,10 +138,23 @@ def test_weights_not_cached_offline_name_the_file_and_where(tmp_path, monkeypatc
     assert code == 2 and len(err) == 1 and "Traceback" not in err[0] and "hub/checkpoints" in err[0]
 
 
-def test_timm_model_builds_and_names_missing_pretrained_weights(images, monkeypatch):
+def test_timm_model_builds_loads_its_own_file_and_names_missing_pretrained_weights(images, monkeypatch, tmp_path):
+    import timm
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    _, info = load_model_source("timm:resnet18", images.image_shape, 1000)
+    fresh, info = load_model_source("timm:resnet18", images.image_shape, 1000, seed=1)
     assert info["weights"] == {"tag": None} and info["input"]["mean"] == [0.485, 0.456, 0.406]
+    torch.manual_seed(7)
+    own = timm.create_model("resnet18").eval()  # timm's own state_dict file: no freqlens prefixes
+    torch.save(own.state_dict(), tmp_path / "resnet18.pth")
+    loaded, info = load_model_source(
+        "timm:resnet18", images.image_shape, 1000, ModelOptions(weights=str(tmp_path / "resnet18.pth"))
+    )
+    x = images.images[:2]
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), own((x - loaded.normalize.mean) / loaded.normalize.std), atol=1e-5)
+        assert not torch.allclose(loaded(x), fresh(x))
+    assert info["weights"]["sha256"] == file_sha256(tmp_path / "resnet18.pth")
     with pytest.raises(FreqlensError, match=r"timm:resnet18,weights=FILE"):
         load_model_source("timm:resnet18", images.image_shape, 1000, ModelOptions(weights="a1_in1k"))
 
