@@ -86,7 +86,8 @@ def torchvision_tag(lib: Any, model_name: str, weights: str) -> Any:
 
 
 def fetch_hub_file(url: str, what: str) -> Path:
-    """The cached file of ``url``, downloaded (hash-checked) if absent; verified against the hash in its name."""
+    """The cached file of ``url`` (``what``: e.g. "the IMAGENET1K_V1 weights of torchvision:mobilenet_v2"),
+    downloaded (hash-checked) if absent; verified against the hash in its name."""
     path = hub_file(url)
     match = _HASH_IN_NAME.search(path.name)
     prefix = match.group(1) if match else None
@@ -97,7 +98,7 @@ def fetch_hub_file(url: str, what: str) -> Path:
         except Exception as exc:  # offline: URLError; a bad download: RuntimeError; no disk: OSError
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise FreqlensError(
-                f"{what} is not on this machine and could not be downloaded ({first}); place {path.name} "
+                f"{what} are not on this machine and could not be downloaded ({first}); place {path.name} "
                 f"(from {url}) in {path.parent}/ ($TORCH_HOME/hub/checkpoints)"
             ) from None
     if prefix and not file_sha256(path).startswith(prefix):

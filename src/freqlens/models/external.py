@@ -58,7 +58,7 @@ def create_external(
                 net = lib.models.get_model(model_name, weights=None, num_classes=num_classes, **kwargs)
             else:
                 tag = torchvision_tag(lib, model_name, weights)
-                path = fetch_hub_file(tag.url, f"torchvision:{model_name} weights {tag.name}")
+                path = fetch_hub_file(tag.url, f"the {tag.name} weights of torchvision:{model_name}")
                 net = lib.models.get_model(model_name, weights=tag, **kwargs)
                 record = weights_record(tag.name, path)
                 record["classes"] = len(tag.meta.get("categories") or [])
