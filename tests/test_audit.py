@@ -19,6 +19,7 @@ from freqlens.errors import FreqlensError
 from freqlens.experiments.audit import Audit
 from freqlens.experiments.base import Context
 from freqlens.runner import reproduce
+from freqlens.weights import file_sha256
 
 NETS = textwrap.dedent(
     """
@@ -108,7 +109,9 @@ def test_defaults_scale_with_the_image_size():
     assert default_params("hfc", 32, 32, 500, 10)["radii"] == [4.0, 8.0, 12.0, 16.0]
     small, large = default_params("heatmap", 32, 32, 500, 10), default_params("heatmap", 224, 224, 500, 1000)
     assert small["window"] is None and large["window"] == 7 and large["n"] < small["n"]
-    assert small["eps"] == 4.0 and large["eps"] == pytest.approx(28.0)
+    assert small["eps"] == 4.0 and large["eps"] == 15.7  # Yin et al.'s CIFAR-10 and ImageNet norms
+    attack_small, attack_large = (default_params("band_attacks", s, s, 500, 10)["eps"] for s in (32, 224))
+    assert attack_small == 0.03 and attack_large == pytest.approx(0.03 * 32 / 224, abs=1e-5)
     assert default_params("sensitivity", 32, 32, 500, 10)["target"] == "logits"
     assert default_params("sensitivity", 224, 224, 500, 1000)["target"] == "projection"
 
@@ -300,11 +303,48 @@ def test_default_audit_runs_every_analysis_and_skips_kernels_without_a_first_con
     audit(models, str(folder), out, n=6, progress=False, params=params)
     summary = json.loads((out / "audit" / "summary.json").read_text())
     titles = [t["title"].split(":")[0] for t in summary["tables"]]
+    assert titles[1].startswith("images (6 of 6 shown")  # each image's file and each model's clean prediction
+    titles.pop(1)
     assert titles == ["hfc", "heatmap", "sensitivity", "kernels", "perturbations", "band_attacks", "feature_spectra"]
-    kernels = summary["tables"][titles.index("kernels")]
+    kernels = next(t for t in summary["tables"] if t["title"].startswith("kernels"))
     assert kernels["columns"] == ["metric", "cnn"]  # the MLP has no convolution: skipped, and said so
     assert "**kernels** skipped for mlp" in summary["text"]
-    heat = next(f for f in summary["figures"] if f["path"].startswith("heatmap/cnn"))
+    paths = [f["path"] for f in summary["figures"]]
+    assert paths.index("hfc/accuracy_vs_radius/mlp.png") == paths.index("hfc/accuracy_vs_radius/cnn.png") + 1
+    heat = next(f for f in summary["figures"] if f["path"] == "heatmap/heatmap/cnn.png")
     assert "sampled map" in heat["caption"] and "blank" in heat["caption"]
-    sens = next(f for f in summary["figures"] if f["path"].startswith("sensitivity/cnn"))
+    sens = next(f for f in summary["figures"] if f["path"].startswith("sensitivity/sensitivity/cnn"))
     assert "target: logits" in sens["caption"]
+
+
+def test_each_model_carries_its_own_options_and_weights_file(tmp_path, nets, capsys):
+    from freqlens.analyses.kernels import find_conv
+    from freqlens.audit import parse_model_spec
+    from freqlens.models import create_model
+
+    folder = make_folder(tmp_path / "imgs", 32, per_class=2)
+    trained = create_model("small_cnn", num_classes=3, width=4)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(0.1)
+    weights = tmp_path / "w.pth"
+    torch.save(trained.state_dict(), weights)
+    spec = parse_model_spec(f"small_cnn,weights={weights},label=trained,width=4")
+    assert (spec.spec, spec.label, dict(spec.kwargs), spec.weights) == (
+        "small_cnn",
+        "trained",
+        {"width": 4},
+        str(weights),
+    )
+    out = tmp_path / "out"
+    args = ["audit", f"small_cnn,weights={weights},label=trained,width=4", "small_cnn,width=4,label=fresh,seed=3"]
+    assert main([*args, "--data", str(folder), "--analyses", "kernels", "-o", str(out), "--no-progress"]) == 0
+    runs_seen = {p.parent.name.split("-")[0]: json.loads(p.read_text()) for p in (out / "runs").rglob("summary.json")}
+    assert runs_seen["trained"]["model"]["weights"]["sha256"] == file_sha256(weights)
+    kernel = np.load(next((out / "runs").rglob("trained-*/arrays.npz")))["weight"]
+    assert np.array_equal(kernel, find_conv(trained)[1].weight.detach().numpy())  # the file's weights, loaded
+    assert runs_seen["fresh"]["model"]["init_seed"] == 3 and runs_seen["fresh"]["model"]["weights"] == {"tag": None}
+    assert main(["audit", "small_cnn,weights=IMAGENET1K_V1", "--data", str(folder), "-o", str(out)]) == 2
+    assert "registry model small_cnn has no published weights" in capsys.readouterr().err
+    assert main(["audit", "small_cnn,width", "--data", str(folder), "-o", str(out)]) == 2
+    assert "must be key=value" in capsys.readouterr().err

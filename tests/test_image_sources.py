@@ -182,3 +182,32 @@ def test_radii_in_cycles_or_fractions_of_nyquist():
     for bad in ("n", "0.5x", "", "1/2n"):
         with pytest.raises(FreqlensError):
             parse_radii(bad, 32, 32)
+
+
+def test_imagenet_folders_map_onto_the_1000_outputs_without_a_class_index(tmp_path):
+    from freqlens.data.imagenet import imagenet_classes
+
+    wnids, names = imagenet_classes()
+    assert len(set(wnids)) == len(set(names)) == 1000 and all(w[0] == "n" and len(w) == 9 for w in wnids)
+    subset = make_folder(tmp_path / "wnid", [(8, 8)], classes=("n02123045", "n01440764"), per_class=1)
+    images = open_images(str(subset)).materialize()
+    assert images.num_classes == 1000 and images.labels.tolist() == [0, 281]  # tench, tabby: sorted folders
+    assert images.meta["files"] == ["n01440764/0.png", "n02123045/0.png"]
+    readable = make_folder(tmp_path / "names", [(8, 8)], classes=("Golden_Retriever", "tabby"), per_class=1)
+    assert open_images(str(readable), class_index="imagenet").materialize().labels.tolist() == [207, 281]
+    with pytest.raises(FreqlensError, match=r"folders unicorn are not ImageNet classes; name them by WordNet id"):
+        open_images(
+            str(make_folder(tmp_path / "odd", [(8, 8)], classes=("unicorn",), per_class=1)), class_index="imagenet"
+        )
+
+
+def test_a_flat_folder_of_photos_opens_only_unlabelled(tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, dtype=np.uint8)).save(flat / f"p{i}.png")
+    with pytest.raises(FreqlensError, match=r"no class sub-folders.*--labels predicted"):
+        open_images(str(flat))
+    images = open_images(str(flat), labelled=False).materialize()
+    assert images.num_classes == 1000 and images.meta["files"] == ["p0.png", "p1.png", "p2.png"]
+    assert images.sample(2, seed=0).meta["files"] == [images.meta["files"][i] for i in subsample_indices(3, 2, 0)]

@@ -147,8 +147,18 @@ def test_kernel_grid_draws_one_panel_per_model(tmp_path):
     model = net()
     fig = kernel_grid({"natural": model[1].weight, "smoothed": smooth_model(model, 1.0)[1].weight})
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert len(titles) == 2 and titles[0].startswith("natural\nHF fraction")
+    assert len(titles) == 2 and titles[0].startswith("natural: ") and "\nHF fraction" in titles[0]
     assert save_figure(fig, tmp_path / "k.png").stat().st_size > 0
+
+
+def test_kernel_grid_is_roughly_square_for_many_output_channels():
+    """64 output channels of 3 input channels (a ResNet-18 stem) tile a near-square grid, not a 64-row strip."""
+    weight = torch.randn(64, 3, 7, 7)
+    tiles = kernel_grid({"conv1": weight}).axes[0].images[0].get_array()
+    assert 0.5 < tiles.shape[0] / tiles.shape[1] < 2
+    first = tiles[:7, :7]
+    assert np.allclose(first, weight[0, 0].numpy())  # output 0, input 0 at the top left
+    assert np.allclose(tiles[:7, 8:15], weight[0, 1].numpy())  # its input 1 to the right
 
 
 def test_rgb_grid_needs_three_input_channels(tmp_path):

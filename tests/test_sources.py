@@ -316,22 +316,30 @@ def test_package_model_wrapping_with_stand_in_packages(monkeypatch):
         calls.append((name, weights, num_classes))
         return _FakeTimmNet(num_classes)
 
-    timm = types.SimpleNamespace(create_model=lambda name, pretrained, in_chans: _FakeTimmNet(1000, in_chans))
+    def create_model(name, pretrained, in_chans):
+        calls.append((name, pretrained, in_chans))
+        net = _FakeTimmNet(1000, in_chans)
+        net.pretrained_cfg["tag"] = name.partition(".")[2] or "default_tag"
+        return net
+
+    timm = types.SimpleNamespace(create_model=create_model)
     monkeypatch.setitem(
         sys.modules, "torchvision", types.SimpleNamespace(models=types.SimpleNamespace(get_model=get_model))
     )
     monkeypatch.setitem(sys.modules, "timm", timm)
     x = torch.rand(2, 3, 16, 16)
-    model, info = load_model_source("torchvision:tiny", (3, 16, 16), 3, ModelOptions(pretrained=True))
-    assert calls == [("tiny", "DEFAULT", 3)] and info["pretrained"] is True
+    model, info = load_model_source("torchvision:tiny", (3, 16, 16), 3)
+    assert calls == [("tiny", None, 3)] and info["pretrained"] is False and info["weights"] == {"tag": None}
     assert info["input"]["mean"] == [0.485, 0.456, 0.406] and info["input"]["normalize"].startswith("auto")
     assert torch.equal(model(x), model.net((x - model.normalize.mean) / model.normalize.std))
     model, info = load_model_source("timm:tiny", (3, 16, 16), 3)  # random weights: the head is reset to 3 classes
     assert info["input"]["std"] == [0.5, 0.5, 0.5] and model.net.num_classes == 3
     model, info = load_model_source("timm:tiny", (3, 16, 16), 3, ModelOptions(normalize="none"))
     assert torch.equal(model(x), model.net(x)) and info["input"]["normalize"] == "none"
-    with pytest.raises(FreqlensError, match="with pretrained weights has 1000 classes, not the 3 asked for"):
-        load_model_source("timm:tiny", (3, 16, 16), 3, ModelOptions(pretrained=True))
+    with pytest.raises(FreqlensError, match="has 1000 outputs but the image set has 3 classes"):
+        load_model_source("timm:tiny", (3, 16, 16), 3, ModelOptions(weights="pretrained"))
+    model, info = load_model_source("timm:tiny", (3, 16, 16), 1000, ModelOptions(weights="a1_in1k"))
+    assert calls[-1] == ("tiny.a1_in1k", True, 3) and info["weights"] == {"tag": "a1_in1k"} and info["pretrained"]
 
 
 def test_every_registry_model_is_recognised_as_standardising_itself():

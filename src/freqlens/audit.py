@@ -8,7 +8,8 @@ the runs root, indexed; finished cells are skipped) and writes ``report.html`` w
 
 Defaults scale with the image size: radii at fixed fractions of the Nyquist radius (:func:`freqlens.radii.
 default_radii`), the heat map full up to 64x64 and sampled beyond (:func:`freqlens.analyses.heatmap_plan.
-default_plan`), its ε at a fixed per-pixel amplitude, and the number of images of the costly analyses (heat map,
+default_plan`), its ε through Yin et al.'s two values (:func:`heatmap_eps`), the attacks' ε at a fixed L2 size
+(:func:`attack_eps`), and the number of images of the costly analyses (heat map,
 sensitivity, attacks, feature spectra) shrinking with the pixel count (:data:`IMAGES_AT_224`), so an audit of a
 ResNet-18 on 500 images at 224x224 fits in minutes on a CPU.
 
@@ -17,13 +18,15 @@ Example:
     [28.0, 56.0, 84.0, 112.0]
     >>> default_params("heatmap", 224, 224, 500, 1000)["n"], default_params("heatmap", 32, 32, 500, 10)["n"]
     (24, 64)
+    >>> heatmap_eps(32, 32), heatmap_eps(224, 224), round(attack_eps(224, 224) * 255, 2)
+    (4.0, 15.7, 1.09)
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +40,74 @@ IMAGES_AT_224 = {"heatmap": 24, "sensitivity": 64, "perturbations": 32, "band_at
 MAX_IMAGES = {"heatmap": 64, "sensitivity": 500, "perturbations": 200, "band_attacks": 200, "feature_spectra": 500}
 EXACT_LOGITS_MAX = 10  # sensitivity sums every logit's gradient up to this many classes; beyond, random projections
 PROJECTIONS = 4  # random projections of the logits per image for the sensitivity estimate
-HEATMAP_PIXEL_AMPLITUDE = 0.125  # eps / sqrt(H W): Yin et al.'s eps = 4 at 32x32
+# Heat-map eps: Yin et al.'s L2 norms, 4 for CIFAR-10 (32x32) and 15.7 for ImageNet (224x224), joined by the power law
+# eps = 4 (side / 32)^a through both (side = sqrt(H W)); our interpolation between and beyond their two sizes.
+HEATMAP_EPS = {32: 4.0, 224: 15.7}
+# Attack eps (L-inf, pixels in [0, 1]): 0.03 at 32x32, scaled by 32 / side so a perturbation of that L-inf size has the
+# same L2 norm at every size (0.0043, about 1.1/255, at 224x224, where 0.03 fooled every band of a pretrained model).
+ATTACK_EPS_AT_32 = 0.03
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model of an audit: its source (any :func:`freqlens.sources.load_model_source` spec) and options."""
+    """One model of an audit: its source (any :func:`freqlens.sources.load_model_source` spec) and options;
+    ``weights`` as :mod:`freqlens.weights` reads it (None: fresh)."""
 
     spec: str
     label: str | None = None
     arch: str | None = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-    pretrained: bool = False
+    weights: str | None = None
     normalize: str | None = None
     seed: int = 0
+
+
+SPEC_OPTIONS = ("weights", "label", "arch", "normalize", "seed")
+
+
+def parse_model_spec(text: str, defaults: ModelSpec | None = None) -> ModelSpec:
+    """``MODEL[,key=value,...]``: a model and its own options, over ``defaults`` (the command line's options).
+
+    The keys ``weights``, ``label``, ``arch``, ``normalize`` and ``seed`` set those fields; any other key is a builder
+    argument (as ``--model-arg``). A spec naming an existing file is taken whole.
+
+    Example:
+        >>> m = parse_model_spec("torchvision:mobilenet_v2,weights=IMAGENET1K_V1,label=pretrained,width_mult=1.0")
+        >>> m.spec, m.weights, m.label, dict(m.kwargs)
+        ('torchvision:mobilenet_v2', 'IMAGENET1K_V1', 'pretrained', {'width_mult': 1.0})
+    """
+    from freqlens.sources import parse_model_args
+
+    base = defaults or ModelSpec(text)
+    if "," not in text or Path(text).exists():
+        return replace(base, spec=text)
+    spec, *pairs = text.split(",")
+    bad = [p for p in pairs if "=" not in p or not p.partition("=")[0].strip()]
+    if bad or not spec:
+        raise FreqlensError(f"model {text!r}: options after the model must be key=value (e.g. weights=IMAGENET1K_V1)")
+    options = dict(p.split("=", 1) for p in pairs)
+    fields: dict[str, Any] = {k.strip(): options.pop(k).strip() for k in list(options) if k.strip() in SPEC_OPTIONS}
+    if "seed" in fields:
+        try:
+            fields["seed"] = int(fields["seed"])
+        except ValueError:
+            raise FreqlensError(f"model {text!r}: seed must be an integer, got {fields['seed']!r}") from None
+    if fields.get("weights", "").lower() == "none":
+        fields["weights"] = None
+    kwargs = {**base.kwargs, **parse_model_args([f"{k.strip()}={v}" for k, v in options.items()])}
+    return replace(base, spec=spec, kwargs=kwargs, **fields)
+
+
+def heatmap_eps(h: int, w: int) -> float:
+    """The heat map's L2 norm for ``h`` x ``w`` images (see :data:`HEATMAP_EPS`), to 3 decimals."""
+    (s0, e0), (s1, e1) = sorted(HEATMAP_EPS.items())
+    power = math.log(e1 / e0) / math.log(s1 / s0)
+    return round(e0 * (math.sqrt(h * w) / s0) ** power, 3)
+
+
+def attack_eps(h: int, w: int) -> float:
+    """The attacks' L∞ budget for ``h`` x ``w`` images (see :data:`ATTACK_EPS_AT_32`), to 5 decimals."""
+    return round(ATTACK_EPS_AT_32 * 32 / math.sqrt(h * w), 5)
 
 
 def _images(name: str, h: int, w: int, n: int) -> int:
@@ -78,7 +135,7 @@ def default_params(
         return {"radii": list(radii) if radii else default_radii(h, w), "batch_size": 64}
     if name == "heatmap":
         plan = default_plan(h, w)
-        eps = round(HEATMAP_PIXEL_AMPLITUDE * math.sqrt(h * w), 3)
+        eps = heatmap_eps(h, w)
         batch = min(256, max(32, round(256 * 32 * 32 / (h * w)))) if device == "cpu" else None
         return {
             "eps": eps,
@@ -91,21 +148,22 @@ def default_params(
         target = "logits" if num_classes <= EXACT_LOGITS_MAX else "projection"
         extra: dict[str, Any] = {"projections": PROJECTIONS, "metric": "rms"} if target == "projection" else {}
         return {"n": _images(name, h, w, n), "target": target, "batch_size": 16, **extra}
-    if name == "perturbations":
-        return {"n": _images(name, h, w, n), "eps": 0.03, "steps": 5, "batch_size": 32}
-    if name == "band_attacks":
-        return {"n": _images(name, h, w, n), "eps": 0.03, "steps": 5, "batch_size": 32}
+    if name in ("perturbations", "band_attacks"):
+        return {"n": _images(name, h, w, n), "eps": attack_eps(h, w), "steps": 5, "batch_size": 32}
     if name == "feature_spectra":
         return {"n": _images(name, h, w, n), "batch_size": 16}
     return {}
 
 
 def model_label(model: ModelSpec) -> str:
-    """The model's name in tables, run folders and figure files: ``--label``, else its source's short name."""
+    """The model's name in tables, run folders and figure files: ``--label``, else its source's short name with its
+    weights (``torchvision:mobilenet_v2@IMAGENET1K_V1``)."""
     from freqlens.sources import default_label
 
     text = model.label or default_label(model.spec)
-    return "".join(c if c.isalnum() or c in "-_.:=" else "_" for c in text)
+    if not model.label and model.weights is not None:
+        text += "@" + (Path(model.weights).stem if "/" in model.weights or "." in model.weights else model.weights)
+    return "".join(c if c.isalnum() or c in "-_.:=@" else "_" for c in text)
 
 
 def plan(
@@ -123,11 +181,13 @@ def plan(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     data_dir: Path | None = None,
     device: str = "cpu",
+    labels: str = "dataset",
 ) -> list[Any]:
     """The audit's cells: one per (analysis, model), models loaded and checked on the images first.
 
     ``radii`` (cycles per image, or a string such as ``"0.25n,0.5n"``) applies to ``hfc``; ``params`` overrides an
-    analysis' defaults (``{"heatmap": {"n": 50}}``).
+    analysis' defaults (``{"heatmap": {"n": 50}}``); ``labels="predicted"`` audits without labels (each model
+    against its own clean predictions).
     """
     from freqlens.analyses import get_analysis
     from freqlens.experiments.audit import data_config, load_images, load_model, model_config
@@ -140,16 +200,16 @@ def plan(
         raise FreqlensError(f"-n must be a positive number of images, got {n}")
     for name in analyses:
         get_analysis(name)  # unknown names fail here, with the list of known ones
-    labels = [model_label(m) for m in models]
-    if len(set(labels)) != len(labels):
-        raise FreqlensError(f"model labels {labels} are not unique; name the models (--label)")
-    data_entry = data_config(data, split, n, seed, image_size, resize, class_index)
+    names = [model_label(m) for m in models]
+    if len(set(names)) != len(names):
+        raise FreqlensError(f"model labels {names} are not unique; name the models (--label or MODEL,label=NAME)")
+    data_entry = data_config(data, split, n, seed, image_size, resize, class_index, labels)
     images = load_images(data_entry, data_dir)
     _, h, w = images.image_shape
     radii_list = parse_radii(radii, h, w) if isinstance(radii, str) else radii
     cells = []
-    for model, label in zip(models, labels, strict=True):
-        entry = model_config(model.spec, model.arch, dict(model.kwargs), model.pretrained, model.normalize, model.seed)
+    for model, label in zip(models, names, strict=True):
+        entry = model_config(model.spec, model.arch, dict(model.kwargs), model.weights, model.normalize, model.seed)
         load_model(entry, images, device)  # one-line errors now: size, output shape, classes, imports
         for name in analyses:
             resolved = default_params(name, h, w, len(images), images.num_classes, radii_list, device)

@@ -135,7 +135,7 @@ def run_analysis(
     resolved = dict(params(images) if callable(params) else params)
     cells, infos = [], []
     for spec, label in zip(models, labels, strict=True):
-        entry = model_config(spec.spec, spec.arch, dict(spec.kwargs), spec.pretrained, spec.normalize, spec.seed)
+        entry = model_config(spec.spec, spec.arch, dict(spec.kwargs), spec.weights, spec.normalize, spec.seed)
         _, info = load_model(entry, images, device)  # one-line errors now: size, output shape, classes, imports
         infos.append(info)
         own = {**resolved, **({label_param: label} if label_param else {})}

@@ -3,13 +3,14 @@
 Reads ``<out>/reproduce.json`` (when present) and every ``<out>/<recipe>/summary.json``; figures are embedded as
 base64 data URIs, so ``report.html`` can be mailed or attached on its own.
 
-The page opens with a linked contents list and the scoreboard. Each experiment then shows the claims this run judged:
-our value with its uncertainty, the paper's value with its provenance tag (legend from ``papers.md`` §0), the
-criterion and the margin it demands, the negative control and its outcome, and the verdict (:mod:`freqlens.verdicts`:
-agrees, disagrees, inconclusive, not detected at this scale, noise not measured, cannot discriminate), with a
-diagnosis for every disagreement, and the p-value behind the mark with its Holm adjustment over all tested claims of
-the reproduction (the scoreboard counts both). The paper's numbers that only the paper profile judges follow in a
-section of their own at the end.
+The page opens with a linked contents list and, when any claim was judged, the scoreboard. Each experiment then
+shows the claims this run judged: our value with its uncertainty, the paper's value with its provenance tag (legend
+below the scoreboard), the criterion and the margin it demands, the negative control and its outcome, and the verdict
+(:mod:`freqlens.verdicts`: agrees, disagrees, inconclusive, not detected at this scale, noise not measured, cannot
+discriminate), with a diagnosis for every disagreement, and the p-value behind the mark with its Holm adjustment over
+all tested claims of the reproduction (the scoreboard counts both). The paper's numbers that only the paper profile
+judges follow in a section of their own at the end. Figures kept in one folder two levels down
+(``<analysis>/<kind>/<model>.png``, as the audit writes them) are shown side by side, one column per model.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ CSS_CLASS = {status: label.replace(" ", "") for status, label in LABELS.items()}
 CLAIM_COLUMNS = ["claim", "ours", "paper", "source", "criterion", "negative control", "verdict", "p (Holm)", "note"]
 
 _CSS = """
-body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1500px;margin:2em auto;padding:0 1em;
 color:#1b1f23}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.8em 0;font-size:.92em}th,td{border:1px solid #ccc;padding:.25em .55em;
@@ -64,6 +65,7 @@ text-align:left;vertical-align:top}th{background:#f3f4f6}td.num{text-align:right
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#444;font-size:.9em}
 .error{background:#fce8e6;padding:.5em;white-space:pre-wrap;font-family:monospace;font-size:.85em}
 code{background:#f3f4f6;padding:0 .25em}
+.row{display:flex;gap:1em;align-items:flex-start}.row figure{flex:1 1 0;min-width:0}
 """
 
 
@@ -275,10 +277,30 @@ def score_line(summaries: Sequence[Summary]) -> str:
     return f"Holm-adjusted over {family} tested claims (family-wise 5 %): {held}; per claim: {per_claim}"
 
 
+def _has_claims(summaries: list[Summary]) -> bool:
+    return any(s.comparisons for s in summaries)
+
+
+def _figure_rows(figures: list[Any]) -> list[list[Any]]:
+    """Consecutive figures in one folder two levels down (``analysis/kind/model.png``) form a row; others stand
+    alone."""
+    rows: list[list[Any]] = []
+    for f in figures:
+        parent = Path(f.path).parent
+        if rows and len(parent.parts) >= 2 and Path(rows[-1][-1].path).parent == parent:
+            rows[-1].append(f)
+        else:
+            rows.append([f])
+    return rows
+
+
 def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -> str:
     """The report page as one HTML string, figures inlined."""
     unjudged = [s for s in summaries if _unjudged(s)]
+    claims = _has_claims(summaries)
     contents = [f"<li><a href='#{html.escape(s.recipe)}'>{html.escape(s.title)}</a></li>" for s in summaries]
+    if claims:
+        contents.insert(0, "<li><a href='#scoreboard'>Scoreboard</a></li>")
     if unjudged:
         contents.append("<li><a href='#paper-numbers'>Paper numbers not judged at this scale</a></li>")
     parts = [
@@ -286,17 +308,18 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
         f"<title>{html.escape(_title(meta))}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(_title(meta))}</h1>",
-        "<nav><h2 id='contents'>Contents</h2><ol><li><a href='#scoreboard'>Scoreboard</a></li>"
-        + "".join(contents)
-        + "</ol></nav>",
+        "<nav><h2 id='contents'>Contents</h2><ol>" + "".join(contents) + "</ol></nav>",
         _paragraphs(_intro(meta)),
-        "<h2 id='scoreboard'>Scoreboard</h2>",
-        _html_table(SCORE_COLUMNS, [[_cell(v) for v in row] for row in _score(summaries)]),
-        f"<p>{html.escape(score_line(summaries))}.</p>",
-        "<p>Provenance tags (from <code>papers.md</code> §0): "
-        + "; ".join(f"<span class='tag'>[{t}]</span> {html.escape(d)}" for t, d in TAGS.items())
-        + ".</p>",
     ]
+    if claims:
+        parts += [
+            "<h2 id='scoreboard'>Scoreboard</h2>",
+            _html_table(SCORE_COLUMNS, [[_cell(v) for v in row] for row in _score(summaries)]),
+            f"<p>{html.escape(score_line(summaries))}.</p>",
+            "<p>Provenance tags: "
+            + "; ".join(f"<span class='tag'>[{t}]</span> {html.escape(d)}" for t, d in TAGS.items())
+            + ".</p>",
+        ]
     for failure in meta.get("recipes", []):
         if failure.get("errors"):
             parts.append(f"<h2>{html.escape(failure['recipe'])}: failed</h2>")
@@ -312,12 +335,13 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
             rows, classes = _comparison_rows(*_judged_with(s, marks))
             parts.append(_html_table(CLAIM_COLUMNS, rows, classes))
         parts.extend(_table_html(t) for t in s.tables)
-        for f in s.figures:
-            uri = _data_uri(figure_file(out_dir, s.recipe, f.path))
-            parts.append(
-                f"<figure><img src='{uri}' alt='{html.escape(f.caption)}'>"
-                f"<figcaption>{_inline(f.caption)}</figcaption></figure>"
-            )
+        for row in _figure_rows(list(s.figures)):
+            shown = [
+                f"<figure><img src='{_data_uri(figure_file(out_dir, s.recipe, f.path))}' "
+                f"alt='{html.escape(f.caption)}'><figcaption>{_inline(f.caption)}</figcaption></figure>"
+                for f in row
+            ]
+            parts.append(shown[0] if len(shown) == 1 else "<div class='row'>" + "".join(shown) + "</div>")
     if unjudged:
         parts.append("<h2 id='paper-numbers'>Paper numbers not judged at this scale</h2>")
         parts.append(_paragraphs(UNJUDGED_TEXT))
@@ -352,8 +376,10 @@ def _title(meta: dict[str, Any]) -> str:
 
 AUDIT_TEXT = (
     "The models below were audited side by side by `freqlens audit`: every analysis ran on each model with the same "
-    "images, and each analysis has one table (a column per model) and each model's figures. No paper values are "
-    "judged here, so the scoreboard is empty."
+    "images, and each analysis has one table (a column per model) and its figures, one column per model. Methods: "
+    "LFC/HFC views (Wang et al., CVPR 2020, §3), the Fourier heat map (Yin et al., NeurIPS 2019, §3), gradient "
+    "sensitivity against the data spectrum, first-layer kernels (Wang et al., §5.1), spectra of adversarial "
+    "perturbations and band-limited attacks."
 )
 
 
@@ -430,18 +456,21 @@ def render_markdown(out_dir: Path, summaries: list[Summary], meta: dict[str, Any
     """The report as Markdown; figures are linked relative to the output folder. Text from the summaries is
     escaped: Markdown formatting in it works, HTML shows as text."""
     unjudged = [s for s in summaries if _unjudged(s)]
-    contents = [f"{i}. [{_md(s.title)}](#{quote(s.recipe)})" for i, s in enumerate(summaries, 2)]
+    first = 2 if _has_claims(summaries) else 1
+    contents = [f"{i}. [{_md(s.title)}](#{quote(s.recipe)})" for i, s in enumerate(summaries, first)]
     if unjudged:
-        contents.append(f"{len(summaries) + 2}. [Paper numbers not judged at this scale](#paper-numbers)")
+        contents.append(f"{len(summaries) + first}. [Paper numbers not judged at this scale](#paper-numbers)")
+    claims = _has_claims(summaries)
     parts = [
         f"# {_md(_title(meta))}",
-        "## Contents\n\n1. [Scoreboard](#scoreboard)\n" + "\n".join(contents),
+        "## Contents\n\n" + ("1. [Scoreboard](#scoreboard)\n" if claims else "") + "\n".join(contents),
         _md(_intro(meta)),
-        "## Scoreboard",
     ]
-    parts.append(_md_table(SCORE_COLUMNS, _score(summaries)))
-    parts.append(_md(score_line(summaries)) + ".")
-    parts.append("Provenance tags: " + "; ".join(f"[{t}] {d}" for t, d in TAGS.items()) + ".")
+    if claims:
+        parts.append("## Scoreboard")
+        parts.append(_md_table(SCORE_COLUMNS, _score(summaries)))
+        parts.append(_md(score_line(summaries)) + ".")
+        parts.append("Provenance tags: " + "; ".join(f"[{t}] {d}" for t, d in TAGS.items()) + ".")
     for failure in meta.get("recipes", []):
         for e in failure.get("errors", []):
             parts.append(f"**{_md(str(failure['recipe']))} failed:**\n\n{_md_code(str(e))}")

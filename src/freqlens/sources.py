@@ -2,12 +2,16 @@
 
 One resolver (:func:`load_model_source`) serves every analysis command. A spec is, in this order:
 
-* ``torchvision:NAME`` / ``timm:NAME``: built by the package (``pretrained`` fetches its weights on this machine);
+* ``torchvision:NAME`` / ``timm:NAME``: built by the package;
 * a file: a freqlens model file (``freqlens train``'s ``model.pt``), a TorchScript archive (``torch.jit.save``), or
-  a bare ``state_dict`` (``torch.save(model.state_dict())``) whose architecture ``arch`` names (a registry name or
-  ``package.module:callable``); weights are read with ``weights_only=True``;
+  a bare ``state_dict`` (``torch.save(model.state_dict())``) whose architecture ``arch`` names (a registry name,
+  ``torchvision:NAME``, ``timm:NAME`` or ``package.module:callable``); weights are read with ``weights_only=True``;
 * ``package.module:callable``: the user's code builds the model, called with ``kwargs``;
 * a registry name: built with fresh (untrained) weights under ``seed``.
+
+Every built model (package, callable, registry) starts from the weights ``weights`` names (:mod:`freqlens.weights`:
+none, ``pretrained``, a package tag, or a state_dict file); ``info["weights"]`` records the tag and the file's
+SHA-256. A bare state_dict file with ``arch`` is the same as ``arch`` with ``weights=FILE``.
 
 Input convention: the returned model takes images in [0, 1], so filters and perturbations act in pixel space. Models
 that standardise their input themselves (freqlens models: a :class:`~freqlens.models.layers.Normalize` first) are
@@ -21,7 +25,7 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ from torch import Tensor, nn
 from freqlens.callables import call, is_callable_spec, load_callable
 from freqlens.errors import FreqlensError
 from freqlens.models.layers import Normalize, NormalizedModel, leading_normalize, parse_normalize
+from freqlens.weights import match_prefixes, read_state_dict, torchvision_tag, weights_kind, weights_record
 
 NORMALIZE_CHOICES = "imagenet, cifar10, cifar100, MEAN,STD or none"
 _STATE_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
@@ -38,12 +43,12 @@ _STATE_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """How to build or wrap a model: ``arch`` of a bare state_dict, builder ``kwargs``, package ``pretrained``
-    weights, and the input standardisation ``normalize`` (None: not given)."""
+    """How to build or wrap a model: ``arch`` of a bare state_dict, builder ``kwargs``, the ``weights`` it starts from
+    (:mod:`freqlens.weights`; None: fresh), and the input standardisation ``normalize`` (None: not given)."""
 
     arch: str | None = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-    pretrained: bool = False
+    weights: str | None = None
     normalize: str | None = None
 
 
@@ -88,22 +93,67 @@ def _state_dict(path: Path, payload: dict[str, Any]) -> tuple[dict[str, Tensor],
 
 
 def _build(
-    spec: str, kwargs: Mapping[str, Any], num_classes: int, in_channels: int, image_size: int
+    spec: str, opts: ModelOptions, num_classes: int, in_channels: int, image_size: int
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """A registry model or a ``module:callable`` model with fresh weights."""
-    if is_callable_spec(spec):
+    """A package, registry or ``module:callable`` model with the weights ``opts.weights`` names."""
+    from freqlens.models import create_model
+
+    kind = weights_kind(opts.weights)
+    package = spec.split(":", 1)[0] in ("torchvision", "timm")
+    kwargs = dict(opts.kwargs)
+    if package:
+        tag = opts.weights if kind in ("tag", "pretrained") else None
+        net = create_model(
+            spec, num_classes, in_channels, image_size, normalize=opts.normalize or "auto", weights=tag, **kwargs
+        )
+        info: dict[str, Any] = {"source": spec.split(":", 1)[0], "name": spec, "kwargs": kwargs}
+        record = dict(getattr(net, "freqlens_weights", {"tag": None}))
+    elif is_callable_spec(spec):
+        if kind == "pretrained":
+            raise FreqlensError(f"--pretrained applies to torchvision:NAME and timm:NAME models, not to {spec}")
+        if kind == "tag":
+            kwargs["weights"] = opts.weights  # torchvision-style builders take their tag as `weights`
         net = call(spec, load_callable(spec, "model"), kwargs, "model")
         if not isinstance(net, nn.Module):
             raise FreqlensError(f"model {spec} returned a {type(net).__name__}, not a torch.nn.Module")
-        return net, {"source": "callable", "callable": spec, "kwargs": dict(kwargs)}
-    from freqlens.models import create_model
+        info = {"source": "callable", "callable": spec, "kwargs": kwargs}
+        record = {"tag": opts.weights if kind == "tag" else None}
+    else:
+        if kind in ("tag", "pretrained"):
+            raise FreqlensError(
+                f"registry model {spec} has no published weights ({opts.weights!r}); give a weights file: "
+                f"{spec},weights=FILE"
+            )
+        net = create_model(spec, num_classes=num_classes, in_channels=in_channels, image_size=image_size, **kwargs)
+        info = {"source": "registry", "name": spec, "kwargs": kwargs}
+        record = {"tag": None}
+    if kind == "file":
+        assert opts.weights is not None
+        path = Path(opts.weights)
+        if not path.is_file():
+            raise FreqlensError(f"weights file {path} of model {spec} does not exist")
+        note = _load_weights_file(net, path, spec)
+        record = {**weights_record(None, path), **({"unwrapped": note} if note else {})}
+    info["weights"] = record
+    info["pretrained"] = record.get("tag") is not None or kind == "file"
+    return net, info
 
-    net = create_model(spec, num_classes=num_classes, in_channels=in_channels, image_size=image_size, **kwargs)
-    return net, {"source": "registry", "name": spec, "kwargs": dict(kwargs)}
+
+def _load_weights_file(net: nn.Module, path: Path, arch: str) -> str:
+    """Load a state_dict file into ``net`` (into the network a freqlens wrapper holds, when it is one); returns a
+    note of what was unwrapped."""
+    from freqlens.checkpoint import check_fit
+
+    target = net.net if isinstance(net, NormalizedModel) else net
+    state, note = _state_dict(path, read_state_dict(path))
+    state, prefixes = match_prefixes(state, target)
+    check_fit(path, target, state, arch)
+    target.load_state_dict(state)
+    return ", ".join(n for n in (note, prefixes) if n)
 
 
 def _from_file(path: Path, opts: ModelOptions, shape: tuple[int, int, int], num_classes: int) -> tuple[nn.Module, Any]:
-    from freqlens.checkpoint import FORMATS, check_fit, load_model, read_file
+    from freqlens.checkpoint import FORMATS, load_model
 
     where = {"path": str(path.resolve())}
     if is_torchscript(path):
@@ -114,22 +164,24 @@ def _from_file(path: Path, opts: ModelOptions, shape: tuple[int, int, int], num_
         except Exception as exc:  # a damaged archive fails in torch's C++ loader
             raise FreqlensError(f"cannot load {path} as TorchScript: {str(exc).strip().splitlines()[0]}") from None
         return net, {"source": "torchscript", **where}
-    payload = read_file(path)
+    payload = read_state_dict(path)
     if payload.get("format") in FORMATS:
         if opts.arch:
             raise FreqlensError(f"{path} is a freqlens model file that names its architecture; drop --arch")
         net, info = load_model(path)
         return net, {"source": "checkpoint", **where, "info": json.loads(json.dumps(info, default=str))}
-    state, note = _state_dict(path, payload)
     if not opts.arch:
+        state, _ = _state_dict(path, payload)
         raise FreqlensError(
             f"{path} holds a bare state_dict ({len(state)} tensors) with no architecture; name it with --arch "
-            "(a registry name such as small_cnn, or package.module:callable) and --model-arg key=value"
+            "(a registry name such as small_cnn, torchvision:NAME, timm:NAME or package.module:callable) and "
+            "--model-arg key=value"
         )
-    net, info = _build(opts.arch, opts.kwargs, num_classes, shape[0], shape[1])
-    check_fit(path, net, state, opts.arch)
-    net.load_state_dict(state)
-    return net, {"source": "state_dict", **where, "arch": info, **({"unwrapped": note} if note else {})}
+    net, info = _build(opts.arch, replace(opts, weights=str(path)), num_classes, shape[0], shape[1])
+    weights = info.pop("weights")
+    info.pop("pretrained")
+    unwrapped = {"unwrapped": weights.pop("unwrapped")} if "unwrapped" in weights else {}
+    return net, {"source": "state_dict", **where, "arch": info, "weights": weights, **unwrapped}
 
 
 def _stats(norm: Normalize) -> dict[str, list[float]]:
@@ -230,34 +282,45 @@ def load_model_source(
     channels = image_shape[0]
     torch.manual_seed(seed)  # fresh weights (registry, callable, package without pretrained) are reproducible
     path = Path(spec)
-    if spec.split(":", 1)[0] in ("torchvision", "timm") and not path.exists():
-        if opts.arch:
-            raise FreqlensError(f"--arch applies to a state_dict file, not to {spec}")
-        from freqlens.models import create_model
-
-        kwargs = {**opts.kwargs, "pretrained": opts.pretrained, "normalize": opts.normalize or "auto"}
-        net = create_model(spec, num_classes, channels, image_shape[1], **kwargs)
-        info: dict[str, Any] = {"source": spec.split(":", 1)[0], "name": spec, "pretrained": opts.pretrained}
-        info["kwargs"] = dict(opts.kwargs)
+    package = spec.split(":", 1)[0] in ("torchvision", "timm") and not path.exists()
+    if opts.arch and not path.is_file():
+        raise FreqlensError(f"--arch applies to a state_dict file, not to {spec}; give weights as {spec},weights=FILE")
+    if package:
+        net, info = _build(spec, opts, num_classes, channels, image_shape[1])
+    elif path.is_file():
+        if opts.weights is not None:
+            raise FreqlensError(f"{spec} is a file holding weights itself; drop weights= (or give it as weights=)")
+        net, info = _from_file(path, opts, image_shape, num_classes)
+    elif path.is_dir():
+        raise FreqlensError(f"model {spec} is a folder; give the model file inside it (e.g. {path / 'model.pt'})")
+    elif path.suffix in {".pt", ".pth", ".ts", ".bin"} or "/" in spec or "\\" in spec:
+        raise FreqlensError(f"model file {spec} does not exist")
     else:
-        if opts.pretrained:
-            raise FreqlensError(f"--pretrained applies to torchvision:NAME and timm:NAME models, not to {spec}")
-        if path.is_file():
-            net, info = _from_file(path, opts, image_shape, num_classes)
-        elif path.is_dir():
-            raise FreqlensError(f"model {spec} is a folder; give the model file inside it (e.g. {path / 'model.pt'})")
-        elif path.suffix in {".pt", ".pth", ".ts", ".bin"} or "/" in spec or "\\" in spec:
-            raise FreqlensError(f"model file {spec} does not exist")
-        else:
-            if opts.arch:
-                raise FreqlensError(f"--arch applies to a state_dict file, not to {spec}")
-            net, info = _build(spec, opts.kwargs, num_classes, channels, image_shape[1])
-            if info["source"] == "registry":
-                info.update(trained=False, init_seed=seed)
-    net, info["input"] = _input_convention(spec, net, info["source"], opts.normalize, channels)
+        net, info = _build(spec, opts, num_classes, channels, image_shape[1])
+        if info["source"] == "registry" and info["weights"].get("file") is None:
+            info.update(trained=False, init_seed=seed)
+    source = info["arch"]["source"] if info["source"] == "state_dict" else info["source"]
+    net, info["input"] = _input_convention(spec, net, source, opts.normalize, channels)
     net = net.to(device).eval()
     check_output(net, spec, image_shape, num_classes, device)
     return net, info
+
+
+def resolve_weights(spec: str, weights: str | None) -> str | None:
+    """``weights`` as a cell records it: ``none`` -> None, a file -> its absolute path, torchvision's ``pretrained``
+    -> the tag it picks on this machine (:func:`freqlens.weights.torchvision_tag`)."""
+    kind = weights_kind(weights)
+    if kind == "none":
+        return None
+    assert weights is not None
+    if kind == "file":
+        return str(Path(weights).resolve())
+    source, _, name = spec.partition(":")
+    if kind == "pretrained" and source == "torchvision" and not Path(spec).exists():
+        from freqlens.models.external import import_package
+
+        return str(torchvision_tag(import_package(source, spec), name, weights).name)
+    return weights
 
 
 def default_label(spec: str) -> str:

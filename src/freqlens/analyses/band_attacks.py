@@ -34,8 +34,10 @@ def default_bands(h: int, w: int) -> list[str]:
     return [FULL, f"lfc:{q:g}", f"band:{q:g}:{2 * q:g}", f"hfc:{2 * q:g}"]
 
 
-def bands_figure(bands: Sequence[str], accuracy: Sequence[Estimate], clean: Estimate, eps: float) -> Figure:
-    """Accuracy under attack per band (95 % intervals), against the clean accuracy."""
+def bands_figure(
+    bands: Sequence[str], accuracy: Sequence[Estimate], clean: Estimate, eps: float, score_name: str = "accuracy"
+) -> Figure:
+    """Accuracy (``score_name``) under attack per band (95 % intervals), against the clean accuracy."""
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
     x = range(len(bands))
     values = [a.value for a in accuracy]
@@ -43,7 +45,7 @@ def bands_figure(bands: Sequence[str], accuracy: Sequence[Estimate], clean: Esti
     ax.bar(x, values, yerr=errors, color="C3", alpha=0.8, capsize=3)
     ax.axhline(clean.value, color="k", ls="--", lw=1, label=f"clean {clean.value:.3f}")
     ax.set_xticks(list(x), list(bands), fontsize=8)
-    ax.set_ylabel(f"accuracy under PGD-L∞ ε={eps:g}")
+    ax.set_ylabel(f"{score_name} under PGD-L∞ ε={eps:g}", fontsize=8 if len(score_name) > 12 else 10)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -67,8 +69,10 @@ def band_attacks_analysis(
     seed: int = 0,
     batch_size: int = 256,
     progress: bool = False,
+    score_name: str = "accuracy",
 ) -> AnalysisResult:
-    """Robust accuracy (correct clean and attacked; binomial over the ``n`` images drawn under ``seed``) per band."""
+    """Robust accuracy (correct clean and attacked; binomial over the ``n`` images drawn under ``seed``) per band;
+    ``score_name`` names it in the figure."""
     x, y = subsample(images, labels, n, seed)
     chosen = list(bands) if bands is not None else default_bands(*x.shape[-2:])
     if not chosen:
@@ -93,7 +97,7 @@ def band_attacks_analysis(
         "band_attacks",
         metrics=metrics,
         arrays={"accuracy": torch.tensor([a.value for a in accuracy], dtype=torch.float64)},
-        figures={"band_attacks": lambda: bands_figure(chosen, accuracy, clean, eps)},
+        figures={"band_attacks": lambda: bands_figure(chosen, accuracy, clean, eps, score_name)},
         conventions={
             **attacks.conventions(),
             "attack": f"PGD-L∞ eps={eps:g}, {steps} steps, random start, stopped per image at its first success",

@@ -294,18 +294,19 @@ def _sampled_axes(ax: Any, values: Tensor, title: str, log: bool = False, cmap: 
     ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
 
 
-def heatmap_figure(hm: HeatMap, title: str = "") -> Figure:
-    """Error-rate and loss maps (centred, linear scale) and their radial profiles against the clean values."""
+def heatmap_figure(hm: HeatMap, title: str = "", error_name: str = "error rate") -> Figure:
+    """Error-rate (``error_name``) and loss maps (centred, linear scale) and their radial profiles against the clean
+    values."""
     from freqlens.analyses.datastats import map_axes
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
     draw = map_axes if bool(hm.error.isfinite().all()) else _sampled_axes
-    draw(axes[0], hm.error, f"error rate (clean {hm.clean_error:.3f})", log=False, cmap="viridis")
+    draw(axes[0], hm.error, f"{error_name} (clean {hm.clean_error:.3f})", log=False, cmap="viridis")
     draw(axes[1], hm.loss, f"loss (clean {hm.clean_loss:.3f})", log=False, cmap="viridis")
     ax = axes[2]
     twin = ax.twinx()
     for axis, values, clean, name, color in (
-        (ax, hm.error, hm.clean_error, "error rate", "C0"),
+        (ax, hm.error, hm.clean_error, error_name, "C0"),
         (twin, hm.loss, hm.clean_loss, "loss", "C1"),
     ):
         profile = sampled_profile(values)
@@ -342,8 +343,10 @@ def heatmap_analysis(
     progress: bool = False,
     window: int | None = None,
     stride: int | None = None,
+    score_name: str = "error rate",
 ) -> AnalysisResult:
-    """:func:`fourier_heatmap` on ``n`` images drawn under ``seed`` (the signs use the same seed).
+    """:func:`fourier_heatmap` on ``n`` images drawn under ``seed`` (the signs use the same seed); ``score_name``
+    names the error in the figure (e.g. "disagreement with clean prediction" when the labels are predictions).
 
     ``window`` / ``stride`` sample the map (:func:`freqlens.analyses.heatmap_plan.make_plan`: the frequencies with
     ``|ky|, |kx| <= window`` and/or those on a grid of step ``stride``); the other bins are NaN. Metrics:
@@ -391,7 +394,7 @@ def heatmap_analysis(
             "radial_counts": counts,
             "sampled": hm.error.isfinite(),
         },
-        figures={"heatmap": lambda: heatmap_figure(hm)},
+        figures={"heatmap": lambda: heatmap_figure(hm, error_name=score_name)},
         conventions={
             **fourier.conventions(),
             **{k: v for k, v in hm.summary().items() if isinstance(v, str)},

@@ -47,6 +47,7 @@ from freqlens.contract import (
     precision_name,
     register_analysis,
     subsample,
+    subsample_indices,
 )
 from freqlens.data import ImageSet
 from freqlens.errors import FreqlensError
@@ -391,18 +392,33 @@ def evaluate_hfc(
     )
 
 
-def default_example_radius(radii: Sequence[float], h: int, w: int) -> float:
+def default_example_radius(radii: Sequence[float], h: int, w: int, counts: Sequence[int] | None = None) -> float:
     """The sweep radius closest to 3/8 of the smaller image side (12 for 32x32): the LFC keeps ~40 % of the bins
-    and looks like the original, as in the paper's Fig. 2."""
+    and looks like the original, as in the paper's Fig. 2. With ``counts`` (HFC-explained images per radius), the
+    closest radius that has any (the target itself when none has).
+
+    Example:
+        >>> radii = [28, 56, 84, 112]
+        >>> default_example_radius(radii, 224, 224), default_example_radius(radii, 224, 224, [0, 0, 2, 2])
+        (84, 84)
+        >>> default_example_radius(radii, 224, 224, [0, 0, 0, 2])
+        112
+        >>> default_example_radius([4, 8, 12, 16], 32, 32, [3, 1, 0, 0])
+        8
+    """
     target = 0.375 * min(h, w)
-    return min(radii, key=lambda r: (abs(r - target), r))
+    having = [r for r, c in zip(radii, counts, strict=True) if c > 0] if counts is not None else []
+    return min(having or radii, key=lambda r: (abs(r - target), r))
 
 
-def plot_examples(result: HFCResult, data: ImageSet, radius: float, k: int = 8) -> Figure | None:
+def plot_examples(
+    result: HFCResult, data: ImageSet, radius: float, k: int = 8, names: Sequence[str] | None = None
+) -> Figure | None:
     """Fig. 2 of the paper: for the top-k HFC-explained images at ``radius``, the original, its LFC and its HFC
     (min-max rescaled to be visible) with the predicted class and confidence under each. None if there are none.
 
-    ``data`` must be the dataset the result was computed on (same order).
+    ``data`` must be the dataset the result was computed on (same order); ``names`` (one per image, e.g. file
+    names) label the rows instead of the image index.
     """
     if len(data) != result.num_images:
         raise FreqlensError(f"the dataset has {len(data)} images but the result {result.num_images}; pass the same")
@@ -420,7 +436,7 @@ def plot_examples(result: HFCResult, data: ImageSet, radius: float, k: int = 8) 
         ]
         for e in found
     ]
-    labels = [f"#{e.index}\ntrue: {result.class_name(e.label)}" for e in found]
+    labels = [f"{names[e.index] if names else f'#{e.index}'}\ntrue: {result.class_name(e.label)}" for e in found]
     fig = image_grid(
         rows,
         row_labels=labels,
@@ -434,8 +450,9 @@ def plot_examples(result: HFCResult, data: ImageSet, radius: float, k: int = 8) 
     return fig
 
 
-def plot_accuracy_vs_radius(result: HFCResult, title: str | None = None) -> Figure:
-    """Accuracy on LFC and HFC views against the radius, with the clean accuracy and chance as reference lines."""
+def plot_accuracy_vs_radius(result: HFCResult, title: str | None = None, score_name: str = "accuracy") -> Figure:
+    """Accuracy (``score_name``) on LFC and HFC views against the radius, with the clean accuracy and chance as
+    reference lines."""
     order = sorted(range(len(result.radii)), key=lambda i: result.radii[i])
     rs = [result.radii[i] for i in order]
     fig, ax = plt.subplots(figsize=(5, 3.6))
@@ -448,7 +465,7 @@ def plot_accuracy_vs_radius(result: HFCResult, title: str | None = None) -> Figu
     ax.axhline(clean, color="k", ls="--", lw=1, label=f"original ({clean:.3f})")
     ax.axhline(1 / len(result.classes), color="gray", ls=":", lw=1, label="chance")
     ax.set_xlabel(f"radius r ({'|k| <= r' if result.inclusive else '|k| < r'}, cycles / image)")
-    ax.set_ylabel("accuracy")
+    ax.set_ylabel(score_name)
     ax.set_ylim(0, 1.02)
     ax.set_title(title or f"{result.dataset}: {result.num_images} images, normalize={result.normalize}", fontsize=9)
     ax.legend(fontsize=8)
@@ -501,14 +518,20 @@ def hfc_analysis(
     batch_size: int = 256,
     amp: bool = False,
     progress: bool = False,
+    names: Sequence[str] | None = None,
+    score_name: str = "accuracy",
 ) -> AnalysisResult:
-    """:func:`evaluate_hfc` on ``n`` images drawn under ``seed``, as an :class:`AnalysisResult`.
+    """:func:`evaluate_hfc` on ``n`` images drawn under ``seed``, as an :class:`AnalysisResult`. ``names`` (one per
+    image of ``images``, e.g. file names) label the examples; ``score_name`` names the accuracy in the figure.
 
     Metrics (binomial estimates over the images): ``accuracy_original``, and per radius r ``accuracy_lfc_r<r>``,
     ``accuracy_hfc_r<r>`` and ``hfc_explained_r<r>`` (the share of HFC-explained images), each over the images whose
     views are not empty (``None`` where none is; the details count the views left out).
     """
     x, y = subsample(images, labels, n, seed)
+    picked = subsample_indices(len(images), n, seed)
+    if names is not None:
+        names = list(names) if picked is None else [names[i] for i in picked.tolist()]
     data = ImageSet.from_tensors(x, y, tuple(classes) if classes is not None else None, dataset)
     result = evaluate_hfc(
         model,
@@ -533,11 +556,14 @@ def hfc_analysis(
         metrics[f"accuracy_hfc_r{r:g}"] = _share(right["hfc"][i], kept["hfc"][i])
         metrics[f"hfc_explained_r{r:g}"] = _share(explained[i], both[i])
     _, h, w = data.image_shape
-    shown = default_example_radius(result.radii, h, w) if example_radius is None else float(example_radius)
+    counts = explained.tolist()
+    shown = default_example_radius(result.radii, h, w, counts) if example_radius is None else float(example_radius)
     result.radius_index(shown)
-    figures: dict[str, Any] = {"accuracy_vs_radius": lambda: plot_accuracy_vs_radius(result)}
+    figures: dict[str, Any] = {
+        "accuracy_vs_radius": lambda: plot_accuracy_vs_radius(result, score_name=score_name),
+    }
     if examples > 0 and result.hfc_explained(shown):
-        figures["hfc_examples"] = lambda: plot_examples(result, data, shown, examples)
+        figures["hfc_examples"] = lambda: plot_examples(result, data, shown, examples, names)
     return AnalysisResult(
         "hfc",
         metrics=metrics,

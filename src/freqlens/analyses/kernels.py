@@ -184,46 +184,62 @@ def conventions(pad: int = 16, radius: float = 4.0) -> dict[str, str]:
     }
 
 
-def _mosaic(weight: Tensor) -> Tensor:
-    """``(out, in, kh, kw)`` -> one image with kernels as tiles (rows = out, cols = in) and NaN gutters."""
+def square_columns(count: int, tile_h: int, tile_w: int) -> int:
+    """How many tiles of ``tile_h`` x ``tile_w`` to put in a row so ``count`` of them make a roughly square grid.
+
+    Example:
+        >>> square_columns(64, 8, 8), square_columns(64, 8, 24), square_columns(3, 8, 8)
+        (8, 5, 2)
+    """
+    return max(1, min(count, math.ceil(math.sqrt(count * tile_h / tile_w))))
+
+
+def _mosaic(weight: Tensor) -> tuple[Tensor, int]:
+    """``(out, in, kh, kw)`` -> one roughly square image and its number of columns of output channels: each output
+    channel is a block of its ``in`` kernels side by side (one-pixel gutters); blocks in rows, two-pixel gutters."""
     o, i, kh, kw = weight.shape
-    canvas = torch.full((o * (kh + 1) - 1, i * (kw + 1) - 1), float("nan"))
+    block_w = i * (kw + 1) - 1
+    cols = square_columns(o, kh + 2, block_w + 2)
+    rows = -(-o // cols)
+    canvas = torch.full((rows * (kh + 2) - 2, cols * (block_w + 2) - 2), float("nan"))
     w = weight.detach().float().cpu()
-    for r in range(o):
-        for c in range(i):
-            canvas[r * (kh + 1) : r * (kh + 1) + kh, c * (kw + 1) : c * (kw + 1) + kw] = w[r, c]
-    return canvas
+    for k in range(o):
+        r, c = divmod(k, cols)
+        top, left = r * (kh + 2), c * (block_w + 2)
+        for j in range(i):
+            canvas[top : top + kh, left + j * (kw + 1) : left + j * (kw + 1) + kw] = w[k, j]
+    return canvas, cols
 
 
 def kernel_grid(kernels: Mapping[str, Tensor], pad: int = 16, radius: float = 4.0) -> Figure:
-    """Side-by-side panels of ``(out, in, kh, kw)`` kernels, one per named entry, each row an output channel and
-    each column an input channel, on a symmetric diverging scale per panel; titles give the HF fraction."""
+    """Side-by-side panels of ``(out, in, kh, kw)`` kernels, one per named entry, each a roughly square grid of
+    output channels (each a block of its input channels' kernels, left to right), on a symmetric diverging scale per
+    panel; titles give the HF fraction."""
     if not kernels:
         raise FreqlensError("kernel_grid needs at least one set of kernels")
     n = len(kernels)
-    first = next(iter(kernels.values()))
-    height = max(3.0, 0.35 * first.shape[0] * (first.shape[2] + 1) / 4)
-    fig, axes = plt.subplots(1, n, figsize=(2.2 * n + 0.6, height), squeeze=False)
+    mosaics = {name: _mosaic(weight) for name, weight in kernels.items()}
+    tall = max(m.shape[0] / m.shape[1] for m, _ in mosaics.values())
+    side = 4.0
+    fig, axes = plt.subplots(1, n, figsize=(side * n + 0.8, min(12.0, max(2.5, side * tall)) + 0.8), squeeze=False)
     for ax, (name, weight) in zip(axes[0], kernels.items(), strict=True):
-        tiles = _mosaic(weight)
+        tiles, cols = mosaics[name]
         scale = float(torch.nan_to_num(tiles).abs().max()) or 1.0
         im = ax.imshow(tiles.numpy(), cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
         hf = float(high_frequency_fraction(weight, pad, radius).mean())
-        ax.set_title(f"{name}\nHF fraction {hf:.3f}", fontsize=8)
-        ax.set_xlabel("input channel", fontsize=7)
-        ax.set_ylabel("output channel", fontsize=7)
-        ax.set_xticks([c * (weight.shape[3] + 1) + weight.shape[3] // 2 for c in range(weight.shape[1])])
-        ax.set_xticklabels([str(c) for c in range(weight.shape[1])], fontsize=6)
+        ax.set_title(f"{name}: {weight.shape[0]} output channels\nHF fraction {hf:.3f}", fontsize=8)
+        ax.set_xlabel(f"{cols} output channels per row; in each, input channels 0..{weight.shape[1] - 1}", fontsize=7)
+        ax.set_xticks([])
         ax.set_yticks([])
-        fig.colorbar(im, ax=ax, fraction=0.08, pad=0.03).ax.tick_params(labelsize=6)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
     fig.tight_layout()
     return fig
 
 
-def kernel_rgb_grid(kernels: Mapping[str, Tensor], per_row: int = 8) -> Figure:
+def kernel_rgb_grid(kernels: Mapping[str, Tensor], per_row: int | None = None) -> Figure:
     """Side-by-side panels of 3-input-channel kernels shown as colour tiles (the HFC paper's Fig. 7 view): each output
     channel's ``(3, kh, kw)`` kernel becomes an RGB image ``0.5 + w / (2 max|w|)`` (scale shared within a panel), so
-    a smooth kernel shows as patches of similar colour."""
+    a smooth kernel shows as patches of similar colour; ``per_row`` tiles a row (default: a square grid)."""
     if not kernels:
         raise FreqlensError("kernel_rgb_grid needs at least one set of kernels")
     n = len(kernels)
@@ -236,7 +252,7 @@ def kernel_rgb_grid(kernels: Mapping[str, Tensor], per_row: int = 8) -> Figure:
             )
         w = weight.detach().float().cpu()
         w = 0.5 + w / (2 * (float(w.abs().max()) or 1.0))
-        cols = min(per_row, o)
+        cols = min(per_row, o) if per_row else square_columns(o, kh, kw)
         rows = -(-o // cols)
         canvas = torch.ones(rows * (kh + 1) - 1, cols * (kw + 1) - 1, 3)
         for k in range(o):

@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -117,6 +117,20 @@ def perturbation_spectrum(
     )
 
 
+def log_power_range(powers: Sequence[Tensor]) -> tuple[float, float]:
+    """The colour range of log10 power maps: the 1st to 99.5th percentile of every bin of every map, so the few
+    strongest bins (DC) do not turn the rest black.
+
+    Example:
+        >>> low, high = log_power_range([torch.logspace(-4, 0, 1000)])
+        >>> round(low, 2), round(high, 2)
+        (-3.96, -0.02)
+    """
+    values = torch.cat([p.flatten().double().clamp_min(1e-30).log10() for p in powers])
+    low, high = torch.quantile(values, torch.tensor([0.01, 0.995], dtype=torch.float64)).tolist()
+    return float(low), float(max(high, low + 1e-6))
+
+
 def spectrum_figure(spectra: Mapping[str, PerturbationSpectrum]) -> Figure:
     """Radial profiles of several models' perturbations (raw power and energy share) and their centred log maps."""
     if not spectra:
@@ -124,18 +138,13 @@ def spectrum_figure(spectra: Mapping[str, PerturbationSpectrum]) -> Figure:
     n = len(spectra)
     fig, axes = plt.subplots(1, 2 + n, figsize=(3.6 * 2 + 2.4 * n, 3.2), squeeze=False)
     prof_ax, share_ax, map_axes = axes[0][0], axes[0][1], axes[0][2:]
-    vmax = max(float(s.power.max()) for s in spectra.values())
+    low, high = log_power_range([s.power for s in spectra.values()])
     for (name, s), ax in zip(spectra.items(), map_axes, strict=True):
         radius = torch.arange(len(s.profile))
         prof_ax.semilogy(radius, s.profile.clamp_min(1e-30), "o-", ms=3, label=name)
         share_ax.plot(radius, s.energy_fraction(), "o-", ms=3, label=name)
-        im = ax.imshow(
-            s.power.clamp_min(vmax * 1e-3).log10().numpy(),
-            vmin=torch.tensor(vmax * 1e-3).log10().item(),
-            vmax=torch.tensor(vmax).log10().item(),
-            cmap="magma",
-        )
-        ax.set_title(f"{name}\nlog10 power, fooled {s.fooled:.2f}", fontsize=8)
+        im = ax.imshow(s.power.clamp_min(1e-30).log10().numpy(), vmin=low, vmax=high, cmap="magma")
+        ax.set_title(f"{name}\nlog10 power (1-99.5 % of bins), fooled {s.fooled:.2f}", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)

@@ -21,10 +21,9 @@ from freqlens.cli.common import (
     PretrainedOpt,
     ResizeOpt,
     SplitOpt,
-    per_model,
+    model_specs,
     resolve_device,
 )
-from freqlens.sources import parse_model_args
 
 
 @app.command()
@@ -65,22 +64,37 @@ def audit(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the image draw and of fresh weights.")] = 0,
     device: DeviceOpt = "auto",
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars.")] = True,
+    labels: Annotated[
+        str,
+        typer.Option(
+            "--labels",
+            help="dataset: the folders' (or the dataset's) labels; predicted: each model's own clean predictions "
+            "(a label-free audit of unlabelled photos: a flat folder is accepted, its classes ImageNet's unless "
+            "--class-index says otherwise; the report speaks of agreement with the clean prediction).",
+        ),
+    ] = "dataset",
+    heatmap_eps: Annotated[
+        float | None,
+        typer.Option(help="L2 norm of the heat map's Fourier basis perturbation (default: 4 at 32 px, 15.7 at 224)."),
+    ] = None,
+    attack_eps: Annotated[
+        float | None,
+        typer.Option(help="L∞ budget of the attacks, pixels in [0, 1] (default: 0.03 x 32 / image side)."),
+    ] = None,
 ) -> None:
     """Audit MODELS on an image set: LFC/HFC accuracy, Fourier heat map, sensitivity vs the data spectrum, first-layer
     kernels, adversarial perturbation spectra, band-limited attacks and feature-map spectra, in one report."""
-    from freqlens.audit import ModelSpec
     from freqlens.audit import audit as run_audit
     from freqlens.errors import FreqlensError
 
-    if label and len(label) != len(models):
-        raise FreqlensError(f"{len(label)} --label values for {len(models)} models; give one per model or none")
-    norms = per_model(normalize, len(models), "--normalize")
-    kwargs = parse_model_args(model_arg)
-    specs = [
-        ModelSpec(m, label[i] if label else None, arch, kwargs, pretrained, norms[i], seed)
-        for i, m in enumerate(models)
-    ]
+    specs = model_specs(models, label, arch, model_arg, pretrained, normalize, seed)
     names = [a.strip() for a in analyses.split(",") if a.strip()]
+    params: dict[str, dict[str, float]] = {}
+    for analysis, eps in (("heatmap", heatmap_eps), ("perturbations", attack_eps), ("band_attacks", attack_eps)):
+        if eps is not None:
+            if eps <= 0:
+                raise FreqlensError(f"--{'heatmap' if analysis == 'heatmap' else 'attack'}-eps must be positive")
+            params[analysis] = {"eps": eps}
     result = run_audit(
         specs,
         data,
@@ -97,5 +111,7 @@ def audit(
         resize=resize,
         class_index=class_index,
         radii=radii,
+        params=params,
+        labels=labels,
     )
     typer.echo(f"report: {result.html}")

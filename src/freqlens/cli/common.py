@@ -89,7 +89,12 @@ ModelArgsOpt = Annotated[
     typer.Option("--model-arg", help="key=value passed to the model builder (registry, callable, --arch); repeat."),
 ]
 PretrainedOpt = Annotated[
-    bool, typer.Option("--pretrained", help="torchvision:/timm: models: their package's pretrained weights.")
+    bool,
+    typer.Option(
+        "--pretrained",
+        help="torchvision:/timm: models: their package's pretrained weights (torchvision: DEFAULT, or the tag whose "
+        "file is in the torch hub cache when DEFAULT's is not). Per model: MODEL,weights=TAG|FILE|none.",
+    ),
 ]
 _NORM_HELP = (
     "What input a foreign model expects: imagenet, cifar10, cifar100, MEAN,STD (standardised: freqlens standardises "
@@ -136,16 +141,18 @@ def model_specs(
     normalize: Sequence[str | None] | str | None,
     seed: int,
 ) -> list[ModelSpec]:
-    """The models of one command line; ``normalize`` once for all or once per model (a string: for all)."""
-    from freqlens.audit import ModelSpec
+    """The models of one command line, each ``MODEL[,key=value,...]`` (:func:`freqlens.audit.parse_model_spec`:
+    its own options win over the command's); ``normalize`` once for all or once per model (a string: for all)."""
+    from freqlens.audit import ModelSpec, parse_model_spec
     from freqlens.sources import parse_model_args
 
     if labels and len(labels) != len(models):
         raise FreqlensError(f"{len(labels)} --label values for {len(models)} models; give one per model or none")
     norms = per_model([normalize] if isinstance(normalize, str) else normalize, len(models), "--normalize")
     kwargs = parse_model_args(model_args)
+    weights = "pretrained" if pretrained else None
     return [
-        ModelSpec(m, labels[i] if labels else None, arch, kwargs, pretrained, norms[i], seed)
+        parse_model_spec(m, ModelSpec(m, labels[i] if labels else None, arch, kwargs, weights, norms[i], seed))
         for i, m in enumerate(models)
     ]
 

@@ -46,11 +46,13 @@ def open_images(
     image_size: int | None = None,
     resize: int | None = None,
     class_index: str | Path | None = None,
+    labelled: bool = True,
 ) -> ImageSet | ImageStream:
     """Resolve a dataset name, path or callable (see the module docstring); folders and datasets stream.
 
     ``image_size`` / ``resize`` (shorter side, then centre crop) and ``class_index`` (folder name -> class index
-    file) apply to image folders and datasets; fixed-size sets (CIFAR, synthetic) refuse them.
+    file, or ``imagenet``) apply to image folders and datasets; fixed-size sets (CIFAR, synthetic) refuse them.
+    ``labelled=False`` also opens a flat folder of unlabelled photos (its labels are predicted by the caller).
     """
     streams = is_callable_spec(spec) or (Path(spec).is_dir() and not _cifar_variant(Path(spec)))
     if not streams and (image_size is not None or resize is not None or class_index is not None):
@@ -72,7 +74,8 @@ def open_images(
         if variant is not None:
             return load_cifar(variant, split, path, download_ok=False)
         split_dir = path / split
-        return folder_stream(split_dir if split_dir.is_dir() else path, image_size, resize, class_index)
+        root = split_dir if split_dir.is_dir() else path
+        return folder_stream(root, image_size, resize, class_index, labelled=labelled)
     raise FreqlensError(
         f"unknown dataset {spec!r}; use cifar10, cifar100, a CIFAR batch folder, an image folder, synthetic:..., or "
         "package.module:callable returning a torch Dataset"

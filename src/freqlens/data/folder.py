@@ -4,7 +4,9 @@ Images are decoded lazily (:func:`folder_stream`) with the usual evaluation tran
 resize the shorter side to ``resize`` (default ``round(image_size * 256 / 224)``, bilinear with antialiasing, as
 torchvision's ``Resize``), then crop the centre ``image_size`` x ``image_size``. Without ``image_size`` images are
 used as they are and must share one size. Classes are the sub-folders sorted by name, or the indices a class index
-file gives them (:func:`read_class_index`), so a 1000-class model's outputs line up with the folders.
+file gives them (:func:`read_class_index`), so a 1000-class model's outputs line up with the folders; folders named
+by ImageNet WordNet ids, or ``class_index="imagenet"``, use the built-in ImageNet classes
+(:mod:`freqlens.data.imagenet`). ``meta["files"]`` names each image (relative to the root).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from freqlens.data.imagenet import NAME as IMAGENET
+from freqlens.data.imagenet import imagenet_classes, imagenet_mapping, is_imagenet_folder_set
 from freqlens.data.imageset import ImageSet
 from freqlens.data.stream import ImageStream
 from freqlens.errors import FreqlensError
@@ -117,20 +121,39 @@ def read_class_index(path: str | Path) -> tuple[dict[str, int], tuple[str, ...]]
     return mapping, tuple(names.get(i, by_index.get(i, str(i))) for i in range(count))
 
 
-def _list(root: Path, class_index: str | Path | None) -> tuple[list[Path], list[int], tuple[str, ...]]:
-    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
-        raise FreqlensError(f"{root} has no class sub-folders; expected root/<class>/<image files>")
+def _classes(folders: list[str], class_index: str | Path | None) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Folder name -> class index and the class names: the built-in ImageNet classes for ``--class-index imagenet``
+    or folders all named by ImageNet WordNet ids, a class index file, else the folders sorted by name."""
+    if class_index is None and is_imagenet_folder_set(folders):
+        class_index = IMAGENET
+    if class_index is not None and str(class_index) == IMAGENET and not Path(class_index).is_file():
+        return imagenet_mapping(folders), imagenet_classes()[1]
     if class_index is None:
-        mapping, classes = {name: i for i, name in enumerate(folders)}, tuple(folders)
-    else:
-        mapping, classes = read_class_index(class_index)
-        unknown = [f for f in folders if f not in mapping]
-        if unknown:
-            raise FreqlensError(
-                f"folders {', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''} of {root} are not in the class "
-                f"index {class_index}"
-            )
+        return {name: i for i, name in enumerate(folders)}, tuple(folders)
+    return read_class_index(class_index)
+
+
+def _list(
+    root: Path, class_index: str | Path | None, labelled: bool = True
+) -> tuple[list[Path], list[int], tuple[str, ...]]:
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders and not labelled:  # unlabelled photos: the classes the models predict (ImageNet's by default)
+        photos = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not photos:
+            raise FreqlensError(f"no image files in {root}")
+        return photos, [0] * len(photos), _classes([], class_index or IMAGENET)[1]
+    if not folders:
+        raise FreqlensError(
+            f"{root} has no class sub-folders; expected root/<class>/<image files> (unlabelled photos: audit them "
+            "with --labels predicted)"
+        )
+    mapping, classes = _classes(folders, class_index)
+    unknown = [f for f in folders if f not in mapping]
+    if unknown:
+        raise FreqlensError(
+            f"folders {', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''} of {root} are not in the class "
+            f"index {class_index}"
+        )
     paths: list[Path] = []
     labels: list[int] = []
     for name in folders:
@@ -155,8 +178,10 @@ def folder_stream(
     class_index: str | Path | None = None,
     mode: str = "RGB",
     workers: int = 4,
+    labelled: bool = True,
 ) -> ImageStream:
-    """A lazily decoded image folder (see the module docstring); files are listed now, decoded per batch."""
+    """A lazily decoded image folder (see the module docstring); files are listed now, decoded per batch.
+    ``labelled=False`` also accepts a flat folder of photos (every label 0: the caller predicts them)."""
     root = Path(root)
     if not root.is_dir():
         raise FreqlensError(f"image folder {root} does not exist")
@@ -164,12 +189,12 @@ def folder_stream(
         raise FreqlensError(f"--image-size must be positive, got {image_size}")
     if resize is not None and (image_size is None or resize < image_size):
         raise FreqlensError(f"--resize {resize} needs an --image-size no larger than it")
-    paths, labels, classes = _list(root, class_index)
+    paths, labels, classes = _list(root, class_index, labelled)
 
     def reader(i: int) -> tuple[Tensor, int]:
         return read_image(paths[i], image_size, resize, mode), labels[i]
 
-    meta: dict[str, object] = {"root": str(root.resolve())}
+    meta: dict[str, object] = {"root": str(root.resolve()), "files": [p.relative_to(root).as_posix() for p in paths]}
     if image_size is not None:
         meta["transform"] = f"shorter side {resize or default_resize(image_size)} (bilinear), centre crop {image_size}"
     if class_index is not None:

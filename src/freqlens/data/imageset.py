@@ -85,14 +85,21 @@ class ImageSet:
             raise FreqlensError(f"subset size must be positive, got {n}")
         drawn = None if seed is None else subsample_indices(len(self), n, seed, ordered=False)
         index = torch.arange(n) if drawn is None else drawn
-        return ImageSet(self.images[index], self.labels[index], self.classes, self.name, dict(self.meta))
+        return ImageSet(self.images[index], self.labels[index], self.classes, self.name, self._meta(index))
 
     def sample(self, n: int | None, seed: int = 0) -> ImageSet:
         """``n`` images drawn at random under ``seed``, kept in index order (all when n is None or too large)."""
         index = subsample_indices(len(self), n, seed)
         if index is None:
             return self
-        return ImageSet(self.images[index], self.labels[index], self.classes, self.name, dict(self.meta))
+        return ImageSet(self.images[index], self.labels[index], self.classes, self.name, self._meta(index))
+
+    def _meta(self, index: Tensor) -> dict[str, object]:
+        """The metadata of the images ``index`` picks (``files``, one name per image, follows them)."""
+        meta = dict(self.meta)
+        if isinstance(meta.get("files"), list):
+            meta["files"] = [meta["files"][i] for i in index.tolist()]  # type: ignore[index]
+        return meta
 
     def batches(self, batch_size: int, device: torch.device | str | None = None) -> Iterator[tuple[Tensor, Tensor]]:
         """``(images, labels)`` in order, ``batch_size`` at a time (as :meth:`ImageStream.batches`)."""

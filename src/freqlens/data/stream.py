@@ -132,4 +132,7 @@ class ImageStream:
     def materialize(self, batch_size: int = 256) -> ImageSet:
         """Decode every image into an in-memory :class:`ImageSet`."""
         xs, ys = zip(*self.batches(batch_size), strict=True)
-        return ImageSet(torch.cat(xs), torch.cat(ys), self.classes, self.name, dict(self.meta))
+        meta = dict(self.meta)
+        if isinstance(meta.get("files"), list):  # names of the underlying items -> names of these images
+            meta["files"] = [meta["files"][self._item(i)] for i in range(len(self))]  # type: ignore[index]
+        return ImageSet(torch.cat(xs), torch.cat(ys), self.classes, self.name, meta)

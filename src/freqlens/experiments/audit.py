@@ -9,10 +9,11 @@ Cell config (everything that defines the numbers; the device and the data direct
 
     {"analysis": "heatmap",                        # a name from freqlens.analyses.list_analyses()
      "model": {"spec": "resnet18",                 # any source freqlens.sources.load_model_source takes
-               "arch": None, "kwargs": {"stem": "imagenet"}, "pretrained": False,
+               "arch": None, "kwargs": {"stem": "imagenet"},
+               "weights": None,                    # None, a package tag, or a weights file (freqlens.weights)
                "normalize": "imagenet",            # the input convention (None: the model standardises itself)
                "seed": 0,                          # fresh weights of registry/callable models
-               "sha256": None},                    # of the file when spec is a file: a changed file is a new cell
+               "sha256": None},                    # of the file holding the weights: a changed file is a new cell
      "data": {"spec": "path/to/folder", "split": "test", "n": 500, "seed": 0,
               "image_size": 224, "resize": None, "class_index": None},
      "params": {...}}                              # keyword arguments of the analysis, fully resolved
@@ -30,8 +31,8 @@ per model) and the figures copied into the recipe's output folder, captioned wit
 
 from __future__ import annotations
 
+import csv
 import functools
-import hashlib
 import inspect
 import json
 import shutil
@@ -43,38 +44,38 @@ import torch
 from freqlens.contract import Estimate
 from freqlens.errors import FreqlensError
 from freqlens.experiments.base import Cell, CellResult, Context, Figure, Recipe, Summary, Table, register_recipe
+from freqlens.weights import file_sha256, weights_kind
 
 SKIPPED = "skipped"
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_config(
     spec: str,
     arch: str | None = None,
     kwargs: dict[str, Any] | None = None,
-    pretrained: bool = False,
+    weights: str | None = None,
     normalize: str | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """The ``"model"`` entry of a cell; a file spec records its SHA-256."""
-    sha = file_sha256(spec) if Path(spec).is_file() else None
+    """The ``"model"`` entry of a cell: ``weights`` resolved (:func:`freqlens.sources.resolve_weights`), and the
+    SHA-256 of the file that holds the weights (the spec's or the weights file), so a changed file is a new cell."""
+    from freqlens.sources import resolve_weights
+
+    weights = resolve_weights(spec, weights)
+    holder = spec if Path(spec).is_file() else weights if weights_kind(weights) == "file" else None
     return {
         "spec": spec,
         "arch": arch,
         "kwargs": dict(kwargs or {}),
-        "pretrained": pretrained,
+        "weights": weights,
         "normalize": normalize,
         "seed": seed,
-        "sha256": sha,
+        "sha256": None if holder is None else file_sha256(holder),
     }
+
+
+LABELS = ("dataset", "predicted")
+PREDICTED_NAMES = {"accuracy": "agreement with clean prediction", "error rate": "disagreement with clean prediction"}
 
 
 def data_config(
@@ -85,8 +86,12 @@ def data_config(
     image_size: int | None = None,
     resize: int | None = None,
     class_index: str | Path | None = None,
+    labels: str = "dataset",
 ) -> dict[str, Any]:
-    """The ``"data"`` entry of a cell."""
+    """The ``"data"`` entry of a cell. ``labels``: ``dataset`` (the folders' or the dataset's) or ``predicted`` (each
+    model's own clean predictions: a label-free audit; a flat folder of photos is then accepted)."""
+    if labels not in LABELS:
+        raise FreqlensError(f"--labels must be one of {', '.join(LABELS)}, got {labels!r}")
     return {
         "spec": spec,
         "split": split,
@@ -95,6 +100,7 @@ def data_config(
         "image_size": image_size,
         "resize": resize,
         "class_index": None if class_index is None else str(class_index),
+        "labels": labels,
     }
 
 
@@ -103,7 +109,10 @@ def _images(data_json: str, data_dir: str | None) -> Any:
     from freqlens.data import open_images
 
     d = json.loads(data_json)
-    source = open_images(d["spec"], d["split"], data_dir, True, d["image_size"], d["resize"], d["class_index"])
+    labelled = d.get("labels", "dataset") == "dataset"
+    source = open_images(
+        d["spec"], d["split"], data_dir, True, d["image_size"], d["resize"], d["class_index"], labelled=labelled
+    )
     return source.sample(d["n"], d["seed"]).materialize()
 
 
@@ -117,11 +126,12 @@ def load_model(model: dict[str, Any], images: Any, device: str) -> tuple[Any, di
     from freqlens.sources import ModelOptions, load_model_source
 
     if model.get("sha256") is not None:
-        now = file_sha256(model["spec"]) if Path(model["spec"]).is_file() else None
+        holder = model["spec"] if Path(model["spec"]).is_file() else model["weights"]
+        now = file_sha256(holder) if Path(holder).is_file() else None
         if now != model["sha256"]:
-            raise FreqlensError(f"model file {model['spec']} changed since the audit was planned; plan it again")
+            raise FreqlensError(f"model file {holder} changed since the audit was planned; plan it again")
     kwargs = model.get("kwargs") or {}
-    options = ModelOptions(model.get("arch"), kwargs, bool(model.get("pretrained")), model["normalize"])
+    options = ModelOptions(model.get("arch"), kwargs, model.get("weights"), model["normalize"])
     net, info = load_model_source(
         model["spec"], images.image_shape, images.num_classes, options, device, int(model.get("seed", 0))
     )
@@ -131,16 +141,64 @@ def load_model(model: dict[str, Any], images: Any, device: str) -> tuple[Any, di
     return net, info
 
 
-def call_analysis(name: str, model: Any, images: Any, params: dict[str, Any], progress: bool) -> Any:
-    """Run the registered analysis ``name`` with ``params`` (and ``progress`` when it takes one)."""
+def predictions(model: Any, images: Any, device: str, batch_size: int = 64) -> torch.Tensor:
+    """The model's clean top-1 class for every image (on the CPU, int64)."""
+    out = []
+    with torch.no_grad():
+        for x, _ in images.batches(batch_size, device):
+            out.append(model(x).argmax(dim=1).cpu())
+    return torch.cat(out)
+
+
+def with_predicted_labels(model: Any, images: Any, device: str) -> Any:
+    """``images`` labelled by the model's own clean predictions (a label-free audit)."""
+    from freqlens.data import ImageSet
+
+    meta = {**images.meta, "labels": "the model's clean top-1 predictions"}
+    return ImageSet(images.images, predictions(model, images, device), images.classes, images.name, meta)
+
+
+def call_analysis(
+    name: str, model: Any, images: Any, params: dict[str, Any], progress: bool, predicted: bool = False
+) -> Any:
+    """Run the registered analysis ``name`` with ``params``, and what it takes of: ``progress``, the class names, the
+    data's name, the image file names, and (``predicted``: labels are the model's clean predictions) the names of
+    its scores as agreement with the clean prediction."""
     from freqlens.analyses import get_analysis
 
     spec = get_analysis(name)
     accepted = inspect.signature(spec.run).parameters
-    extra: dict[str, Any] = {"progress": progress} if "progress" in accepted and "progress" not in params else {}
-    if "classes" in accepted and "classes" not in params and images.classes:
-        extra["classes"] = list(images.classes)
+    offered: dict[str, Any] = {"progress": progress, "dataset": images.name, "names": images.meta.get("files")}
+    if images.classes:
+        offered["classes"] = list(images.classes)
+    if predicted and "score_name" in accepted:
+        offered["score_name"] = PREDICTED_NAMES[accepted["score_name"].default]
+    extra = {k: v for k, v in offered.items() if k in accepted and k not in params and v is not None}
     return spec.run(model, images.images, images.labels, **params, **extra)
+
+
+PER_IMAGE_ROWS = 64  # images listed in the report (images.csv has all)
+
+
+def per_image(model: Any, images: Any, run_dir: Path, device: str) -> dict[str, list[Any]]:
+    """Each image's file name, label and the model's clean prediction, written to ``images.csv`` in ``run_dir``."""
+    files = images.meta.get("files") or [f"#{i}" for i in range(len(images))]
+    labels = images.labels.tolist()
+    pred = predictions(model, images, device).tolist()
+    classes = images.classes
+    pred_names = [classes[p] if p < len(classes) else str(p) for p in pred]
+    with open(run_dir / "images.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "label", "label_name", "prediction", "prediction_name"])
+        for f, y, p, name in zip(files, labels, pred, pred_names, strict=True):
+            writer.writerow([f, y, classes[y], p, name])
+    return {
+        "files": list(files),
+        "labels": labels,
+        "classes": [classes[y] for y in labels],
+        "pred": pred,
+        "pred_names": pred_names,
+    }
 
 
 def skip_reason(name: str, model: Any, images: Any, params: dict[str, Any]) -> str | None:
@@ -214,16 +272,24 @@ class Audit(Recipe):
             "classes": images.num_classes,
             "seed": config["data"]["seed"],
         }
+        predicted = config["data"].get("labels") == "predicted"
+        if predicted and model is not None:
+            images = with_predicted_labels(model, images, ctx.device)
+            sampled["labels"] = "predicted"
         reason = skip_reason(config["analysis"], model, images, config["params"])
         if reason is not None:
             return {"analysis": config["analysis"], SKIPPED: reason, "model": info, "sampled": sampled}
-        result = call_analysis(config["analysis"], model, images, dict(config["params"]), ctx.progress)
-        return {**result.save(run_dir), "model": info, "sampled": sampled}
+        result = call_analysis(config["analysis"], model, images, dict(config["params"]), ctx.progress, predicted)
+        summary = {**result.save(run_dir), "model": info, "sampled": sampled}
+        if config["analysis"] == "hfc" and model is not None:
+            summary["per_image"] = per_image(model, images, run_dir, ctx.device)
+        return summary
 
     def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         by_analysis: dict[str, list[CellResult]] = {}
         for r in results:
             by_analysis.setdefault(r.cell.config["analysis"], []).append(r)
+        predicted = any(r.cell.config["data"].get("labels") == "predicted" for r in results)
         tables, figures, notes = [], [], []
         for analysis, group in by_analysis.items():
             skipped = [(r.cell.name, r.summary[SKIPPED]) for r in group if SKIPPED in r.summary]
@@ -232,26 +298,59 @@ class Audit(Recipe):
             if not ran:
                 continue
             names = list(dict.fromkeys(k for r in ran for k in r.summary.get("metrics", {})))
-            rows = [[m, *(_fmt_metric(r.summary["metrics"].get(m)) for r in ran)] for m in names]
+            rows = [
+                [_score_name(m, predicted), *(_fmt_metric(r.summary["metrics"].get(m)) for r in ran)] for m in names
+            ]
             columns = ["metric", *(r.cell.name for r in ran)]
             tables.append(Table(f"{analysis}: metrics (value ± standard error)", columns, rows))
-            for r in ran:
-                for fig_name, file in r.summary.get("figures", {}).items():
-                    target = Path(analysis) / f"{_slug(r.cell.name)}-{file}"
+            if analysis == "hfc" and all("per_image" in r.summary for r in ran):
+                tables.append(_per_image_table(ran, predicted))
+            kinds = list(dict.fromkeys(k for r in ran for k in r.summary.get("figures", {})))
+            for kind in kinds:  # one folder per kind of figure: the report shows its models side by side
+                for r in ran:
+                    file = r.summary.get("figures", {}).get(kind)
+                    if file is None:
+                        continue
+                    target = Path(analysis) / kind / f"{_slug(r.cell.name)}{Path(file).suffix}"
                     (out_dir / target).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(r.run_dir / file, out_dir / target)
-                    text = f"{fig_name}: {caption(analysis, r.cell.name, r.summary)}"
+                    text = f"{_score_name(kind, predicted)}: {caption(analysis, r.cell.name, r.summary)}"
                     figures.append(Figure(target.as_posix(), text))
         models = list(dict.fromkeys(r.cell.name for r in results))
+        data = results[0].cell.config["data"]["spec"] if results else "?"
+        score = (
+            "Labels: none were given; each model is scored against its own clean top-1 prediction, so every score "
+            "reads as agreement with the clean prediction (1 on the clean images by construction)."
+            if predicted
+            else "± is one standard error (binomial over images for accuracies and error rates, over images for means)."
+        )
         text = (
-            f"Models side by side: {', '.join(f'`{m}`' for m in models)}. Every image enters the models in [0, 1]; "
-            "filters, basis perturbations and attacks act there, before any input standardisation. Each number is "
-            "computed on the images stated under its figure; ± is one standard error (binomial over images for "
-            "accuracies and error rates, over images for means)."
+            f"Models side by side: {', '.join(f'`{m}`' for m in models)}, on `{data}`. Every image enters the models "
+            "in [0, 1]; filters, basis perturbations and attacks act there, before any input standardisation. Each "
+            f"number is computed on the images stated under its figure. {score}"
         )
         if notes:
             text += "\n\n" + "\n\n".join(notes)
         return Summary(self.name, self.title, (), text=text, figures=figures, tables=tables)
+
+
+def _score_name(metric: str, predicted: bool) -> str:
+    """A metric's name in the report: accuracies and errors read as (dis)agreement when labels are predictions."""
+    if not predicted:
+        return metric
+    return metric.replace("accuracy", "agreement").replace("error", "disagreement")
+
+
+def _per_image_table(ran: list[CellResult], predicted: bool) -> Table:
+    """Each image's file, label and every model's clean prediction (``images.csv`` of each hfc run has them all)."""
+    first = ran[0].summary["per_image"]
+    columns = ["image", *([] if predicted else ["label"]), *(f"{r.cell.name}: clean prediction" for r in ran)]
+    rows = [
+        [file, *([] if predicted else [first["classes"][i]]), *(r.summary["per_image"]["pred_names"][i] for r in ran)]
+        for i, file in enumerate(first["files"][:PER_IMAGE_ROWS])
+    ]
+    shown = min(len(first["files"]), PER_IMAGE_ROWS)
+    return Table(f"images ({shown} of {len(first['files'])} shown; all in each hfc run's images.csv)", columns, rows)
 
 
 def _slug(label: str) -> str:
