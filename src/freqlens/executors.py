@@ -304,7 +304,8 @@ class SubmititExecutor(Executor):
                 if jobs:
                     tqdm.write(
                         f"{len(jobs)} of {len(items)} {desc or 'jobs'} still queued from an earlier run are followed, "
-                        f"not submitted again: {' '.join(sorted(j.job_id for j in jobs.values()))}"
+                        f"not submitted again: {' '.join(sorted(j.job_id for j in jobs.values()))}",
+                        file=sys.stderr,
                     )
             fresh = [i for i in range(len(items)) if i not in jobs]
             if fresh:
@@ -390,14 +391,19 @@ class SubmititExecutor(Executor):
 
     def _interrupt(self, ids: list[str]) -> None:
         """Ctrl-C: cancel the jobs still queued, or print the command that would."""
-        if not ids:
-            return
         if self.cluster == "local":
             return  # submitit's local jobs are this machine's processes; the terminal's Ctrl-C reached them too
+        with contextlib.suppress(FreqlensError):
+            queued = slurm.queue()
+            ids = [job for job in ids if job in queued]  # not those finished since the last poll
+        if not ids:
+            return
         if self.cancel_on_interrupt:
             tqdm.write(f"cancelled {len(ids)} queued or running jobs: {slurm.cancel(ids)}", file=sys.stderr)
         else:
-            tqdm.write(f"{len(ids)} jobs are still queued or running; to stop them: scancel {' '.join(ids)}")
+            tqdm.write(
+                f"{len(ids)} jobs still queued or running; to stop them: scancel {' '.join(ids)}", file=sys.stderr
+            )
 
     def _forget(self, names: Sequence[str]) -> None:
         """Drop finished items from the ledger (the jobs of the others stay recorded for a rerun to follow)."""

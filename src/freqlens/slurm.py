@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -140,9 +141,10 @@ def accounting(jobs: Iterable[str]) -> dict[str, str]:
 def requeues(log: Path) -> int:
     """How many times the job whose SLURM error log is ``log`` was requeued (slurmstepd notes each one there)."""
     try:
-        return log.read_text(errors="replace").count("DUE TO JOB REQUEUE")
+        text = log.read_text(errors="replace")
     except OSError:
         return 0
+    return len(re.findall(r"\*\*\* JOB \S+ ON \S+ CANCELLED AT \S+ DUE TO JOB REQUEUE", text))  # not its STEP lines
 
 
 def cancel(jobs: Iterable[str]) -> str:
