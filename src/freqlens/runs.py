@@ -171,7 +171,11 @@ def start_run(
     profile: str | None = None,
     **extra: Any,
 ) -> None:
-    """Write the run's ``config.json``: what it is (kind, name, key, config), when it started and its provenance."""
+    """Write the run's ``config.json``: what it is (kind, name, key, config), when it started and its provenance (with
+    the SLURM job running it, if any)."""
+    job = slurm.job_info()
+    if job is not None:
+        extra = {"job": job, **extra}
     provenance.write_json(
         path / CONFIG,
         {
@@ -181,9 +185,7 @@ def start_run(
             "config": dict(config),
             "profile": profile,
             "started": time.time(),
-            "provenance": provenance.record(
-                fourier.conventions(), device, seed=config.get("seed"), job=slurm.job_info(), **extra
-            ),
+            "provenance": provenance.record(fourier.conventions(), device, seed=config.get("seed"), **extra),
         },
     )
 

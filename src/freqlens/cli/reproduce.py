@@ -21,6 +21,14 @@ RunsOpt = Annotated[
     typer.Option("--runs", help="Runs root: run folders and index.sqlite (default $FREQLENS_RUNS or out/runs)."),
 ]
 
+ExecutorOpt = Annotated[
+    str, typer.Option(help="inline, pool, pool:N, submitit:slurm or submitit:local (see freqlens.executors).")
+]
+SlurmOpt = Annotated[
+    list[str] | None,
+    typer.Option(help="submitit parameter key=value, repeatable (slurm_partition=ci, timeout_min=60, ...)."),
+]
+
 
 def runs_root(runs: Path | None) -> Path:
     """The runs root the CLI uses: ``--runs``, else ``$FREQLENS_RUNS``, else ``out/runs``."""
@@ -52,12 +60,8 @@ def reproduce(
     ] = "",
     device: DeviceOpt = "auto",
     data_dir: DataDirOpt = None,
-    executor: Annotated[
-        str, typer.Option(help="inline, pool, pool:N, submitit:slurm or submitit:local (see freqlens.executors).")
-    ] = "inline",
-    slurm: Annotated[
-        list[str] | None, typer.Option(help="submitit parameter key=value, repeatable (slurm_partition=gpu, ...).")
-    ] = None,
+    executor: ExecutorOpt = "inline",
+    slurm: SlurmOpt = None,
     runs: RunsOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Summaries and report (default out/<profile>).")
