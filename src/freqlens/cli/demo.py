@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -36,16 +37,17 @@ def demo(
     dev = str(resolve_device(device))
     ctx = Context(runs_root=out / "runs", profile="quick", device=dev, executor=executor)
     runner = make_executor(executor, ctx.runs_root / "_submitit", dev, parse_pairs(slurm or [], "--slurm"))
+    again = ["freqlens", "demo", "--out", str(out), "--device", device, "--executor", executor]
+    again += [f"--slurm={pair}" for pair in slurm or []]
     try:
         done = reproduce(["demo"], ctx, runner, out)
     except KeyboardInterrupt:
-        again = ["freqlens", "demo", "--out", str(out), "--device", device, "--executor", executor]
-        again += [f"--slurm={pair}" for pair in slurm or []]
         raise Interrupted(kept_message(["demo"], ctx, again)) from None
     (outcome,) = done.outcomes
     if outcome.errors or outcome.summary is None:
         for error in outcome.errors:
             typer.echo(error, err=True)
+        typer.echo(f"finished work is kept, so this redoes only what failed: {shlex.join(again)}", err=True)
         raise typer.Exit(1)
     summary = outcome.summary
     typer.echo(summary.text)
