@@ -133,6 +133,7 @@ def test_cancelled_and_killed_jobs_are_named_failures_and_the_rest_finish(tmp_pa
     assert time.monotonic() - t0 < 30  # named within seconds of the end (sacct knows), not after the grace period
     assert child.returncode == 1 and "Traceback" not in err
     failed = [line for line in err.splitlines() if line.startswith("FAILED")]
+    print(*failed, sep="\n")  # what a user sees (pytest -rP shows it)
     assert len(failed) == 2, err
     assert f"job {cancelled} CANCELLED" in failed[0] and "cancelled (scancel" in failed[0] and "cell x1" in failed[0]
     assert f"job {killed} FAILED" in failed[1] and "cell x2" in failed[1] and "_log.err" in failed[1]
@@ -184,6 +185,7 @@ def test_a_job_cancelled_without_accounting_is_lost_within_the_grace_period(tmp_
         isinstance(long, JobFailed)
         and f"long: job {found['job']} LOST: left the queue without a result" in long.message
     )
+    print(long.message)
     assert "no accounting to say why" in long.message and "\n" not in long.message
     assert 8 <= ended - found["cancelled"] < 8 + 10  # the grace period, plus polling and scancel's own delay
 
@@ -194,6 +196,7 @@ def test_a_time_limit_is_named_as_such(tmp_path: Path) -> None:
     executor = SubmititExecutor(tmp_path / "logs", "slurm", params, grace_s=30, **FAST)
     (result,) = executor.map(slurm_work.nap, [{"dir": str(tmp_path), "name": "slow", "seconds": 300}], "naps", ["slow"])
     assert isinstance(result, JobFailed), result
+    print(result.message)
     assert "slow: job " in result.message and " TIMEOUT" in result.message
     assert "hit its time limit of 1 min (raise --slurm timeout_min=...)" in result.message
 
@@ -232,6 +235,7 @@ def test_an_sbatch_rejection_fails_every_cell_in_one_line(tmp_path: Path) -> Non
     child = _cli([*_reproduce(runs, out), "--slurm", "slurm_partition=gpu"])
     _, err = child.communicate(timeout=60)
     failed = [line for line in err.splitlines() if line.startswith("FAILED")]
+    print(*failed, sep="\n")
     assert child.returncode == 1 and "Traceback" not in err and len(failed) == 3
     assert all("not submitted: sbatch rejected the job array: sbatch: error: " in line for line in failed)
     assert "invalid partition" in failed[0].lower() and (out / "report.html").is_file()
