@@ -309,7 +309,7 @@ class SubmititExecutor(Executor):
                     )
             fresh = [i for i in range(len(items)) if i not in jobs]
             if fresh:
-                self._executor.update_parameters(name=f"freqlens-{desc or 'jobs'}")
+                self._executor.update_parameters(name=f"{slurm.JOB_PREFIX}{desc or 'jobs'}")
                 try:
                     submitted = self._executor.map_array(_InJob(fn), [items[i] for i in fresh])
                 except Exception as exc:  # sbatch's refusal (bad partition, too many CPUs, ...) is in the message

@@ -96,18 +96,22 @@ def _one_line(text: str) -> str:
     return lines[-1] if lines else "(no message)"
 
 
+JOB_PREFIX = "freqlens-"  # every job freqlens submits is named freqlens-<what> (freqlens-training, freqlens-cells)
+
+
 def queue() -> dict[str, str]:
-    """This user's jobs in the queue, ``{job id: state}`` (array tasks one by one, as ``12_3``).
+    """This user's freqlens jobs in the queue, ``{job id: state}`` (array tasks one by one, as ``12_3``); only jobs
+    named ``freqlens-*``, so a ledger's job id reused by another job after a cluster reset is not taken for ours.
 
     Raises :class:`FreqlensError` when ``squeue`` fails (controller down, no SLURM here).
     """
-    done = _run(["squeue", "--me", "--noheader", "--array", "--format=%i|%T"])
+    done = _run(["squeue", "--me", "--noheader", "--array", "--format=%i|%T|%j"])
     if done.returncode != 0:
         raise FreqlensError(f"squeue failed: {_one_line(done.stderr)}")
     states = {}
     for line in done.stdout.splitlines():
-        job, _, state = line.strip().partition("|")
-        if job:
+        job, state, name = [*line.strip().split("|", 2), "", ""][:3]
+        if job and name.startswith(JOB_PREFIX):
             states[job] = state
     return states
 
