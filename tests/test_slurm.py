@@ -136,7 +136,7 @@ def test_cancelled_and_killed_jobs_are_named_failures_and_the_rest_finish(tmp_pa
     print(*failed, sep="\n")  # what a user sees (pytest -rP shows it)
     assert len(failed) == 2, err
     assert f"job {cancelled} CANCELLED" in failed[0] and "cancelled (scancel" in failed[0] and "cell x1" in failed[0]
-    assert f"job {killed} FAILED" in failed[1] and "cell x2" in failed[1] and "_log.err" in failed[1]
+    assert f"job {killed} FAILED" in failed[1] and "killed by SIGKILL" in failed[1] and "cell x2" in failed[1]
     assert (out / "report.html").is_file()
     assert sorted(p.name[:2] for p in runs.glob("toy/*") if (p / "summary.json").is_file()) == ["x0"]
     again = shlex.split(err.rstrip().splitlines()[-1].split("redoes only the failed ones: ")[1])

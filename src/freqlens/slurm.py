@@ -47,9 +47,17 @@ def explain(state: str, parameters: Mapping[str, Any]) -> str:
     Example:
         >>> explain("TIMEOUT", {"timeout_min": 5})
         'hit its time limit of 5 min (raise --slurm timeout_min=...)'
+        >>> explain("FAILED exit 9:0", {})
+        'killed by SIGKILL (as the out-of-memory killer does; raise --slurm mem_gb=...)'
     """
     word = state.split()[0] if state else "UNKNOWN"
-    cause = _CAUSES.get(word, f"ended in state {state}")
+    codes = set(re.findall(r"\d+", state.split("exit", 1)[1])) if "exit" in state else set()
+    if word == "FAILED" and codes & {"9", "137"}:
+        cause = "killed by SIGKILL (as the out-of-memory killer does; raise --slurm mem_gb=...)"
+    elif word == "FAILED" and "12" in codes:
+        cause = "killed by SIGUSR2, its time-limit warning, before it could requeue (raise --slurm timeout_min=...)"
+    else:
+        cause = _CAUSES.get(word, f"ended in state {state}")
     return cause.format(timeout_min=parameters.get("timeout_min", "?"))
 
 
