@@ -7,6 +7,7 @@ Run with ``pytest -m slurm``; without a cluster every test skips, naming why.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -36,11 +37,13 @@ RUN_CLI += "sys.exit(main(sys.argv[1:]))"
 FAST = {"poll_s": 0.5}  # poll the queue often: these jobs take seconds
 
 
+@functools.cache
 def _cluster_problem() -> str | None:
+    """Why no SLURM cluster can run these tests here, or ``None`` (asked once, when a test first runs)."""
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
         return "no SLURM client commands (sinfo, sbatch) here"
     try:
-        done = subprocess.run(["sinfo", "--noheader", "--format=%t"], capture_output=True, text=True, timeout=20)
+        done = subprocess.run(["sinfo", "--noheader", "--format=%t"], capture_output=True, text=True, timeout=10)
     except subprocess.TimeoutExpired:
         return "sinfo timed out: no SLURM controller answers"
     if done.returncode != 0:
@@ -50,13 +53,15 @@ def _cluster_problem() -> str | None:
     return None
 
 
-PROBLEM = _cluster_problem()
-pytestmark = [pytest.mark.slurm, pytest.mark.skipif(PROBLEM is not None, reason=f"{PROBLEM}; start one with {START}")]
+pytestmark = pytest.mark.slurm
 
 
 @pytest.fixture(autouse=True)
 def on_the_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Jobs import this folder's modules (sbatch passes the environment on) and run on one thread."""
+    """Skip without a cluster; jobs import this folder's modules (sbatch passes the environment on), one thread."""
+    problem = _cluster_problem()
+    if problem is not None:
+        pytest.skip(f"{problem}; start one with {START}")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     before = set(_mine())
