@@ -3,6 +3,8 @@
 #   bash scripts/test.sh          # default suite (fast tests and doctests, ~10 min on 2 cores)
 #   bash scripts/test.sh slow     # only the slow tests (real training runs, cross-checks)
 #   bash scripts/test.sh all      # both
+#   bash scripts/test.sh slurm    # only the tests against a real SLURM cluster (they skip where none answers);
+#                                 # start one with ../shared/tools/slurm_single_node.sh start, as .ci/run does
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,5 +15,6 @@ case "${1:-fast}" in
   fast) exec .venv/bin/python -m pytest --doctest-modules src/freqlens tests ;;
   slow) exec .venv/bin/python -m pytest -m slow tests ;;
   all) exec .venv/bin/python -m pytest -m "slow or not slow" --doctest-modules src/freqlens tests ;;
-  *) echo "usage: scripts/test.sh [fast|slow|all]" >&2; exit 2 ;;
+  slurm) exec .venv/bin/python -m pytest -m slurm tests/test_slurm.py ;;
+  *) echo "usage: scripts/test.sh [fast|slow|all|slurm]" >&2; exit 2 ;;
 esac

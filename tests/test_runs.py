@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import slurm_work
 import toy_recipe
 from freqlens import runs
 from freqlens.errors import FreqlensError
-from freqlens.executors import make_executor
+from freqlens.executors import JobFailed, SubmititExecutor, make_executor
 from freqlens.experiments import Cell, Comparison, Context, get_recipe, list_recipes
 from freqlens.experiments.base import config_hash
 from freqlens.runner import execute_cell, reproduce
@@ -158,3 +162,34 @@ def test_run_folder_is_found_by_hash_whatever_its_name(tmp_path: Path) -> None:
     old.mkdir(parents=True)
     assert runs.run_dir(tmp_path, "toy", "new-name", {"value": 1}) == old
     assert runs.run_dir(tmp_path, "toy", "new-name", {"value": 2}).parent == old.parent != old
+
+
+def test_submitit_options_are_refused_elsewhere_and_defaults_follow_the_profile(tmp_path: Path) -> None:
+    with pytest.raises(FreqlensError, match="only for the submitit executors"):
+        make_executor("inline", tmp_path, parameters={"cpus_per_task": 1})
+    with pytest.raises(FreqlensError, match="only for the submitit executors"):
+        make_executor("pool:2", tmp_path, time_cap_min=5)
+    local = make_executor("submitit:local", tmp_path, profile="cpu", parameters={"cpus_per_task": 1})
+    assert local.spec()["parameters"] == {"timeout_min": 720, "cpus_per_task": 1}
+
+
+def test_a_killed_local_job_is_a_named_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """submitit's local executor runs the SLURM executor's collection loop: a job killed without a result becomes a
+    JobFailed naming it once the grace period has passed, and the other job's result comes back."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS_DIR, os.environ.get("PYTHONPATH", "")]))
+    executor = SubmititExecutor(tmp_path / "logs", "local", {"timeout_min": 5}, grace_s=2, poll_s=0.2)
+    items = [{"dir": str(tmp_path), "name": name, "seconds": s} for name, s in (("short", 0), ("long", 120))]
+    started = tmp_path / f"long.{slurm_work.STARTED}"
+
+    def kill_long() -> None:
+        while not started.is_file():
+            time.sleep(0.1)
+        os.kill(int(started.read_text()), signal.SIGKILL)
+
+    thread = threading.Thread(target=kill_long)
+    thread.start()
+    short, long = executor.map(slurm_work.nap, items, "naps", ["short", "long"])
+    thread.join()
+    assert short == {"name": "short", "restarts": 0}
+    assert isinstance(long, JobFailed) and long.message.startswith("long: job ")
+    assert " LOST: left the queue without a result" in long.message and "\n" not in long.message

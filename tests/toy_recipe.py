@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from freqlens import provenance, runs
 from freqlens.contract import Estimate
@@ -15,7 +16,7 @@ from freqlens.experiments import Cell, CellResult, Comparison, Context, Figure, 
 from freqlens.plotting import plt
 
 FAIL_ENV = "FREQLENS_TOY_FAIL"  # a cell name: that cell logs one record, then raises (an "interrupted" run)
-WAIT_ENV = "FREQLENS_TOY_WAIT"  # a cell name: that cell logs one record, writes WAITING, then sleeps (to be killed)
+WAIT_ENV = "FREQLENS_TOY_WAIT"  # cell names, comma-separated: each logs one record, writes WAITING, then sleeps
 WAITING = "waiting"
 
 
@@ -34,12 +35,12 @@ class Toy(Recipe):
         runs.log_metrics(run_dir, {"step": 0, "value": v})
         if os.environ.get(FAIL_ENV) == cell.name:
             raise RuntimeError("planted failure")
-        if os.environ.get(WAIT_ENV) == cell.name:
+        if cell.name in os.environ.get(WAIT_ENV, "").split(","):
             (run_dir / WAITING).write_text(str(os.getpid()))
             time.sleep(120)
         runs.log_metrics(run_dir, {"step": 1, "square": v * v})
         runs.save_arrays(run_dir, squares=np.arange(v + 1) ** 2)
-        return {"square": v * v, "pid": os.getpid()}
+        return {"square": v * v, "pid": os.getpid(), "threads": torch.get_num_threads()}
 
     def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         values = [r.cell.config["value"] for r in results]

@@ -21,7 +21,7 @@ from typing import Any
 
 from freqlens import provenance, runs
 from freqlens.errors import FreqlensError
-from freqlens.executors import Executor
+from freqlens.executors import Executor, JobFailed
 from freqlens.experiments.base import Cell, CellResult, Context, Recipe, Summary, get_recipe, list_recipes
 from freqlens.report import build_report
 from freqlens.trained import train_run, train_run_dir
@@ -101,6 +101,16 @@ def cell_job(payload: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": _error(exc)}
 
 
+def _label(path: Path, ctx: Context) -> str:
+    """An executor's label for a run folder: its path under the runs root (unique, readable in a job's messages)."""
+    return path.relative_to(ctx.runs_root).as_posix()
+
+
+def _results(results: Sequence[dict[str, Any] | JobFailed]) -> list[dict[str, Any]]:
+    """Job results as the jobs' own ``{"ok", "error"}`` records: a job that ended without one is a failure."""
+    return [{"ok": False, "error": r.message} if isinstance(r, JobFailed) else r for r in results]
+
+
 def _plan(recipes: Sequence[Recipe], ctx: Context) -> list[tuple[Recipe, Cell]]:
     """Every (recipe, cell) to run: each recipe's cells under ``ctx.profile``, once per replicate (seed)."""
     return [
@@ -144,9 +154,12 @@ def reproduce(names: Sequence[str | Recipe], ctx: Context, executor: Executor, o
     pending = [(path, cfg) for path, cfg in trainings.items() if not runs.is_done(path)]
     payloads = [{"train": cfg, "ctx": ctx.to_dict()} for _, cfg in pending]
     t0 = time.perf_counter()
+    labels = [_label(path, ctx) for path, _ in pending]
     failed_trainings = {
         path: result["error"]
-        for (path, _), result in zip(pending, executor.map(train_job, payloads, desc="training"), strict=True)
+        for (path, _), result in zip(
+            pending, _results(executor.map(train_job, payloads, "training", labels)), strict=True
+        )
         if not result["ok"]
     }
     train_seconds = time.perf_counter() - t0
@@ -163,7 +176,9 @@ def reproduce(names: Sequence[str | Recipe], ctx: Context, executor: Executor, o
         {"recipe": r.name, "module": type(r).__module__, "cell": c.to_dict(), "ctx": ctx.to_dict()} for r, c in runnable
     ]
     t0 = time.perf_counter()
-    for (recipe, cell), result in zip(runnable, executor.map(cell_job, cell_payloads, desc="cells"), strict=True):
+    labels = [_label(runs.run_dir(ctx.runs_root, r.name, c.name, c.config), ctx) for r, c in runnable]
+    cell_results = _results(executor.map(cell_job, cell_payloads, "cells", labels))
+    for (recipe, cell), result in zip(runnable, cell_results, strict=True):
         if not result["ok"]:
             outcomes[recipe.name].errors.append(f"cell {cell.name}: {result['error']}")
     cell_seconds = time.perf_counter() - t0
@@ -189,6 +204,7 @@ def reproduce(names: Sequence[str | Recipe], ctx: Context, executor: Executor, o
             "seeds": ctx.seeds,
             "first_seed": ctx.first_seed,
             "executor": executor.name,
+            "executor_spec": executor.spec(),
             "runs_root": str(ctx.runs_root),
             "trainings": len(trainings),
             "trained_now": len(pending),

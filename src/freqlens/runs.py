@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from freqlens import fourier, provenance
+from freqlens import fourier, provenance, slurm
 from freqlens.errors import FreqlensError
 
 CONFIG, METRICS, ARRAYS, SUMMARY, LOCK = "config.json", "metrics.jsonl", "arrays.npz", "summary.json", ".lock"
@@ -171,7 +171,11 @@ def start_run(
     profile: str | None = None,
     **extra: Any,
 ) -> None:
-    """Write the run's ``config.json``: what it is (kind, name, key, config), when it started and its provenance."""
+    """Write the run's ``config.json``: what it is (kind, name, key, config), when it started and its provenance (with
+    the SLURM job running it, if any)."""
+    job = slurm.job_info()
+    if job is not None:
+        extra = {"job": job, **extra}
     provenance.write_json(
         path / CONFIG,
         {
@@ -187,16 +191,20 @@ def start_run(
 
 
 def finish_run(path: Path, result: Mapping[str, Any], started: float) -> None:
-    """Write ``summary.json`` (``result`` plus the seconds since ``started``, a ``perf_counter`` value): done."""
-    provenance.write_json(path / SUMMARY, {**result, "_seconds": round(time.perf_counter() - started, 3)})
+    """Write ``summary.json`` (``result`` plus the seconds since ``started``, a ``perf_counter`` value, and the SLURM
+    job that finished it, if any): done."""
+    job = slurm.job_info()
+    extra = {"_job": job} if job is not None else {}
+    provenance.write_json(path / SUMMARY, {**result, "_seconds": round(time.perf_counter() - started, 3), **extra})
 
 
 def read_summary(path: Path) -> dict[str, Any]:
-    """The finished run's summary (without the framework's timing field)."""
+    """The finished run's summary (without the framework's timing and job fields)."""
     data = _read_object(Path(path) / SUMMARY)
     if data is None:
         raise FreqlensError(f"{Path(path) / SUMMARY} is missing or damaged; run the cell again (freqlens reproduce)")
     data.pop("_seconds", None)
+    data.pop("_job", None)
     return data
 
 
@@ -242,6 +250,8 @@ def _row(root: Path, folder: Path) -> tuple[Any, ...]:
         problem = f"{SUMMARY} damaged: the run is not done and runs again"
     status = "damaged" if problem else ("done" if summary is not None else "incomplete")
     seconds = summary.pop("_seconds", None) if summary is not None else None
+    if summary is not None:
+        summary.pop("_job", None)
     meta = meta or {}
     return (
         str(folder.relative_to(root)),

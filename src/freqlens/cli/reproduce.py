@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,14 @@ from freqlens.verdicts import MARKS, STATUSES
 RunsOpt = Annotated[
     Path | None,
     typer.Option("--runs", help="Runs root: run folders and index.sqlite (default $FREQLENS_RUNS or out/runs)."),
+]
+
+ExecutorOpt = Annotated[
+    str, typer.Option(help="inline, pool, pool:N, submitit:slurm or submitit:local (see freqlens.executors).")
+]
+SlurmOpt = Annotated[
+    list[str] | None,
+    typer.Option(help="submitit parameter key=value, repeatable (slurm_partition=ci, timeout_min=60, ...)."),
 ]
 
 
@@ -52,12 +61,8 @@ def reproduce(
     ] = "",
     device: DeviceOpt = "auto",
     data_dir: DataDirOpt = None,
-    executor: Annotated[
-        str, typer.Option(help="inline, pool, pool:N, submitit:slurm or submitit:local (see freqlens.executors).")
-    ] = "inline",
-    slurm: Annotated[
-        list[str] | None, typer.Option(help="submitit parameter key=value, repeatable (slurm_partition=gpu, ...).")
-    ] = None,
+    executor: ExecutorOpt = "inline",
+    slurm: SlurmOpt = None,
     runs: RunsOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Summaries and report (default out/<profile>).")
@@ -69,6 +74,17 @@ def reproduce(
         int,
         typer.Option(help="First replicate: 0 uses the recipes' seeds, K shifts every seed by 1000 K (another draw)."),
     ] = 0,
+    time_cap: Annotated[
+        float | None,
+        typer.Option(help="Submitit: minutes to wait for all jobs; those unfinished then are cancelled and fail."),
+    ] = None,
+    lost_after: Annotated[
+        float | None,
+        typer.Option(help="Submitit: seconds after a job left the queue without a result before it is lost (60)."),
+    ] = None,
+    keep_jobs: Annotated[
+        bool, typer.Option(help="Submitit: on Ctrl-C leave the queued jobs running (and print their scancel command).")
+    ] = False,
     list_only: Annotated[bool, typer.Option("--list", help="List the recipes and their cells, run nothing.")] = False,
 ) -> None:
     """Reproduce the papers' figures and tables; finished cells are skipped, interrupted ones resumed.
@@ -76,7 +92,11 @@ def reproduce(
     Examples:
       freqlens reproduce quick --data-dir ../shared/data/cifar10
       freqlens reproduce hfc-e4 --profile paper --device cuda --executor pool
-      freqlens reproduce paper --executor submitit:slurm --slurm slurm_partition=gpu --slurm gpus_per_node=1
+      freqlens reproduce paper --executor submitit:slurm --slurm slurm_partition=gpu --time-cap 2880
+
+    On SLURM (see the README, "Run on a SLURM cluster"), a job that fails, is cancelled, runs out of memory or time,
+    or leaves the queue without a result is that cell's failure, named in one line; the others finish, the report is
+    written, the exit code is 1 and the printed command redoes only the failed cells.
     """
     from freqlens.executors import make_executor
     from freqlens.experiments import get_recipe, list_recipes
@@ -111,24 +131,38 @@ def reproduce(
         seeds=seeds,
         first_seed=first_seed,
     )
-    runner = make_executor(executor, root / "_submitit", dev, parse_pairs(slurm or [], "--slurm"))
+    options: dict[str, object] = {}
+    if time_cap is not None:
+        options["time_cap_min"] = time_cap
+    if lost_after is not None:
+        options["grace_s"] = lost_after
+    if keep_jobs:
+        options["cancel_on_interrupt"] = False
+    parameters = parse_pairs(slurm or [], "--slurm")
+    runner = make_executor(executor, root / "_submitit", dev, parameters, profile, **options)
     typer.echo(
         f"reproducing {', '.join(chosen)} (profile {profile}, device {dev}, executor {executor}); runs in {root}"
     )
+    again = ["freqlens", "reproduce", *chosen, "--profile", profile, "--runs", str(root), "--out", str(out_dir)]
+    again += ["--device", device] + (["--data-dir", str(data_dir)] if data_dir is not None else [])
+    again += ["--executor", executor] + [f"--slurm={pair}" for pair in slurm or []]
+    again += ["--seeds", str(seeds)] if seeds > 1 else []
+    again += ["--first-seed", str(first_seed)] if first_seed else []
+    again += ["--time-cap", f"{time_cap:g}"] if time_cap is not None else []
+    again += ["--lost-after", f"{lost_after:g}"] if lost_after is not None else []
+    again += ["--keep-jobs"] if keep_jobs else []
     try:
         done = run_recipes(chosen, ctx, runner, out_dir)
     except KeyboardInterrupt:
-        again = ["freqlens", "reproduce", *chosen, "--profile", profile, "--runs", str(root), "--out", str(out_dir)]
-        again += ["--device", device] + (["--data-dir", str(data_dir)] if data_dir is not None else [])
-        again += ["--executor", executor] + [f"--slurm={pair}" for pair in slurm or []]
-        again += ["--seeds", str(seeds)] if seeds > 1 else []
-        again += ["--first-seed", str(first_seed)] if first_seed else []
         raise Interrupted(kept_message(chosen, ctx, again)) from None
     failed = 0
     for o in done.outcomes:
         if o.errors:
-            failed += 1
-            typer.echo(f"FAILED  {o.recipe}: " + o.errors[0].splitlines()[-1], err=True)
+            failed += len(o.errors)
+            for error in o.errors:  # one line each: a traceback's last line after what failed ("cell x0")
+                lines = error.splitlines()
+                line = lines[0] if len(lines) == 1 else f"{lines[0].split(': ', 1)[0]}: {lines[-1]}"
+                typer.echo(f"FAILED  {o.recipe}: {line}", err=True)
         elif o.summary is not None:
             statuses = [c.status for c in o.summary.comparisons]
             marks = "  ".join(f"{MARKS[st]} {statuses.count(st)}" for st in STATUSES)
@@ -136,4 +170,8 @@ def reproduce(
     typer.echo(score_line(load_summaries(out_dir)))
     typer.echo(f"report: {done.html} and {done.md}")
     if failed:
+        typer.echo(
+            f"{failed} failed; finished cells are kept, so this redoes only the failed ones: {shlex.join(again)}",
+            err=True,
+        )
         raise typer.Exit(1)
