@@ -26,6 +26,7 @@ from freqlens.theory import (
     predict,
     representation_cost,
     scalar_minimiser,
+    shift_closed,
     weight_penalty,
 )
 
@@ -124,13 +125,6 @@ def test_balanced_factorisation_attains_the_representation_cost(depth, channels,
         assert other.weight_norm() >= cost * (1 - 1e-12)
 
 
-def shift_closed(base: torch.Tensor) -> torch.Tensor:
-    """Every circular shift of every image: data whose Fourier covariance is exactly per-frequency blocks."""
-    h, w = base.shape[-2:]
-    shifts = [torch.roll(base, (i, j), dims=(-2, -1)) for i in range(h) for j in range(w)]
-    return torch.cat(shifts)
-
-
 def test_ridge_solution_equals_direct_least_squares_on_shift_closed_data():
     g = torch.Generator().manual_seed(0)
     x = shift_closed(powerlaw_fields(3, 2, 6, 6, 2.0, g))  # 108 images, 72 pixels
@@ -161,7 +155,7 @@ def test_scalar_minimiser_is_the_global_minimum_on_a_grid():
             assert torch.all(found <= values.min(dim=1).values + 1e-9), (depth, mu)
 
 
-@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("depth", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_one_channel_optimum_meets_its_conditions_and_gradient_descent_finds_it(depth):
     g = torch.Generator().manual_seed(1)
     size, wd = 5, 0.05

@@ -33,12 +33,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from freqlens import fourier, provenance
+from freqlens.contract import evaluating
 from freqlens.errors import FreqlensError
 from freqlens.models.circular import CircularConv
 from freqlens.models.layers import Normalize
@@ -50,6 +52,7 @@ __all__ = [
     "conv_matrices",
     "conventions",
     "gain_figure",
+    "gain_figure_axes",
     "layer_responses",
     "linear_matrices",
     "linear_spectrum",
@@ -317,16 +320,13 @@ def layer_responses(
         raise FreqlensError("the model has no convolution (nn.Conv2d) to show in frequency space")
     for name, m in convs:
         hooks.append(m.register_forward_hook(lambda mod, inp, out, name=name: sizes.__setitem__(name, inp[0].shape)))
-    was_training = model.training
-    model.eval()
     try:
         param = next(model.parameters())
-        with torch.no_grad():
+        with evaluating(model), torch.no_grad():
             model(torch.zeros(1, *image_shape, dtype=param.dtype, device=param.device))
     finally:
         for hook in hooks:
             hook.remove()
-        model.train(was_training)
     generator = torch.Generator().manual_seed(seed)
     out = []
     for name, m in convs:
@@ -388,26 +388,25 @@ def _conv_without_bias(m: nn.Conv2d | CircularConv, x: Tensor) -> Tensor:
     return F.conv2d(x, weight, None, m.stride, m.padding, m.dilation, m.groups)
 
 
-def gain_figure(responses: Sequence[LayerResponse], path: str | Path, title: str = "") -> Path:
+def gain_figure_axes(ax: Any, responses: Sequence[LayerResponse], title: str = "") -> None:
     """Each layer's RMS gain per radius (log y) against radius as a fraction of its map's Nyquist radius."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, r in enumerate(responses):
         nyquist = min(r.in_shape[1], r.in_shape[2]) / 2
         radius = torch.arange(len(r.radial), dtype=torch.float64) / nyquist
         label = f"{r.name} {r.kernel[0]}x{r.kernel[1]} @{r.in_shape[1]}px (err {r.circular_error:.2f})"
-        ax.semilogy(
-            radius.numpy(),
-            r.radial.clamp_min(1e-30).numpy(),
-            "-",
-            lw=1.0,
-            color=plt.cm.viridis(i / max(1, len(responses) - 1)),
-            label=label,
-        )
+        colour = plt.cm.viridis(i / max(1, len(responses) - 1))
+        ax.semilogy(radius.numpy(), r.radial.clamp_min(1e-30).numpy(), "-", lw=1.0, color=colour, label=label)
     ax.set_xlabel("radius |k| / (n/2) (fraction of the layer's Nyquist radius)", fontsize=8)
     ax.set_ylabel("RMS gain ||W[k]||_F / sqrt(C_in), ring mean", fontsize=8)
     ax.set_title(title or "Layer frequency responses (circular approximation at each feature-map size)", fontsize=9)
     ax.tick_params(labelsize=7)
     if len(responses) <= 24:
         ax.legend(fontsize=5, ncol=2 if len(responses) > 10 else 1)
+
+
+def gain_figure(responses: Sequence[LayerResponse], path: str | Path, title: str = "") -> Path:
+    """:func:`gain_figure_axes` saved as a figure at ``path``."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    gain_figure_axes(ax, responses, title)
     fig.tight_layout()
     return provenance.save_figure(fig, path)

@@ -12,13 +12,15 @@ summed over outputs and averaged over images, ``mean_i ||f(x_i) - y_i||^2``.
 """
 
 from freqlens.theory.cost import balanced_spectrum, penalty_coefficient, representation_cost, weight_penalty
-from freqlens.theory.moments import FrequencyMoments, frequency_moments, offdiagonal_mass
+from freqlens.theory.fit import fit_squared_loss
+from freqlens.theory.moments import FrequencyMoments, frequency_moments, offdiagonal_mass, shift_closed
 from freqlens.theory.solve import Solution, objective, predict, scalar_minimiser
 
 __all__ = [
     "FrequencyMoments",
     "Solution",
     "balanced_spectrum",
+    "fit_squared_loss",
     "frequency_moments",
     "objective",
     "offdiagonal_mass",
@@ -26,5 +28,6 @@ __all__ = [
     "predict",
     "representation_cost",
     "scalar_minimiser",
+    "shift_closed",
     "weight_penalty",
 ]

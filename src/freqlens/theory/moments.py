@@ -49,6 +49,13 @@ class FrequencyMoments:
         return torch.fft.fftshift(power, dim=(-2, -1))
 
 
+def shift_closed(images: Tensor) -> Tensor:
+    """Every circular shift of every image ``(N * H * W, C, H, W)``, shift-major: a data set whose Fourier-basis
+    covariance is exactly per-frequency blocks (targets must be recomputed for each shifted image)."""
+    h, w = images.shape[-2:]
+    return torch.cat([torch.roll(images, (i, j), dims=(-2, -1)) for i in range(h) for j in range(w)])
+
+
 def _centred(images: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
     fourier.check_images(images)
     if targets.dim() != 2 or targets.shape[0] != images.shape[0]:
@@ -58,25 +65,50 @@ def _centred(images: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
     return images.to(torch.float64).mean(dim=0), targets.to(torch.float64).mean(dim=0)
 
 
+def full_spectrum(half: Tensor, width: int) -> Tensor:
+    """Per-frequency matrices on the ``rfft2`` half ``(H, W//2+1, ...)`` completed to the full grid ``(H, W, ...)``
+    by the symmetry of real data, ``M[-xi] = conj(M[xi])``."""
+    h = half.shape[0]
+    out = torch.empty(h, width, *half.shape[2:], dtype=half.dtype)
+    out[:, : half.shape[1]] = half
+    rows = (-torch.arange(h)) % h
+    for v in range(half.shape[1], width):
+        out[:, v] = half[rows, width - v].conj()
+    return out
+
+
 def frequency_moments(
     images: Tensor, targets: Tensor, input_scale: Tensor | None = None, batch_size: int = 2000
 ) -> FrequencyMoments:
     """Per-frequency second moments of centred ``images`` ``(N, C, H, W)`` (times ``input_scale`` ``(C,)``, the
-    model's ``1/std``) and targets ``(N, K)`` (one-hot classes, or regression targets), in float64."""
+    model's ``1/std``) and targets ``(N, K)`` (one-hot classes, or regression targets).
+
+    The spectra and each chunk's products are taken in the images' precision (``rfft2``: half the grid, completed by
+    symmetry; real matrix products, as batched complex products of tiny matrices are slow on CPUs), the chunks summed
+    in float64.
+    """
     mean_x, mean_y = _centred(images, targets)
     n, c, h, w = images.shape
+    k = targets.shape[1]
     scale = torch.ones(c, dtype=torch.float64) if input_scale is None else input_scale.to(torch.float64).cpu()
-    second = torch.zeros(h, w, c, c, dtype=torch.complex128)
-    cross = torch.zeros(h, w, targets.shape[1], c, dtype=torch.complex128)
+    half = w // 2 + 1
+    gram = torch.zeros(h * half, 2 * c, 2 * c, dtype=torch.float64)
+    cross = torch.zeros(k, 2 * c, h, half, dtype=torch.float64)
     power = 0.0
+    work = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
     for part in batch_slices(n, batch_size, desc="moments", progress=False):
-        x = (images[part].to(torch.float64).cpu() - mean_x) * scale.view(1, c, 1, 1)
-        y = (targets[part].to(torch.float64).cpu() - mean_y).to(torch.complex128)
-        spectrum = torch.fft.fft2(x, norm="ortho")
-        second += torch.einsum("nchw,ndhw->hwcd", spectrum, spectrum.conj())
-        cross += torch.einsum("nk,nchw->hwkc", y, spectrum.conj())
-        power += float(y.real.pow(2).sum())
-    return FrequencyMoments(second / n, cross / n, power / n, n, scale)
+        x = (images[part].cpu().to(work) - mean_x.to(work)) * scale.to(work).view(1, c, 1, 1)
+        y = targets[part].to(torch.float64).cpu() - mean_y
+        spectrum = torch.fft.rfft2(x, norm="ortho")
+        stacked = torch.cat([spectrum.real, spectrum.imag], dim=1)  # (n, 2c, h, w//2+1), real and imaginary parts
+        rows = stacked.permute(2, 3, 1, 0).reshape(h * half, 2 * c, -1).contiguous()
+        gram += torch.bmm(rows, rows.transpose(1, 2).contiguous()).to(torch.float64)
+        cross += (y.T.to(work) @ stacked.reshape(stacked.shape[0], -1)).view_as(cross).to(torch.float64)
+        power += float(y.pow(2).sum())
+    rr, ri, ir, ii = gram[:, :c, :c], gram[:, :c, c:], gram[:, c:, :c], gram[:, c:, c:]
+    second = torch.complex(rr + ii, ir - ri).view(h, half, c, c) / n
+    g = torch.complex(cross[:, :c], -cross[:, c:]).permute(2, 3, 0, 1) / n  # (h, half, k, c)
+    return FrequencyMoments(full_spectrum(second, w), full_spectrum(g, w), power / n, n, scale)
 
 
 def offdiagonal_mass(images: Tensor, max_images: int = 1000, seed: int = 0) -> dict[str, float]:

@@ -8,7 +8,7 @@ Per frequency (moments from :mod:`freqlens.theory.moments`, penalty ``mu`` from
 * ``L = 1`` (ridge): ``B = G (S + mu I)^-1``, closed form.
 * one input channel, any ``L``: ``B = t G / ||G||`` with ``t >= 0`` minimising ``s t^2 - 2 ||G|| t + mu t^(2/L)``
   (:func:`scalar_minimiser`: closed form for L = 2, the soft threshold ``t = max(0, ||G|| - mu/2) / s``; for L >= 3
-  the real roots of a polynomial of degree 2L-2, compared with t = 0).
+  the larger root of a convex stationarity function by monotone Newton steps, to rounding, compared with t = 0).
 * several channels, ``L >= 2``: proximal gradient (FISTA with gradient-based restart), step ``1 / (2 lambda_max(S))``
   per frequency; the proximal map of the Schatten penalty applies :func:`scalar_minimiser` to the singular values
   (von Neumann's trace inequality makes that a global minimiser of the proximal problem even for L >= 3). For L = 2
@@ -33,9 +33,9 @@ from torch import Tensor
 from freqlens.errors import FreqlensError
 from freqlens.spectral_layers import sensitivity_map
 from freqlens.theory.cost import penalty_coefficient, representation_cost
-from freqlens.theory.moments import FrequencyMoments
+from freqlens.theory.moments import FrequencyMoments, full_spectrum
 
-NEWTON_STEPS = 8  # polish of polynomial roots (L >= 3)
+NEWTON_STEPS = 60  # monotone Newton steps for L >= 3 (quadratic convergence once near the root)
 
 
 def scalar_minimiser(s: Tensor, g: Tensor, mu: float, depth: int) -> Tensor:
@@ -53,35 +53,19 @@ def scalar_minimiser(s: Tensor, g: Tensor, mu: float, depth: int) -> Tensor:
 
 
 def _nonconvex_scalar(s: Tensor, g: Tensor, mu: float, depth: int) -> Tensor:
-    """L >= 3: with ``t = u^L`` the stationarity condition ``2 s t - 2 g + mu p t^(p-1) = 0`` (``p = 2/L``) is the
-    polynomial ``2 s u^(2L-2) - 2 g u^(L-2) + mu p = 0``; its positive real roots, Newton-polished in ``t``, are the
-    candidates beside ``t = 0``."""
+    """L >= 3 (``p = 2/L < 1``): the stationarity function ``phi(t) = 2 s t - 2 g + mu p t^(p-1)`` is convex on
+    ``t > 0`` and tends to +inf at both ends, so ``h`` has at most one local minimum at ``t > 0``: the larger root of
+    ``phi``, which Newton's method reaches monotonically from ``t = g / s`` (where ``phi > 0``). It is the answer if
+    ``h`` is negative there, else ``t = 0``."""
     p = 2 / depth
-    degree = 2 * depth - 2
-    shape = s.shape
-    s, g = s.flatten(), g.flatten()
-    coeffs = torch.zeros(s.numel(), degree + 1, dtype=torch.float64)  # highest power first
-    coeffs[:, 0] = 2 * s
-    coeffs[:, degree - (depth - 2)] = -2 * g
-    coeffs[:, degree] = mu * p
-    companion = torch.zeros(s.numel(), degree, degree, dtype=torch.float64)
-    companion[:, 0, :] = -coeffs[:, 1:] / coeffs[:, :1]
-    companion[:, range(1, degree), range(degree - 1)] = 1.0
-    roots = torch.linalg.eigvals(companion)
-    real = roots.real.clamp(min=0)
-    usable = (roots.imag.abs() <= 1e-6 * roots.abs().clamp(min=1e-300)) & (roots.real > 0)
-    t = torch.where(usable, real.pow(depth), torch.zeros_like(real))
+    t = g / s
     for _ in range(NEWTON_STEPS):
         tc = t.clamp(min=1e-300)
-        grad = 2 * s[:, None] * tc - 2 * g[:, None] + mu * p * tc.pow(p - 1)
-        curv = 2 * s[:, None] + mu * p * (p - 1) * tc.pow(p - 2)
-        step = torch.where(usable & (curv > 0), grad / curv, torch.zeros_like(grad))
-        t = torch.where(usable, (t - step).clamp(min=0), t)
-    value = s[:, None] * t**2 - 2 * g[:, None] * t + mu * t.pow(p)
-    value = torch.where(usable, value, torch.zeros_like(value))  # t = 0 scores 0
-    best = value.argmin(dim=1, keepdim=True)
-    chosen = torch.where(value.gather(1, best) < 0, t.gather(1, best), torch.zeros_like(best, dtype=t.dtype))
-    return chosen.view(shape)
+        phi = 2 * s * tc - 2 * g + mu * p * tc.pow(p - 1)
+        slope = 2 * s + mu * p * (p - 1) * tc.pow(p - 2)
+        t = torch.where(slope > 0, (tc - phi / slope).clamp(min=0), torch.zeros_like(tc))
+    value = s * t**2 - 2 * g * t + mu * t.pow(p)
+    return torch.where(value < 0, t, torch.zeros_like(t))
 
 
 @dataclass
@@ -124,29 +108,35 @@ def objective(moments: FrequencyMoments, beta_hat: Tensor, weight_decay: float, 
     return float(quad - 2 * lin) + moments.target_power + weight_decay / 2 * cost
 
 
+def _mm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched product of tiny matrices by broadcasting (much faster on CPUs than batched complex matmul)."""
+    return (a[..., :, :, None] * b[..., None, :, :]).sum(dim=-2)
+
+
 def _prox(a: Tensor, eta: Tensor, mu: float, depth: int) -> Tensor:
     """``argmin_B ||B - a||^2 / (2 eta) + mu ||B||_{S_{2/L}}^{2/L}`` per frequency (singular values shrunk)."""
     u, sv, vh = torch.linalg.svd(a, full_matrices=False)
     half = 1 / (2 * eta)
     t = scalar_minimiser(half[..., None].expand_as(sv), sv * half[..., None], mu, depth)
-    return (u * t.to(u.dtype)[..., None, :]) @ vh
+    return _mm(u * t.to(u.dtype)[..., None, :], vh)
 
 
 def _proximal_gradient(
-    m: FrequencyMoments, mu: float, depth: int, start: Tensor, tol: float, max_iter: int
+    s: Tensor, g: Tensor, mu: float, depth: int, start: Tensor, tol: float, max_iter: int
 ) -> tuple[Tensor, int, float]:
-    s, g = m.second, m.cross
+    """FISTA with per-frequency gradient restarts on ``J`` (frequencies ``(..., K, C)`` batched)."""
     eta = 1 / (2 * torch.linalg.eigvalsh(s)[..., -1].clamp(min=1e-300))
+    step = eta[..., None, None]
 
     def gradient(b: Tensor) -> Tensor:
         return 2 * (b @ s - g)
 
     b, z = start, start
-    momentum = torch.ones(s.shape[:2], dtype=torch.float64)
+    momentum = torch.ones(s.shape[:-2], dtype=torch.float64)
     iterations = 0
     while iterations < max_iter:
         iterations += 1
-        new = _prox(z - eta[..., None, None] * gradient(z), eta, mu, depth)
+        new = _prox(z - step * gradient(z), eta, mu, depth)
         # O'Donoghue & Candes: where momentum points uphill, reset it (per frequency).
         restart = ((z - new).conj() * (new - b)).real.sum(dim=(-2, -1)) > 0
         following = torch.where(restart, torch.ones_like(momentum), (1 + (1 + 4 * momentum**2).sqrt()) / 2)
@@ -156,8 +146,8 @@ def _proximal_gradient(
         b, momentum = new, following
         if change < tol:
             break
-    step = _prox(b - eta[..., None, None] * gradient(b), eta, mu, depth)
-    residual = float(((b - step) / eta[..., None, None]).abs().max())
+    fixed = _prox(b - step * gradient(b), eta, mu, depth)
+    residual = float(((b - fixed) / step).abs().max())
     return b, iterations, residual
 
 
@@ -183,8 +173,12 @@ def predict(
         t = scalar_minimiser(s[..., 0, 0].real, norm, mu, depth)
         direction = g / torch.where(norm > 0, norm, torch.ones_like(norm)).to(g.dtype)[..., None, None]
         beta, method = t.to(g.dtype)[..., None, None] * direction, "one channel, closed form"
-    else:
-        beta, iterations, residual = _proximal_gradient(moments, mu, depth, ridge, tol, max_iter)
+    else:  # on the rfft half of the grid; the other half is its conjugate
+        half = s.shape[1] // 2 + 1
+        solved, iterations, residual = _proximal_gradient(
+            s[:, :half], g[:, :half], mu, depth, ridge[:, :half], tol, max_iter
+        )
+        beta = full_spectrum(solved, s.shape[1])
         method = "proximal gradient (FISTA, restarts), from the ridge solution"
     value = objective(moments, beta, weight_decay, depth)
     return Solution(beta, depth, weight_decay, mu, method, iterations, residual, value, moments.input_scale)
