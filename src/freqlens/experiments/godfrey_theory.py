@@ -16,8 +16,9 @@ Decays at matched effective penalty: a cell's ``base_decay`` ``wd`` is applied a
 so that the penalty on the end-to-end map is ``(wd / 2) * L * sum_xi ||B[xi]||_{S_{2/L}}^{2/L}`` at every depth
 (without the factor, the same decay is ``N^(-(L-1)/L)`` times weaker at depth L: 1/8 at L = 2 on 8x8 images).
 
-A ``spectrum`` cell measures the data spectra for Q1: the log-log slope and straightness (R^2) of CIFAR-10's power
-against ``|k|``, and the exponent recovered from synthetic fields of planted ``alpha`` = 1, 2, 3.
+A ``spectrum`` cell measures the data spectra for Q1: the log-log slope of CIFAR-10's power against ``|k|`` and the
+straightness (R^2) of its log-log radial profile, and the exponent recovered from synthetic fields of planted
+``alpha`` = 1, 2, 3.
 
 Claims (:mod:`freqlens.experiments.godfrey_theory_claims`): trained within 10 % of predicted at L = 1 and 2 on
 synthetic data (control: the untrained network against the same prediction); A11, depth and decay concentrate
@@ -66,13 +67,14 @@ from freqlens.theory.fit import regularised_loss
 # Per profile: the synthetic set-up, depths, base decays, seeds (data draws), and the CIFAR-10 set-up (None: skipped).
 _SETUPS: dict[str, dict[str, Any]] = {
     "quick": {
-        "synthetic": {"size": 8, "channels": 2, "outputs": 2, "base_images": 4},
+        "synthetic": {"size": 8, "channels": 2, "outputs": 2, "base_images": 2},
         "depths": (1, 2),
         "decays": (4.0, 1.0),
         "seeds": (0, 1, 2),
         "evaluations": 1500,
         "cifar": None,
         "spectrum_images": 2000,
+        "natural": "cifar10",
     },
     "cpu": {
         "synthetic": {"size": 12, "channels": 3, "outputs": 3, "base_images": 8},
@@ -82,6 +84,7 @@ _SETUPS: dict[str, dict[str, Any]] = {
         "evaluations": 4000,
         "cifar": {"images": 2000, "depths": (1, 2), "decay": 0.02, "offdiagonal_images": 600},
         "spectrum_images": 5000,
+        "natural": "cifar10",
     },
 }
 _SETUPS["paper"] = {**_SETUPS["cpu"], "cifar": {**_SETUPS["cpu"]["cifar"], "images": 10000}}
@@ -194,32 +197,42 @@ def _pearson(a: Tensor, b: Tensor) -> float:
     return float((a * b).sum() / (a.norm() * b.norm()).clamp(min=1e-300))
 
 
-def _slope_fit(images: Tensor) -> tuple[float, float]:
-    """Log-log slope of the power (channels summed) against ``|k|`` over every bin with ``1 <= |k| <= H/2 - 1``,
-    and the fit's R^2. Bins are fitted at their own ``|k|``: ring means over ``round(|k|)`` bias a steep power law
-    (the ring at 1 also holds ``|k| = sqrt 2``), by 0.12 at alpha = 3 on 32x32 fields."""
+def _slope_fit(images: Tensor) -> dict[str, float]:
+    """Q1 statistics of the power (channels summed): the slope of log power against log ``|k|`` over every bin with
+    ``1 <= |k| <= H/2 - 1``, fitted at each bin's own ``|k|`` (ring means over ``round(|k|)`` bias a steep power law:
+    the ring at 1 also holds ``|k| = sqrt 2``; by 0.12 at alpha = 3 on 32x32 fields), and two R^2: of that per-bin
+    fit (which anisotropy lowers as well as curvature) and of the line through the log-log radial profile (ring
+    means over radii ``1..H/2-1``, the curve Godfrey plots: its straightness)."""
     power = datastats.spectrum_map(images, "power", standardize=True).sum(dim=0)
     h, w = power.shape
+    top = min(h, w) // 2 - 1
     radius = fourier.radial_distance(h, w).to(torch.float64)
-    keep = (radius >= 1) & (radius <= min(h, w) // 2 - 1)
-    logk, logp = radius[keep].log(), power[keep].log()
-    design = torch.stack([logk, torch.ones_like(logk)], dim=1)
-    slope, intercept = torch.linalg.lstsq(design, logp.unsqueeze(1)).solution.squeeze(1).tolist()
-    residual = logp - (slope * logk + intercept)
-    return slope, float(1 - residual.pow(2).sum() / (logp - logp.mean()).pow(2).sum())
+    keep = (radius >= 1) & (radius <= top)
+    slope, r2_bins = _line(radius[keep].log(), power[keep].log())
+    profile = fourier.radial_profile(power)[0][1 : top + 1]
+    _, r2_profile = _line(torch.arange(1, top + 1, dtype=torch.float64).log(), profile.log())
+    return {"slope": slope, "r2_bins": r2_bins, "r2_profile": r2_profile}
+
+
+def _line(x: Tensor, y: Tensor) -> tuple[float, float]:
+    """Least-squares slope of ``y`` on ``x`` and the fit's R^2."""
+    design = torch.stack([x, torch.ones_like(x)], dim=1)
+    slope, intercept = torch.linalg.lstsq(design, y.unsqueeze(1)).solution.squeeze(1).tolist()
+    residual = y - (slope * x + intercept)
+    return slope, float(1 - residual.pow(2).sum() / (y - y.mean()).pow(2).sum())
 
 
 def spectrum_cell(cfg: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Q1: slope and straightness per image group of CIFAR-10, flat-spectrum fields (the control) and synthetic
     fields of each planted exponent."""
     n, groups = cfg["images"], Q1_GROUPS
-    sets: dict[str, Tensor] = {"cifar10": ctx.dataset("cifar10", "train").subset(n, cfg["seed"]).images}
+    sets: dict[str, Tensor] = {"natural": ctx.dataset(cfg["data"], "train").subset(n, cfg["seed"]).images}
     for alpha in (FLAT, *Q1_ALPHAS):
         sets[f"alpha={alpha:g}"] = powerlaw_images(n, 32, alpha, 3, seed=cfg["seed"]).images
     out: dict[str, Any] = {}
     for name, images in sets.items():
         fits = [_slope_fit(part) for part in images.chunk(groups)]
-        out[name] = {"slopes": [f[0] for f in fits], "r2": [f[1] for f in fits]}
+        out[name] = {key: [f[key] for f in fits] for key in ("slope", "r2_bins", "r2_profile")}
     return out
 
 
@@ -231,7 +244,8 @@ class GodfreyTheory(Recipe):
 
     def cells(self, profile: str) -> list[Cell]:
         setup = _SETUPS[profile]
-        out = [Cell("spectrum", {"kind": "spectrum", "images": setup["spectrum_images"], "seed": 0})]
+        spectrum = {"kind": "spectrum", "data": setup["natural"], "images": setup["spectrum_images"], "seed": 0}
+        out = [Cell("spectrum", spectrum)]
         base_decay, low_decay = setup["decays"]
         for seed in setup["seeds"]:
             for alpha in (ALPHA, FLAT):
