@@ -263,8 +263,8 @@ class LayerResponse:
     """One convolution of a CNN seen as a circular convolution at its input size: its gains per frequency and how
     far that circular approximation is from the layer itself.
 
-    ``rms_gain`` is ``||W[xi]||_F / sqrt(C_in)`` (the gain averaged over input-channel directions), ``max_gain`` the
-    largest singular value of ``W[xi]``, both centred ``(H, W)``; ``circular_error`` is
+    ``rms_gain`` is ``||W[xi]||_F / sqrt(C_in)`` (the gain averaged over input-channel directions), centred
+    ``(H, W)``; ``circular_error`` is
     ``||conv(x) - circ(x)|| / ||conv(x)||`` on Gaussian inputs (0 for circular convs: exact).
     """
 
@@ -275,7 +275,6 @@ class LayerResponse:
     stride: tuple[int, int]
     padding_mode: str
     rms_gain: Tensor
-    max_gain: Tensor
     circular_error: float
     radial: Tensor = field(init=False)
 
@@ -361,9 +360,7 @@ def _response(
         ]
     error = float((exact - approx).norm() / exact.norm().clamp_min(1e-30))
     rms = matrices.abs().pow(2).sum(dim=(2, 3)).div(cin).sqrt()
-    top = torch.linalg.matrix_norm(matrices, ord=2)
-    centred = (torch.fft.fftshift(t.to(torch.float64), dim=(0, 1)) for t in (rms, top))
-    rms_gain, max_gain = centred
+    rms_gain = torch.fft.fftshift(rms.to(torch.float64), dim=(0, 1))
     return LayerResponse(
         name,
         shape,
@@ -372,7 +369,6 @@ def _response(
         stride,
         mode,
         rms_gain,
-        max_gain,
         error,
     )
 
