@@ -19,6 +19,8 @@ LAYERS: list[set[str]] = [
     {"models", "attacks"},
     {"checkpoint"},
     {"sources"},
+    {"spectral_layers"},
+    {"theory"},
     {"analyses", "train"},
     {"runs", "executors"},
     {"trained"},

@@ -16,6 +16,7 @@ from freqlens.analyses import (
     perturbations,
     robustness,
     sensitivity,
+    spectral,
 )
 from freqlens.contract import AnalysisSpec, registered_analyses
 from freqlens.errors import FreqlensError
@@ -33,6 +34,7 @@ __all__ = [
     "perturbations",
     "robustness",
     "sensitivity",
+    "spectral",
 ]
 
 
