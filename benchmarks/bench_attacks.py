@@ -6,7 +6,7 @@ cost of our validation and band/ball handling. (b) ``freqlens.analyses.kernels.s
 per-(out, in) ``scipy.signal.convolve2d(boundary='symm')`` loop on a 64x64x3x3 layer. Prints times and ratios from one
 process; targets: PGD within 1.2x of the bare loop and no slower than foolbox; smoothing faster than the scipy loop.
 
-    python benchmarks/bench_attacks.py [--images 256] [--steps 10] [--repeats 3]
+    python benchmarks/bench_attacks.py [--images 256] [--steps 10] [--repeats 3] [--threads 2]
 """
 
 from __future__ import annotations
@@ -33,12 +33,8 @@ def bare_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, ste
     return x_adv
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+def pgd_setup(images: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A small untrained CNN in eval mode, random 32 px images and labels (seed 0)."""
     torch.manual_seed(0)
     model = nn.Sequential(
         nn.Conv2d(3, 32, 3, padding=1),
@@ -50,8 +46,18 @@ def main() -> None:
         nn.Flatten(),
         nn.Linear(64 * 16, 10),
     ).eval()
-    x = torch.rand(args.images, 3, 32, 32)
-    y = torch.randint(0, 10, (args.images,))
+    return model, torch.rand(images, 3, 32, 32), torch.randint(0, 10, (images,))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model, x, y = pgd_setup(args.images)
     eps, alpha = 8 / 255, 2 / 255
     ours = best_time(lambda: pgd(model, x, y, eps, steps=args.steps, step_size=alpha, random_start=False), args.repeats)
     bare = best_time(lambda: bare_pgd(model, x, y, eps, args.steps, alpha), args.repeats)

@@ -115,6 +115,31 @@ def freqlens_rate(config: TrainConfig) -> float:
     return float(result.metrics[-1]["train_images_per_s"])
 
 
+def train_setup(
+    data_dir: str | None, images: int, model: str, batch_size: int, epochs: int
+) -> tuple[TrainConfig, ImageSet]:
+    """The training configuration both loops follow and its training images (CIFAR-10 with ``data_dir``, else
+    synthetic power-law images)."""
+    data_spec = "cifar10" if data_dir else f"synthetic:powerlaw?n={images}&size=32&classes=10"
+    common: dict[str, Any] = {
+        "data": data_spec,
+        "data_dir": data_dir,
+        "model": model,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "train_subset": images,
+        "test_subset": 100,
+        "eval_radii": [],
+        "augment": "flip,translate:2",
+        "device": "cpu",
+    }
+    config = TrainConfig.from_dict(common)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the JPEG-decoded CIFAR copy's checksum note
+        data = open_dataset(data_spec, "train", data_dir).subset(images, config.seed)
+    return config, data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: synthetic images)")
@@ -128,23 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    data_spec = "cifar10" if args.data_dir else f"synthetic:powerlaw?n={args.images}&size=32&classes=10"
-    common: dict[str, Any] = {
-        "data": data_spec,
-        "data_dir": args.data_dir,
-        "model": args.model,
-        "batch_size": args.batch_size,
-        "epochs": args.epochs,
-        "train_subset": args.images,
-        "test_subset": 100,
-        "eval_radii": [],
-        "augment": "flip,translate:2",
-        "device": "cpu",
-    }
-    config = TrainConfig.from_dict(common)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the JPEG-decoded CIFAR copy's checksum note
-        data = open_dataset(data_spec, "train", args.data_dir).subset(args.images, config.seed)
+    config, data = train_setup(args.data_dir, args.images, args.model, args.batch_size, args.epochs)
     print(f"{args.model} on {len(data)} {data.name} images, batch {args.batch_size}, {torch.get_num_threads()} threads")
     amp = "on" if cpu_autocast(config.cpu_amp) else "off"
     print(f"freqlens default cpu_amp=auto resolves to {amp} here (native bfloat16: {native_cpu_bfloat16()})")

@@ -4,6 +4,7 @@ property tests on odd and non-square sizes."""
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -74,6 +75,53 @@ def test_channels_are_filtered_independently():
     low, _ = fourier.split(x, 8)
     low_perm, _ = fourier.split(x[:, perm], 8)
     assert torch.allclose(low_perm, low[:, perm], atol=1e-13)
+
+
+def test_chunks_filtered_in_threads_match_images_filtered_alone():
+    """A batch of several chunks, filtered by two threads: a poisoned image moves no other (bit for bit), every image
+    matches itself filtered alone within float32 rounding, and the caller's thread count is left as it was."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x = torch.rand(300, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+        low, high = fourier.split(x, [4, 8])
+        bad = x.clone()
+        bad[170, 1, 5, 5] = 1e30
+        bad_low, bad_high = fourier.split(bad, [4, 8])
+        others = torch.arange(300) != 170
+        assert torch.equal(bad_low[:, others], low[:, others]) and torch.equal(bad_high[:, others], high[:, others])
+        for i in (0, 41, 42, 299):
+            alone_low, alone_high = fourier.split(x[i : i + 1], [4, 8])
+            assert torch.allclose(alone_low[:, 0], low[:, i], rtol=0, atol=1e-6)
+            assert torch.allclose(alone_high[:, 0], high[:, i], rtol=0, atol=1e-6)
+        seen: list[int] = []
+        thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert torch.get_num_threads() == 2 and seen == [2]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_finite_values_whose_sum_overflows_are_not_an_error():
+    x = torch.rand(3, 3, 8, 8)
+    x[1, 0, 0, :2] = 3e38  # the plane's sum (its DC bin) overflows to infinity: not a non-finite image
+    low, high = fourier.split(x, 3)
+    ref_low, ref_high = fourier.split(x[[0, 2]], 3)
+    assert torch.equal(low[[0, 2]], ref_low) and torch.equal(high[[0, 2]], ref_high)
+
+
+def test_gradient_flows_through_the_filter():
+    """With autograd on, the split is differentiable and gives the same values; the filter is self-adjoint (a real
+    symmetric gain), so the gradient of <low, v> is v filtered."""
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64, requires_grad=True)
+    v = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    low, high = fourier.split(x, 5)
+    (grad,) = torch.autograd.grad((low * v).sum(), x)
+    with torch.no_grad():
+        ref_low, ref_high = fourier.split(x, 5)
+    assert torch.allclose(low, ref_low, atol=1e-12) and torch.allclose(high, ref_high, atol=1e-12)
+    assert torch.allclose(grad, fourier.lowpass(v, 5), atol=1e-12)
 
 
 def test_parity_with_official_per_image_algorithm():
