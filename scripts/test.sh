@@ -3,8 +3,8 @@
 #   bash scripts/test.sh          # default suite (fast tests and doctests, ~10 min on 2 cores)
 #   bash scripts/test.sh slow     # only the slow tests (real training runs, cross-checks)
 #   bash scripts/test.sh all      # both
-#   bash scripts/test.sh slurm    # only the tests against a real SLURM cluster (they skip where none answers);
-#                                 # start one with ../shared/tools/slurm_single_node.sh start, as .ci/run does
+#   bash scripts/test.sh slurm    # every test against a real SLURM cluster (they skip where none answers); start
+#                                 # one with ../shared/tools/slurm_single_node.sh start (.ci/run runs the faults)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

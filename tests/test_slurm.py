@@ -2,7 +2,9 @@
 does): results as inline, provenance, and every fault a cluster user meets — cancel, kill, time limit, sbatch
 rejection, a job lost without accounting, Ctrl-C, a rerun while jobs still run — each a named result, never a hang.
 
-Run with ``pytest -m slurm``; without a cluster every test skips, naming why.
+Run with ``scripts/test.sh slurm`` (all of them) or ``pytest -m "slurm and not slow"`` (the faults .ci/run checks:
+cancel, kill, time limit, sbatch rejection, a job lost without accounting); without a cluster every test skips,
+naming why.
 """
 
 from __future__ import annotations
@@ -206,6 +208,7 @@ def test_a_time_limit_is_named_as_such(tmp_path: Path) -> None:
     assert "hit its time limit of 1 min (raise --slurm timeout_min=...)" in result.message
 
 
+@pytest.mark.slow  # .ci/run leaves it out to stay short; scripts/test.sh slurm runs it
 def test_a_training_at_its_time_limit_is_requeued_and_resumes(tmp_path: Path) -> None:
     """SLURM's time-limit warning (USR2, sent here with scancel --signal as SLURM does at timeout - signal_delay_s)
     after the first epoch's checkpoint: submitit requeues the job, which resumes the training to the end."""
@@ -246,6 +249,7 @@ def test_an_sbatch_rejection_fails_every_cell_in_one_line(tmp_path: Path) -> Non
     assert "invalid partition" in failed[0].lower() and (out / "report.html").is_file()
 
 
+@pytest.mark.slow  # .ci/run leaves it out to stay short; scripts/test.sh slurm runs it
 def test_ctrl_c_cancels_the_jobs_or_names_them_and_a_rerun_follows_them(tmp_path: Path) -> None:
     runs, out = tmp_path / "runs", tmp_path / "out"
     env = {toy_recipe.WAIT_ENV: "x1"}
