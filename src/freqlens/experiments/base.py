@@ -235,6 +235,8 @@ class Comparison:
     control: dict[str, Any] | None = None  # the negative control: {"label", "estimate", "status"}
     seeds: int | None = None  # independent training runs behind ``estimate`` (None: no training noise measured)
     diagnosis: str = ""  # for a disagreement: scale, protocol difference or genuine non-replication, with evidence
+    treatment: str = ""  # the set-up whose statistic the claim reads ...
+    comparison: str = ""  # ... minus the same statistic of this one
 
     def __post_init__(self) -> None:
         tags = [t.strip("[] ") for t in self.provenance.split(",")]
@@ -269,6 +271,9 @@ class Comparison:
         *,
         control: Estimate | None = None,
         control_label: str = "",
+        control_kind: str = "",
+        treatment: str = "",
+        comparison: str = "",
         seeds: int | None = None,
         note: str = "",
         diagnosis: str = "",
@@ -276,7 +281,9 @@ class Comparison:
         """A claim judged as a measurement: ``estimate op threshold`` on its 95 % interval, with a negative control.
 
         ``threshold`` is the margin the claim demands (0 for a bare direction). ``control`` is the same quantity
-        where the claim should not hold; if it passes too, the claim is marked "cannot discriminate".
+        where no effect is predicted (a placebo of kind ``control_kind``, see
+        :data:`freqlens.experiments.contrasts.CONTROL_KINDS`); if it passes too, the claim is marked "cannot
+        discriminate". ``treatment`` and ``comparison`` name the two set-ups the estimate contrasts.
 
         Example:
             >>> from freqlens.contract import Estimate
@@ -299,9 +306,16 @@ class Comparison:
             estimate.to_dict(),
             None
             if control is None
-            else {"label": control_label, "estimate": control.to_dict(), "status": control_status},
+            else {
+                "label": control_label,
+                "kind": control_kind,
+                "estimate": control.to_dict(),
+                "status": control_status,
+            },
             seeds,
             diagnosis,
+            treatment,
+            comparison,
         )
 
     @classmethod
@@ -348,6 +362,8 @@ class Summary:
     figures: list[Figure] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
+    # set-up name -> the training runs (hashes) behind its replicates: which models this run shares with another
+    models: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -364,6 +380,7 @@ class Summary:
             figures=[Figure(**f) for f in d.get("figures", [])],
             tables=[Table(**t) for t in d.get("tables", [])],
             comparisons=[Comparison(**c) for c in d.get("comparisons", [])],
+            models=dict(d.get("models", {})),
         )
 
 
@@ -379,9 +396,22 @@ class Recipe(ABC):
     min_seeds: ClassVar[dict[str, int]] = {}
 
     def replicates(self, ctx: Context) -> range:
-        """The replicates (seeds) of every cell under ``ctx``: ``ctx.seeds`` of them, or ``min_seeds``, from
-        ``ctx.first_seed``."""
-        return range(ctx.first_seed, ctx.first_seed + max(ctx.seeds, self.min_seeds.get(ctx.profile, 1)))
+        """The replicates (seeds) of every cell under ``ctx``: ``ctx.seeds`` of them, or ``min_seeds``.
+
+        ``ctx.first_seed`` K starts at replicate K, or at K times the count where the recipe runs at least two seeds
+        per run (``min_seeds``), so that runs with different first seeds share no model.
+
+        Example:
+            >>> class Two(Recipe):
+            ...     name, min_seeds = "two", {"quick": 2}
+            ...     cells = run_cell = summarize = None
+            >>> list(Two.replicates(Two(), Context("runs", first_seed=1)))
+            [2, 3]
+        """
+        block = self.min_seeds.get(ctx.profile, 1)
+        count = max(ctx.seeds, block)
+        start = ctx.first_seed * (count if block > 1 else 1)
+        return range(start, start + count)
 
     @abstractmethod
     def cells(self, profile: str) -> list[Cell]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,26 @@ def filtered(profile: str, part: str, radius: int, **overrides: Any) -> dict[str
     return vanilla(profile, train_view=f"{part}:{radius}:max", eval_radii=[], **{**extra, **overrides})
 
 
+def untrained(train_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec of the untrained model of a training set-up: its architecture, drawn under its seed (a placebo that
+    learned nothing)."""
+    return {k: train_config[k] for k in ("model", "model_kwargs", "data", "seed")}
+
+
+def untrained_model(spec: Mapping[str, Any], data: Any, device: str) -> Any:
+    """The model of an :func:`untrained` spec at initialisation, in eval mode on ``device``."""
+    import torch
+
+    from freqlens.models import create_model
+
+    c, h, _ = data.image_shape
+    torch.manual_seed(int(spec["seed"]))
+    model = create_model(
+        spec["model"], num_classes=data.num_classes, in_channels=c, image_size=h, **spec["model_kwargs"]
+    )
+    return model.to(device).eval()
+
+
 def sample_test_images(ctx: Any, data: str, n: int | None, seed: int = 0) -> Any:
     """``n`` test images of ``data`` drawn with the one subsampler (:meth:`freqlens.data.ImageSet.sample`, i.e.
     :func:`freqlens.contract.subsample`): the recipes and the CLI pick the same images for the same ``n`` and seed."""
@@ -169,6 +189,30 @@ def series(records: Sequence[dict[str, Any]], key: str, index: int | None = None
     """One metric over epochs; ``index`` picks an entry of a per-radius list."""
     values = [r[key] if index is None else r[key][index] for r in records if key in r]
     return [float(v) for v in values]
+
+
+def seed_words(seeds: int) -> str:
+    """How a table or figure built from ``seeds`` replicates says so.
+
+    Example:
+        >>> seed_words(1), seed_words(3)
+        ('one seed', 'mean of 3 seeds')
+    """
+    return "one seed" if seeds == 1 else f"mean of {seeds} seeds"
+
+
+def models(groups: Mapping[str, Sequence[Any]]) -> dict[str, list[str]]:
+    """Set-up (cell) name -> the training run folders (``train/<label>-<hash>``) behind its replicates, for a
+    summary to record which models a run shares with others (cells reading several models list each)."""
+    from freqlens.trained import train_run_dir
+
+    out: dict[str, list[str]] = {}
+    for name, group in groups.items():
+        for result in group:
+            config = result.cell.config
+            trainings = list(config["models"].values()) if "models" in config else [config.get("train")]
+            out.setdefault(name, []).extend(train_run_dir(Path("."), t).name for t in trainings if t is not None)
+    return out
 
 
 # ------------------------------------------------------------------------------------------ estimates for verdicts

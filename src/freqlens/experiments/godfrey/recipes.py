@@ -14,6 +14,7 @@ from torch import Tensor
 
 from freqlens import provenance
 from freqlens.analyses import datastats
+from freqlens.experiments import common
 from freqlens.experiments.base import (
     Cell,
     CellResult,
@@ -86,6 +87,16 @@ def describe(group: Sequence[CellResult]) -> list[Any]:
 
 
 COLUMNS = ["test acc", "Spearman", "JS div", "mass r<8", "share in square", "peak r", "converged"]
+CONVERGED = (
+    f"converged k/n: the replicates whose training loss changed by less than {measure.PLATEAU:.0%} over the last epoch"
+)
+
+
+def _seeds(results: Sequence[CellResult]) -> str:
+    """Tables average a model's replicates: "one seed" or "mean of N seeds"."""
+    return common.seed_words(
+        1 + max((r.replicate for r in results), default=0) - min((r.replicate for r in results), default=0)
+    )
 
 
 def profile_panel(ax: Any, curves: Sequence[tuple[str, Tensor, str]], title: str) -> None:
@@ -186,7 +197,9 @@ class GodfreyHighpass(_SensitivityRecipe):
                     "high-pass-trained, untrained",
                 ),
             ],
-            tables=[Table("sensitivity vs data (means over seeds)", ["family", "model", *COLUMNS], rows)],
+            tables=[
+                Table(f"sensitivity vs data ({_seeds(results)}); {CONVERGED}", ["family", "model", *COLUMNS], rows)
+            ],
             comparisons=comparisons,
         )
 
@@ -311,6 +324,6 @@ def sweep_summary(
         recipe.paper_refs,
         text=method_text(results, ctx.profile),
         figures=[Figure(figure, f"Radial sensitivity profiles per {label} against the data's profile (black)")],
-        tables=[Table(f"{label} sweep", ["family", "view", label, *COLUMNS], rows)],
+        tables=[Table(f"{label} sweep ({_seeds(results)}); {CONVERGED}", ["family", "view", label, *COLUMNS], rows)],
         comparisons=comparisons,
     )
