@@ -21,9 +21,9 @@ Example:
     >>> from freqlens.contract import Estimate
     >>> c = Contrast("a beats b", lambda d: Estimate(d["a"] - d["b"], 0.01), "a", "b", ">", 0.0, "a > b", "P",
     ...              "A/A", "b against a second seed of b", aa({"a": "b"}))
-    >>> comparison = c.judge({"a": [0.8, 0.82], "b": [0.5, 0.52]})
-    >>> comparison.status, comparison.control["kind"], round(comparison.control["estimate"]["value"], 2)
-    ('agree', 'A/A', 0.02)
+    >>> comparison = c.judge({"a": [0.8, 0.81], "b": [0.5, 0.505]})
+    >>> comparison.status, comparison.control["kind"], round(comparison.control["estimate"]["value"], 3)
+    ('agree', 'A/A', 0.005)
 """
 
 from __future__ import annotations

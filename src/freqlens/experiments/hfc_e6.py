@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -55,6 +55,8 @@ class Heuristics(Recipe):
     name = "hfc-e6"
     title = "Heuristics and test-set LFC/HFC accuracy over training (HFC Fig. 5)"
     paper_refs = ("Wang et al. 2020 §5.1, Fig. 5", "papers.md §1.4 E6, §1.5 P1-b, P1-e–P1-h")
+
+    min_seeds: ClassVar[dict[str, int]] = {"quick": 2}  # the spread over seeds, and an A/A pair, in every run
 
     def cells(self, profile: str) -> list[Cell]:
         return [Cell(h, {"train": common.heuristic(profile, h)}) for h in common.HEURISTICS]
