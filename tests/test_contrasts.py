@@ -115,7 +115,7 @@ def test_the_aa_control_reads_disjoint_pairs_of_seeds_of_the_comparison() -> Non
 
 def test_an_aa_control_that_passes_makes_the_claim_undiscriminating() -> None:
     c = Contrast("t beats c", effect, "t", "c", ">", 0.1, "t > c", "P", "A/A", "a second seed of c", aa({"t": "c"}))
-    noisy = c.judge({"t": [0.9, 1.3, 0.9, 1.3], "c": [0.5, 0.9, 0.5, 0.9]})  # c's seeds differ by 0.4
+    noisy = c.judge({"t": [0.9, 1.31, 0.91, 1.3], "c": [0.5, 0.9, 0.5, 0.91]})  # c's seeds differ by 0.4
     assert noisy.status == "cannot discriminate" and noisy.control["status"] == "agree"  # type: ignore[index]
 
 

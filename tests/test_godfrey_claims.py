@@ -68,16 +68,18 @@ def claim(name: str):
 def test_q2_agrees_disagrees_and_cannot_discriminate(tmp_path):
     q2 = claim("Q2")
     flat = {"untrained": (FLAT, 0.3, 0.25), "untrained_b": (FLAT, 0.3, 0.25)}
-    good = groups(tmp_path / "a", natural=(DECREASING, 0.02, 0.4), **flat)
+    # per-image noise large enough to move the profile's ranks: a rank statistic the images never move has a
+    # zero-width bootstrap interval, which is never judged
+    good = groups(tmp_path / "a", natural=(DECREASING, 0.3, 0.4), **flat)
     c = q2.judge(good, "test")
     assert c.status == "agree" and c.control["status"] != "agree" and c.estimate["method"] == "bootstrap"
     assert c.estimate["n"] == 64 and c.estimate["low"] > 0.5
-    bad = groups(tmp_path / "b", natural=(INCREASING, 0.02, 0.4), **flat)
+    bad = groups(tmp_path / "b", natural=(INCREASING, 0.3, 0.4), **flat)
     c = q2.judge(bad, "test")
     assert c.status == "disagree" and "wrong side" in c.diagnosis and "test accuracy" in c.diagnosis
     # Untrained models that already follow the data: the criterion cannot tell training from architecture.
-    follows = {"untrained": (DECREASING, 0.02, 0.4), "untrained_b": (DECREASING, 0.03, 0.4)}
-    same = groups(tmp_path / "c", natural=(DECREASING, 0.02, 0.4), **follows)
+    follows = {"untrained": (DECREASING, 0.3, 0.4), "untrained_b": (DECREASING, 0.3, 0.4)}
+    same = groups(tmp_path / "c", natural=(DECREASING, 0.3, 0.4), **follows)
     c = q2.judge(same, "test")
     assert c.status == "cannot discriminate" and c.control["status"] == "agree" and "control" in c.diagnosis
 
@@ -86,7 +88,7 @@ def test_q2_control_pools_two_initialisations_so_one_lucky_initialisation_decide
     """Alone, the first initialisation follows the data and would make the claim 'cannot discriminate'; the second
     runs against it. Pooled, the control carries the initialisation noise (a spread over two draws): inconclusive."""
     split = {"untrained": (DECREASING, 0.02, 0.25), "untrained_b": (INCREASING, 0.02, 0.25)}
-    c = claim("Q2").judge(groups(tmp_path, natural=(DECREASING, 0.02, 0.4), **split), "test")
+    c = claim("Q2").judge(groups(tmp_path, natural=(DECREASING, 0.3, 0.4), **split), "test")
     control = c.control["estimate"]
     assert c.status == "agree" and c.control["status"] == "inconclusive"
     assert control["method"] == "seeds" and control["n"] == 2 and control["low"] < 0.5 < control["high"]
@@ -176,11 +178,6 @@ def test_bootstrap_matches_the_standard_error_of_a_mean():
     assert est.low < est.value < est.high
 
 
-def test_t_quantiles():
-    assert stats.t95(2) == pytest.approx(4.303) and stats.t95(30) == pytest.approx(2.042, abs=0.01)
-    assert stats.t95(1000) == pytest.approx(1.962, abs=0.005)
-
-
 def test_highpass_summary_end_to_end_on_synthetic_results(tmp_path, monkeypatch):
     """summarize() over fabricated cells: one comparison per claim, each with an estimate and a control."""
     results = []
@@ -192,7 +189,7 @@ def test_highpass_summary_end_to_end_on_synthetic_results(tmp_path, monkeypatch)
             ("untrained-hpview", FLAT, 0.25),
             ("untrained-b", FLAT, 0.25),
         ):
-            r = result(tmp_path, f"{family}-{kind}-s0", shape, 0.05, sq)
+            r = result(tmp_path, f"{family}-{kind}-s0", shape, 0.3 if kind == "natural" else 0.05, sq)
             r.summary.update(family=family, profile=(shape / shape.sum()).tolist(), data_profile=DATA.tolist())
             results.append(r)
     out = tmp_path / "out"
@@ -208,17 +205,28 @@ def test_highpass_summary_end_to_end_on_synthetic_results(tmp_path, monkeypatch)
     assert (out / "godfrey_highpass_profiles.png").is_file()
 
 
-def test_the_threshold_never_depends_on_the_control(tmp_path):
-    """A linear model has the same sensitivity for every image: Q6's placebo is a second initialisation against the
-    first. A "trained" model barely different from the untrained one, while two initialisations differ more, is not
-    an agreement: the placebo passes too. The criterion stays "> 0" whatever the control measured."""
+def test_a_linear_models_zero_width_bootstrap_is_never_judged(tmp_path):
+    """A linear model has the same sensitivity for every image, so one seed's bootstrap has zero width: its noise
+    was not measured, and Q6 is not judged on it (before, a margin from a second initialisation stood in)."""
     q6 = claim("Q6")
     init = FLAT + 0.01 * RADII / R  # untrained profiles are nearly, never exactly, flat
     clear = groups(tmp_path / "a", untrained=(init, 0.0, 0.25), untrained_b=(init, 0.001, 0.25), natural=(DATA, 0, 0.4))
     c = q6.judge(clear, "test")
-    assert c.control["status"] != "agree" and c.expectation.startswith("> 0 ")
-    close = groups(
-        tmp_path / "b", untrained=(init, 0.0, 0.25), untrained_b=(INCREASING, 0.0, 0.25), natural=(init + 1e-3, 0, 0.4)
+    assert c.estimate["stderr"] < 1e-12 and c.status == "noise not measured" and c.p_value is None
+
+
+def test_the_threshold_never_depends_on_the_control(tmp_path):
+    """Q6's placebo is a second initialisation against the first. Whatever the placebo measures, the criterion stays
+    "> 0"; a placebo that passes makes an agreeing claim "cannot discriminate", never a stricter threshold."""
+    q6 = claim("Q6")
+    init = FLAT + 0.01 * RADII / R
+    quiet = groups(
+        tmp_path / "a", untrained=(init, 0.02, 0.25), untrained_b=(init, 0.02, 0.25), natural=(DATA, 0.02, 0.4)
     )
-    c = q6.judge(close, "test")
-    assert c.status == "cannot discriminate" and c.expectation.startswith("> 0 ")
+    loud = groups(
+        tmp_path / "b", untrained=(init, 0.02, 0.25), untrained_b=(INCREASING, 0.02, 0.25), natural=(DATA, 0.02, 0.4)
+    )
+    a, b = q6.judge(quiet, "test"), q6.judge(loud, "test")
+    assert a.expectation == b.expectation and a.expectation.startswith("> 0 ")
+    assert a.status == "agree" and a.control["status"] != "agree"
+    assert b.control["status"] == "agree" and b.status == "cannot discriminate"

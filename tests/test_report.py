@@ -36,14 +36,18 @@ def test_report_is_self_contained_with_marks(reproduced: Path) -> None:
     assert page.count('<tr class="notjudged">') == 1
     # 1.67 ± 1.2 straddles the threshold 1; the claim whose control passes too is never a ✓
     assert page.count('<tr class="inconclusive">') == 1 and page.count('<tr class="cannotdiscriminate">') == 1
-    assert "smallest square plus one: 1.000 → agrees" in page and "all-zero squares: 0.000 → disagrees" in page
+    assert "smallest square plus one: 1.000 ± 0.100 → agrees" in page
+    # a zero-width interval (all-zero squares, an exact number) is never judged
+    assert "all-zero squares: 0.000 → noise not measured" in page and page.count('<tr class="noisenotmeasured">') == 1
     # contents first, then the scoreboard; the not-judged row sits in its own section after the experiments
     assert page.index("id='contents'") < page.index("id='scoreboard'") < page.index("id='toy'")
     assert page.index("id='toy'") < page.index("id='paper-numbers'") < page.index("untested claim")
     assert "<code>x2</code>" in page and "<strong>4</strong>" in page  # inline Markdown in the text
     text = md.read_text()
     assert "| square of 2 | 4.000 | 4.000 | [I] | within ±0 | — | ✓ agrees |" in text
-    assert "| toy | Toy recipe (squares) | 1 | 1 | 1 | 1 | 1 |" in text  # scoreboard: one row of each status
+    # scoreboard: Holm-adjusted ✓ and ✗ (within/between carry no p-value: unchanged), then one row of each status
+    assert "| toy | Toy recipe (squares) | 1 | 1 | 1 | 1 | 1 | 0 | 1 | 1 | 1 |" in text
+    assert "Holm-adjusted over 2 tested claims (family-wise 5 %): ✓ 1  ✗ 1" in text
     assert "✗ disagrees" in text and "![value against its square](toy/squares.png)" in text
     assert text.index("(#paper-numbers)") < text.index('<a id="paper-numbers">') < text.index("untested claim")
 

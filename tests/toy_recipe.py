@@ -70,13 +70,14 @@ class Toy(Recipe):
                 ),
                 Comparison.measured(
                     "largest square positive",
-                    Estimate.exact(max(squares)),
+                    Estimate(max(squares), 0.1, method="normal"),
                     ">",
                     0.0,
                     None,
                     "I",
-                    control=Estimate.exact(min(squares) + 1),
+                    control=Estimate(min(squares) + 1, 0.1, method="normal"),
                     control_label="smallest square plus one",
                 ),
+                Comparison.measured("largest square above 3", Estimate.exact(max(squares)), ">", 3.0, None, "I"),
             ],
         )

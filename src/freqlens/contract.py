@@ -11,8 +11,9 @@ the ones to come) goes through the same few functions here, so that they agree o
 * **sampling** — ``n`` images means *n drawn at random without replacement under a seed, kept in index order*, the
   same draw everywhere (:func:`subsample_indices`);
 * **batching and progress** — :func:`batch_slices` with one tqdm bar, off with ``progress=False``;
-* **results** — :class:`AnalysisResult`: summary numbers (each an :class:`Estimate` with its uncertainty where it has
-  one), arrays, figures and conventions; a run folder, the report and the CLI all read it the same way.
+* **results** — :class:`AnalysisResult`: summary numbers (each a :class:`freqlens.stats.Estimate` with its
+  uncertainty where it has one), arrays, figures and conventions; a run folder, the report and the CLI all read it
+  the same way.
 
 Analyses register themselves with :func:`register_analysis`, and the contract tests are generated from that registry.
 
@@ -32,11 +33,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from freqlens.errors import FreqlensError
+from freqlens.stats import Estimate
 
 # ---------------------------------------------------------------------------------------------------------- devices
 
@@ -182,107 +183,6 @@ def batch_slices(n: int, batch_size: int, *, desc: str, progress: bool = True, u
             stop = min(n, start + batch_size)
             yield slice(start, stop)
             bar.update(stop - start)
-
-
-# ------------------------------------------------------------------------------------------------------ estimates
-
-# Two-sided 95 % Student-t quantiles by degrees of freedom (beyond 30 the normal 1.96 is used).
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-T95.update({15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042})
-T95.update({df: T95[max(k for k in T95 if k <= df)] for df in range(11, 31) if df not in T95})
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A measured number with its uncertainty: ``value``, standard error, a 95 % interval, and the sample size.
-
-    ``method`` says where the uncertainty comes from (``"binomial"``: test images, Wilson interval; ``"seeds"``: the
-    spread of independent training runs; ``"bootstrap"``; ``"normal"``: propagated standard errors; ``"exact"``: no
-    sampling noise).
-
-    Example:
-        >>> e = Estimate.proportion(80, 100)
-        >>> round(e.stderr, 3), round(e.low, 3), round(e.high, 3)
-        (0.04, 0.711, 0.867)
-        >>> d = Estimate.proportion(80, 100) - Estimate.proportion(60, 100)
-        >>> round(d.value, 2), d.low > 0
-        (0.2, True)
-    """
-
-    value: float
-    stderr: float = 0.0
-    low: float = math.nan
-    high: float = math.nan
-    n: int | None = None
-    method: str = "exact"
-
-    Z95: ClassVar[float] = 1.959963984540054
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "value", float(self.value))
-        object.__setattr__(self, "stderr", float(self.stderr))
-        if math.isnan(self.low):
-            object.__setattr__(self, "low", self.value - self.Z95 * self.stderr)
-        if math.isnan(self.high):
-            object.__setattr__(self, "high", self.value + self.Z95 * self.stderr)
-
-    @classmethod
-    def exact(cls, value: float) -> Estimate:
-        """A number without sampling noise (a count, a property of fixed weights)."""
-        return cls(value)
-
-    @classmethod
-    def proportion(cls, successes: float, n: int) -> Estimate:
-        """A rate over ``n`` independent test images: binomial standard error and Wilson 95 % interval."""
-        if n <= 0:
-            raise FreqlensError(f"a proportion needs at least one image, got n={n}")
-        p = successes / n
-        z = cls.Z95
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        return cls(p, math.sqrt(max(p * (1 - p), 0.0) / n), centre - half, centre + half, n, "binomial")
-
-    @classmethod
-    def mean_of(cls, values: Sequence[float] | Tensor | np.ndarray, method: str = "seeds") -> Estimate:
-        """The mean of independent measurements (seeds, images) with its standard error (sample std / sqrt n) and
-        a Student-t 95 % interval.
-
-        One value gives a standard error of 0 and ``method`` ``"single"``: the noise was not measured.
-        """
-        arr = np.asarray(values.detach().cpu() if isinstance(values, Tensor) else values, dtype=np.float64).ravel()
-        if arr.size == 0:
-            raise FreqlensError("cannot average an empty list of measurements")
-        if arr.size == 1:
-            return cls(float(arr[0]), 0.0, n=1, method="single")
-        mean, stderr = float(arr.mean()), float(arr.std(ddof=1) / math.sqrt(arr.size))
-        half = T95.get(arr.size - 1, cls.Z95) * stderr  # Student-t: 3 seeds give 4.3 standard errors, not 1.96
-        return cls(mean, stderr, mean - half, mean + half, int(arr.size), method)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Estimate:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            d["value"],
-            d.get("stderr", 0.0),
-            d.get("low", math.nan),
-            d.get("high", math.nan),
-            d.get("n"),
-            d.get("method", "exact"),
-        )
-
-    def __sub__(self, other: Estimate | float) -> Estimate:
-        """Difference of two independent estimates (standard errors add in quadrature)."""
-        o = other if isinstance(other, Estimate) else Estimate(float(other))
-        method = self.method if o.method in ("exact", self.method) else "normal"
-        return Estimate(self.value - o.value, math.hypot(self.stderr, o.stderr), method=method)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (non-finite bounds become ``None``)."""
-        clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in vars(self).items()}
-        return {k: clean[k] for k in ("value", "stderr", "low", "high", "n", "method")}
-
-    def __str__(self) -> str:
-        return f"{self.value:.4g}" if self.stderr == 0 else f"{self.value:.4g} ± {self.stderr:.2g}"
 
 
 Metric = Estimate | float | int | str | bool | None

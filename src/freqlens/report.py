@@ -6,8 +6,10 @@ base64 data URIs, so ``report.html`` can be mailed or attached on its own.
 The page opens with a linked contents list and the scoreboard. Each experiment then shows the claims this run judged:
 our value with its uncertainty, the paper's value with its provenance tag (legend from ``papers.md`` §0), the
 criterion and the margin it demands, the negative control and its outcome, and the verdict (:mod:`freqlens.verdicts`:
-agrees, disagrees, inconclusive, cannot discriminate), with a diagnosis for every disagreement. The paper's numbers
-that only the paper profile judges follow in a section of their own at the end.
+agrees, disagrees, inconclusive, not detected at this scale, noise not measured, cannot discriminate), with a
+diagnosis for every disagreement, and the p-value behind the mark with its Holm adjustment over all tested claims of
+the reproduction (the scoreboard counts both). The paper's numbers that only the paper profile judges follow in a
+section of their own at the end.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import mimetypes
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -38,11 +41,13 @@ LABELS = {
     verdicts.AGREE: "agrees",
     verdicts.DISAGREE: "disagrees",
     verdicts.INCONCLUSIVE: "inconclusive",
+    verdicts.NOT_DETECTED: "not detected at this scale",
+    verdicts.NOISE_NOT_MEASURED: "noise not measured",
     verdicts.UNDISCRIMINATING: "cannot discriminate",
     verdicts.NOT_JUDGED: "not judged",
 }
 CSS_CLASS = {status: label.replace(" ", "") for status, label in LABELS.items()}
-CLAIM_COLUMNS = ["claim", "ours", "paper", "source", "criterion", "negative control", "verdict", "note"]
+CLAIM_COLUMNS = ["claim", "ours", "paper", "source", "criterion", "negative control", "verdict", "p (Holm)", "note"]
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -53,6 +58,8 @@ text-align:left;vertical-align:top}th{background:#f3f4f6}td.num{text-align:right
 .agrees{background:#e6f4ea;color:#137333;font-weight:600}.disagrees{background:#fce8e6;color:#a50e0e;font-weight:600}
 .notjudged{color:#5f6368}.inconclusive{background:#fef7e0;color:#8a5a00;font-weight:600}
 .cannotdiscriminate{background:#f1e6fc;color:#6a1b9a;font-weight:600}nav ol{columns:2}
+.notdetectedatthisscale{background:#eef3fb;color:#1a4f8a;font-weight:600}
+.noisenotmeasured{background:#eeeeee;color:#3c4043;font-weight:600}
 .tag{font-family:monospace;background:#eef;padding:0 .3em;border-radius:3px}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#444;font-size:.9em}
 .error{background:#fce8e6;padding:.5em;white-space:pre-wrap;font-family:monospace;font-size:.85em}
@@ -135,14 +142,42 @@ def _control(c: Comparison) -> str:
     return f"{c.control['label']}: {value} → {LABELS[c.control['status']]}"
 
 
+def _verdict(c: Comparison) -> str:
+    """The mark and label, with the minimum detectable effect where the claim was not settled."""
+    text = f"{verdicts.MARKS[c.status]} {LABELS[c.status]}"
+    if c.mde is not None and c.status in (verdicts.INCONCLUSIVE, verdicts.NOT_DETECTED):
+        text += f" (MDE = {_fmt(c.mde)})"
+    return text
+
+
+def _p(c: Comparison, holm: tuple[str, float] | None) -> str:
+    """``p = x; Holm y ✓`` for a tested claim: its p-value and, over the reproduction's family, the adjusted one."""
+    if c.p_value is None:
+        return "—"
+    text = f"p = {c.p_value:.2g}"
+    if holm is not None and not math.isnan(holm[1]):
+        text += f"; Holm {holm[1]:.2g} {verdicts.MARKS[holm[0]]}"
+    return text
+
+
+def holm_marks(summaries: Sequence[Summary]) -> list[list[tuple[str, float]]]:
+    """For every comparison of every summary: its Holm-adjusted status and p-value, the family being all tested
+    claims of the reproduction (:func:`freqlens.verdicts.holm_adjust`)."""
+    flat = [c for s in summaries for c in s.comparisons]
+    kept, adjusted = verdicts.holm_adjust([c.status for c in flat], [c.p_value for c in flat])
+    pairs = iter(zip(kept, adjusted, strict=True))
+    return [[next(pairs) for _ in s.comparisons] for s in summaries]
+
+
 def _note(c: Comparison) -> str:
     return " ".join(t for t in (c.note, f"Diagnosis: {c.diagnosis}" if c.diagnosis else "") if t)
 
 
-def _comparison_rows(comparisons: list[Comparison]) -> tuple[list[list[str]], list[str]]:
+def _comparison_rows(
+    comparisons: list[Comparison], holm: list[tuple[str, float]] | None = None
+) -> tuple[list[list[str]], list[str]]:
     rows, classes = [], []
-    for c in comparisons:
-        label, mark = LABELS[c.status], verdicts.MARKS[c.status]
+    for i, c in enumerate(comparisons):
         tags = " ".join(f'<span class="tag" title="{html.escape(TAGS[t])}">[{t}]</span>' for t in _tags(c.provenance))
         css = CSS_CLASS[c.status]
         rows.append(
@@ -153,7 +188,8 @@ def _comparison_rows(comparisons: list[Comparison]) -> tuple[list[list[str]], li
                 f"<td>{tags}</td>",
                 f"<td>{_inline(c.expectation)}</td>",
                 f"<td>{html.escape(_control(c))}</td>",
-                f'<td class="{css}">{mark} {label}</td>',
+                f'<td class="{css}">{html.escape(_verdict(c))}</td>',
+                f"<td>{html.escape(_p(c, None if holm is None else holm[i]))}</td>",
                 f"<td>{_inline(_note(c))}</td>",
             ]
         )
@@ -163,6 +199,12 @@ def _comparison_rows(comparisons: list[Comparison]) -> tuple[list[list[str]], li
 
 def _judged(s: Summary) -> list[Comparison]:
     return [c for c in s.comparisons if c.status != verdicts.NOT_JUDGED]
+
+
+def _judged_with(s: Summary, holm: list[tuple[str, float]]) -> tuple[list[Comparison], list[tuple[str, float]]]:
+    """The judged comparisons of ``s`` and their Holm marks."""
+    kept = [(c, h) for c, h in zip(s.comparisons, holm, strict=True) if c.status != verdicts.NOT_JUDGED]
+    return [c for c, _ in kept], [h for _, h in kept]
 
 
 def _unjudged(s: Summary) -> list[Comparison]:
@@ -189,17 +231,41 @@ def _data_uri(path: Path) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
-SCORE_COLUMNS = ["recipe", "experiment", *(f"{verdicts.MARKS[st]} {LABELS[st]}" for st in verdicts.STATUSES)]
+ADJUSTED = (verdicts.AGREE, verdicts.DISAGREE)
+SCORE_COLUMNS = [
+    "recipe",
+    "experiment",
+    *(f"{verdicts.MARKS[st]} Holm" for st in ADJUSTED),
+    *(f"{verdicts.MARKS[st]} {LABELS[st]}" for st in verdicts.STATUSES),
+]
 
 
 def _score(summaries: list[Summary]) -> list[list[Any]]:
+    """Per recipe: the Holm-adjusted ✓ and ✗ counts (family: all tested claims), then the per-claim counts."""
     rows: list[list[Any]] = []
-    for s in summaries:
-        statuses = [c.status for c in s.comparisons]
-        rows.append([s.recipe, s.title, *(statuses.count(st) for st in verdicts.STATUSES)])
+    for s, holm in zip(summaries, holm_marks(summaries), strict=True):
+        statuses, adjusted = [c.status for c in s.comparisons], [st for st, _ in holm]
+        counts = [*(adjusted.count(st) for st in ADJUSTED), *(statuses.count(st) for st in verdicts.STATUSES)]
+        rows.append([s.recipe, s.title, *counts])
     if len(rows) > 1:
-        rows.append(["all", "", *(sum(r[i] for r in rows) for i in range(2, 2 + len(verdicts.STATUSES)))])
+        rows.append(["all", "", *(sum(r[i] for r in rows) for i in range(2, len(SCORE_COLUMNS)))])
     return rows
+
+
+def score_line(summaries: Sequence[Summary]) -> str:
+    """One line for the scoreboard and the CLI: the Holm-adjusted ✓/✗ counts, then the per-claim counts.
+
+    Example:
+        >>> score_line([])
+        'Holm-adjusted over 0 tested claims (family-wise 5 %): ✓ 0  ✗ 0; per claim: ✓ 0  ✗ 0  ≈ 0  ◌ 0  ? 0  ⊘ 0  – 0'
+    """
+    flat = [c for s in summaries for c in s.comparisons]
+    adjusted = [st for holm in holm_marks(summaries) for st, _ in holm]
+    family = sum(c.p_value is not None and c.status in verdicts.TESTED for c in flat)
+    statuses = [c.status for c in flat]
+    per_claim = "  ".join(f"{verdicts.MARKS[st]} {statuses.count(st)}" for st in verdicts.STATUSES)
+    held = "  ".join(f"{verdicts.MARKS[st]} {adjusted.count(st)}" for st in ADJUSTED)
+    return f"Holm-adjusted over {family} tested claims (family-wise 5 %): {held}; per claim: {per_claim}"
 
 
 def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -> str:
@@ -219,6 +285,7 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
         _paragraphs(_intro(meta)),
         "<h2 id='scoreboard'>Scoreboard</h2>",
         _html_table(SCORE_COLUMNS, [[_cell(v) for v in row] for row in _score(summaries)]),
+        f"<p>{html.escape(score_line(summaries))}.</p>",
         "<p>Provenance tags (from <code>papers.md</code> §0): "
         + "; ".join(f"<span class='tag'>[{t}]</span> {html.escape(d)}" for t, d in TAGS.items())
         + ".</p>",
@@ -227,7 +294,7 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
         if failure.get("errors"):
             parts.append(f"<h2>{html.escape(failure['recipe'])}: failed</h2>")
             parts.extend(f"<div class='error'>{html.escape(e)}</div>" for e in failure["errors"])
-    for s in summaries:
+    for s, marks in zip(summaries, holm_marks(summaries), strict=True):
         parts.append(
             f"<h2 id='{html.escape(s.recipe)}'>{html.escape(s.title)} <code>{html.escape(s.recipe)}</code></h2>"
         )
@@ -235,7 +302,7 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
             parts.append(f"<p><em>Paper: {html.escape('; '.join(s.paper_refs))}</em></p>")
         parts.append(_paragraphs(s.text))
         if _judged(s):
-            rows, classes = _comparison_rows(_judged(s))
+            rows, classes = _comparison_rows(*_judged_with(s, marks))
             parts.append(_html_table(CLAIM_COLUMNS, rows, classes))
         parts.extend(_table_html(t) for t in s.tables)
         for f in s.figures:
@@ -288,9 +355,14 @@ REPRODUCE_TEXT = (
     "Yin et al.'s Fourier heat map, run by `freqlens reproduce`, with our numbers next to the values the papers "
     "report. Every verdict is judged on the 95 % interval of our value: ✓ the whole interval meets the "
     "criterion (with the margin the claim demands), ✗ it lies wholly outside, ≈ inconclusive (the interval "
-    "straddles the threshold: inside the noise). Each claim also runs a negative control, the same criterion "
-    "where the claim should not hold; a claim whose control passes too is marked ⊘ cannot discriminate, never "
-    "✓. – not judged at this scale."
+    "straddles the threshold: inside the noise; MDE is the smallest effect this run detects at 80 % power), "
+    "◌ not detected at this scale (the predicted effect, or an equivalence margin, is below the MDE), ? noise not "
+    "measured (a zero-width interval, e.g. one seed of a quantity the test images do not move: never judged). "
+    "Claims of no effect are equivalence tests (TOST) within a stated margin. Each claim also runs a negative "
+    "control, the same criterion where the claim should not hold; a claim whose control passes too is marked ⊘ "
+    "cannot discriminate, never ✓. – not judged at this scale. Each tested claim's p-value (✓ or ✗ exactly when "
+    "p < 0.05) is adjusted by Holm's method over all tested claims of the run; the scoreboard's Holm columns count "
+    "the marks that survive at family-wise 5 %."
 )
 
 
@@ -329,7 +401,7 @@ def _md_table(columns: list[str], rows: Iterable[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _md_claims(comparisons: list[Comparison]) -> str:
+def _md_claims(comparisons: list[Comparison], holm: list[tuple[str, float]] | None = None) -> str:
     rows = [
         [
             c.claim,
@@ -338,10 +410,11 @@ def _md_claims(comparisons: list[Comparison]) -> str:
             f"[{c.provenance}]",
             c.expectation,
             _control(c),
-            f"{verdicts.MARKS[c.status]} {LABELS[c.status]}",
+            _verdict(c),
+            _p(c, None if holm is None else holm[i]),
             _note(c),
         ]
-        for c in comparisons
+        for i, c in enumerate(comparisons)
     ]
     return _md_table(CLAIM_COLUMNS, rows)
 
@@ -360,18 +433,19 @@ def render_markdown(out_dir: Path, summaries: list[Summary], meta: dict[str, Any
         "## Scoreboard",
     ]
     parts.append(_md_table(SCORE_COLUMNS, _score(summaries)))
+    parts.append(_md(score_line(summaries)) + ".")
     parts.append("Provenance tags: " + "; ".join(f"[{t}] {d}" for t, d in TAGS.items()) + ".")
     for failure in meta.get("recipes", []):
         for e in failure.get("errors", []):
             parts.append(f"**{_md(str(failure['recipe']))} failed:**\n\n{_md_code(str(e))}")
-    for s in summaries:
+    for s, marks in zip(summaries, holm_marks(summaries), strict=True):
         parts.append(f'<a id="{html.escape(s.recipe)}"></a>\n\n## {_md(s.title)} (`{_md(s.recipe)}`)')
         if s.paper_refs:
             parts.append(f"*Paper: {_md('; '.join(s.paper_refs))}*")
         if s.text:
             parts.append(_md(s.text))
         if _judged(s):
-            parts.append(_md_claims(_judged(s)))
+            parts.append(_md_claims(*_judged_with(s, marks)))
         for t in s.tables:
             parts.append(f"### {_md(t.title)}\n\n" + _md_table(t.columns, t.rows))
         for f in s.figures:

@@ -13,6 +13,7 @@ from freqlens.cli import app
 from freqlens.cli.common import DataDirOpt, DeviceOpt, resolve_device
 from freqlens.errors import FreqlensError, Interrupted
 from freqlens.experiments.base import PROFILES, Context
+from freqlens.report import load_summaries, score_line
 from freqlens.verdicts import MARKS, STATUSES
 
 RunsOpt = Annotated[
@@ -132,6 +133,7 @@ def reproduce(
             statuses = [c.status for c in o.summary.comparisons]
             marks = "  ".join(f"{MARKS[st]} {statuses.count(st)}" for st in STATUSES)
             typer.echo(f"ok      {o.recipe:22s} {o.cells:3d} cells   {marks}")
+    typer.echo(score_line(load_summaries(out_dir)))
     typer.echo(f"report: {done.html} and {done.md}")
     if failed:
         raise typer.Exit(1)

@@ -45,10 +45,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from freqlens import runs, trained, verdicts
-from freqlens.contract import Estimate
+from freqlens import runs, stats, trained, verdicts
 from freqlens.errors import FreqlensError
 from freqlens.runs import canonical_json, config_hash
+from freqlens.stats import Estimate
 
 if TYPE_CHECKING:
     from torch import nn
@@ -204,7 +204,7 @@ class CellResult:
 def by_cell(results: Sequence[CellResult]) -> dict[str, list[CellResult]]:
     """Results grouped by cell name, each group holding the cell's replicates (seeds) in replicate order.
 
-    Recipes turn a group into an :class:`~freqlens.contract.Estimate` with ``Estimate.mean_of`` over seeds (or a
+    Recipes turn a group into an :class:`~freqlens.stats.Estimate` with ``Estimate.mean_of`` over seeds (or a
     binomial estimate from the test images when there is one seed).
     """
     groups: dict[str, list[CellResult]] = {}
@@ -220,7 +220,8 @@ class Comparison:
     ``paper`` is the reported value (a number, or text such as ``"0.60-0.78"`` or ``"rises with r"``), ``provenance``
     its tag from ``papers.md`` (``P`` paper text, ``C`` code, ``F`` figure, ``W`` web, ``M`` recalled, ``I``
     inferred), ``expectation`` the criterion we judged by, and ``agree`` the verdict (``None``: not judged, e.g. the
-    quick profile is too small for this claim).
+    quick profile is too small for this claim). A measured claim (:meth:`measured`, :meth:`equivalent`) also
+    records the p-value of the test behind its mark and the minimum detectable effect of the run.
     """
 
     claim: str
@@ -235,6 +236,8 @@ class Comparison:
     control: dict[str, Any] | None = None  # the negative control: {"label", "estimate", "status"}
     seeds: int | None = None  # independent training runs behind ``estimate`` (None: no training noise measured)
     diagnosis: str = ""  # for a disagreement: scale, protocol difference or genuine non-replication, with evidence
+    p_value: float | None = None  # p-value behind the mark (✓/✗ exactly when < 0.05); Holm adjusts it in the report
+    mde: float | None = None  # smallest effect (or equivalence margin) this run detects at 80 % power
     treatment: str = ""  # the set-up whose statistic the claim reads ...
     comparison: str = ""  # ... minus the same statistic of this one
 
@@ -277,29 +280,123 @@ class Comparison:
         seeds: int | None = None,
         note: str = "",
         diagnosis: str = "",
+        effect: float | None = None,
     ) -> Comparison:
         """A claim judged as a measurement: ``estimate op threshold`` on its 95 % interval, with a negative control.
 
         ``threshold`` is the margin the claim demands (0 for a bare direction). ``control`` is the same quantity
         where no effect is predicted (a placebo of kind ``control_kind``, see
         :data:`freqlens.experiments.contrasts.CONTROL_KINDS`); if it passes too, the claim is marked "cannot
-        discriminate". ``treatment`` and ``comparison`` name the two set-ups the estimate contrasts.
+        discriminate". ``treatment`` and ``comparison`` name the two set-ups the estimate contrasts. ``effect``:
+        the value the claim predicts (the paper's); an inconclusive claim whose predicted effect lies within the
+        run's minimum detectable effect of the threshold is "not detected at this scale". A zero-width interval is
+        never judged ("noise not measured").
 
         Example:
-            >>> from freqlens.contract import Estimate
+            >>> from freqlens.stats import Estimate
             >>> c = Comparison.measured("BN > vanilla on HFC(4)", Estimate.proportion(65, 100) - 0.12, ">", 0.2,
             ...                         "0.65 vs 0.12", "F", control=Estimate.proportion(12, 100) - 0.12,
             ...                         control_label="vanilla vs itself")
-            >>> c.status, c.control["status"]
-            ('agree', 'disagree')
+            >>> c.status, c.control["status"], c.p_value < 0.05
+            ('agree', 'disagree', True)
         """
-        status, control_status = verdicts.verdict(estimate, op, threshold, control)
+        status, control_status = verdicts.verdict(estimate, op, threshold, control, effect)
+        return cls._judged(
+            claim,
+            estimate,
+            paper,
+            provenance,
+            f"{op} {threshold:g} (95% interval)",
+            status,
+            verdicts.decision_p(estimate, op, threshold),
+            stats.mde(estimate),
+            control,
+            control_label,
+            control_status,
+            seeds,
+            note,
+            diagnosis,
+            roles=(control_kind, treatment, comparison),
+        )
+
+    @classmethod
+    def equivalent(
+        cls,
+        claim: str,
+        estimate: Estimate,
+        margin: float,
+        paper: float | str | None,
+        provenance: str,
+        *,
+        control: Estimate | None = None,
+        control_label: str = "",
+        control_kind: str = "",
+        treatment: str = "",
+        comparison: str = "",
+        seeds: int | None = None,
+        note: str = "",
+        diagnosis: str = "",
+    ) -> Comparison:
+        """A claim of no effect ("dropout reads the HFC as vanilla does"): ``estimate`` (a difference) lies within
+        ``±margin``, by two one-sided tests at 5 % (TOST: the 90 % interval inside the margin). ✗ when the 95 %
+        interval lies wholly beyond the margin; "not detected at this scale" when the margin is smaller than this
+        run can show (its ``mde`` is the smallest margin TOST shows at 80 % power). ``control``: a set-up where an
+        effect is expected; if it too looks equivalent, the claim cannot discriminate.
+
+        Example:
+            >>> from freqlens.stats import Estimate
+            >>> c = Comparison.equivalent("dropout ≈ vanilla", Estimate.proportion(300, 1000)
+            ...                           - Estimate.proportion(310, 1000), 0.06, "≈", "F")
+            >>> c.status, c.expectation
+            ('agree', '|difference| < 0.06 (TOST, two one-sided 5% tests)')
+        """
+        status, control_status = verdicts.equivalence_verdict(estimate, margin, control)
+        return cls._judged(
+            claim,
+            estimate,
+            paper,
+            provenance,
+            f"|difference| < {margin:g} (TOST, two one-sided 5% tests)",
+            status,
+            verdicts.equivalence_p(estimate, margin),
+            stats.equivalence_margin(estimate),
+            control,
+            control_label,
+            control_status,
+            seeds,
+            note,
+            diagnosis,
+            roles=(control_kind, treatment, comparison),
+        )
+
+    @classmethod
+    def _judged(
+        cls,
+        claim: str,
+        estimate: Estimate,
+        paper: float | str | None,
+        provenance: str,
+        expectation: str,
+        status: str,
+        p_value: float,
+        mde: float,
+        control: Estimate | None,
+        control_label: str,
+        control_status: str | None,
+        seeds: int | None,
+        note: str,
+        diagnosis: str,
+        roles: tuple[str, str, str] = ("", "", ""),
+    ) -> Comparison:
+        """``roles``: the control's kind, the treatment and the comparison set-up."""
+        control_kind, treatment, comparison = roles
+        tested = status != verdicts.NOISE_NOT_MEASURED
         return cls(
             claim,
             str(estimate),
             paper,
             provenance,
-            f"{op} {threshold:g} (95% interval)",
+            expectation,
             verdicts.agree_flag(status),
             note,
             status,
@@ -314,6 +411,8 @@ class Comparison:
             },
             seeds,
             diagnosis,
+            p_value if tested and math.isfinite(p_value) else None,
+            mde if tested and math.isfinite(mde) else None,
             treatment,
             comparison,
         )

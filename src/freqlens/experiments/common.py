@@ -18,16 +18,15 @@ contrast-stretched training images (quirk (a)), for a GPU.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from freqlens import verdicts
-from freqlens.contract import Estimate
+from freqlens import stats, verdicts
 from freqlens.errors import FreqlensError
+from freqlens.stats import Estimate
 
 RADII = (4, 8, 12, 16)  # the HFC paper's radii (train data and Fig. 3/5 curves)
 # The HFC code's BatchNorm normalises with the current batch's statistics, at test time too.
@@ -218,16 +217,16 @@ def models(groups: Mapping[str, Sequence[Any]]) -> dict[str, list[str]]:
 # ------------------------------------------------------------------------------------------ estimates for verdicts
 
 
-# Two-sided 95 % quantiles of Student's t by degrees of freedom (a mean over few seeds needs them, not 1.96).
-def over_seeds(values: Sequence[float]) -> Estimate:
-    """The mean of one quantity over independent training seeds, with a Student-t 95 % interval.
+def over_seeds(values: Sequence[float], support: tuple[float, float] | None = None) -> Estimate:
+    """The mean of one quantity over independent training seeds, with a Student-t 95 % interval (exact quantiles,
+    n - 1 degrees of freedom) clipped to ``support``.
 
     Example:
         >>> e = over_seeds([0.5, 0.6, 0.7])
         >>> round(e.value, 3), round(e.stderr, 4), round(e.high - e.value, 3), e.method
         (0.6, 0.0577, 0.248, 'seeds')
     """
-    return Estimate.mean_of(values, method="seeds")
+    return Estimate.mean_of(values, method="seeds", support=support)
 
 
 def proportion(value: float, n: int) -> Estimate:
@@ -240,26 +239,22 @@ def combine(per_seed: Sequence[Estimate]) -> Estimate:
 
     Recipes compute a claim's quantity seed by seed (replicate r of every cell with replicate r of the others), each
     with its test-image uncertainty, and combine here; with several seeds the Student-t interval of
-    :func:`over_seeds` applies to the combined quantity itself, differences included.
+    :func:`over_seeds` applies to the combined quantity itself, differences included, clipped to the range the
+    per-seed quantity can take.
     """
-    return per_seed[0] if len(per_seed) == 1 else over_seeds([e.value for e in per_seed])
+    return per_seed[0] if len(per_seed) == 1 else over_seeds([e.value for e in per_seed], per_seed[0].support)
 
 
 def paired(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> Estimate:
-    """Mean of ``a - b`` over the same test images (per-image 0/1 correctness of two views or two models).
-
-    Pairing removes the variance the two share: the standard error is that of the per-image differences.
+    """Mean of ``a - b`` over the same test images (per-image 0/1 correctness or probabilities of two views or two
+    models): :func:`freqlens.stats.paired`, in [-1, 1].
 
     Example:
         >>> e = paired([1, 1, 1, 0], [1, 0, 1, 0])
         >>> e.value, e.n, e.method
         (0.25, 4, 'paired')
     """
-    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    if diff.size == 0:
-        raise FreqlensError("a paired difference needs at least one image")
-    stderr = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else 0.0
-    return Estimate(float(diff.mean()), stderr, n=int(diff.size), method="paired")
+    return stats.paired(a, b, support=(-1.0, 1.0))
 
 
 def seeds_of(groups: Sequence[Sequence[Any]]) -> int:

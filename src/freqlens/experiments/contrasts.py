@@ -14,11 +14,12 @@ criterion where no effect is predicted. Never the claim's negation, never a thre
 * ``untrained`` — the statistic on an untrained model of the same architecture, which learned nothing.
 * ``permuted`` — labels or pairings permuted, so that no information is left to read.
 * ``null band`` — a band, view or radius where the theory predicts no effect.
-* ``none`` — only for a claim of absence (an upper bound at chance, or "about equal"), which any placebo meets by
-  construction; the reason is stated.
+* ``none`` — only for a claim of absence (an upper bound at chance, or "about equal", ``op="≈"``: an equivalence
+  test within ``±threshold``, :meth:`Comparison.equivalent`), which any placebo meets by construction; the reason
+  is stated.
 
 Example:
-    >>> from freqlens.contract import Estimate
+    >>> from freqlens.stats import Estimate
     >>> c = Contrast("a beats b", lambda d: Estimate(d["a"] - d["b"], 0.01), "a", "b", ">", 0.0, "a > b", "P",
     ...              "A/A", "b against a second seed of b", aa({"a": "b"}))
     >>> comparison = c.judge({"a": [0.8, 0.81], "b": [0.5, 0.505]})
@@ -31,13 +32,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from freqlens import verdicts
-from freqlens.contract import Estimate
 from freqlens.errors import FreqlensError
 from freqlens.experiments import common
 from freqlens.experiments.base import Comparison
+from freqlens.stats import Estimate
 
 CONTROL_KINDS = {
     "A/A": "two seed replicates of the comparison set-up (no effect predicted)",
@@ -58,7 +59,7 @@ def aa(swap: Mapping[str, str]) -> Callable[[Effect], Control]:
     comparison set-up ``swap[t]``, every other set-up from the first. ``None`` without a second replicate.
 
     Example:
-        >>> from freqlens.contract import Estimate
+        >>> from freqlens.stats import Estimate
         >>> control = aa({"bn": "vanilla"})(lambda d: Estimate(d["bn"] - d["vanilla"]))
         >>> control({"bn": 0.9, "vanilla": 0.5}, {"bn": 0.8, "vanilla": 0.55}).value
         0.050000000000000044
@@ -108,7 +109,7 @@ class Contrast:
     effect: Effect
     treatment: str
     comparison: str
-    op: verdicts.Op
+    op: verdicts.Op | Literal["≈"]
     threshold: float
     paper: str | float
     provenance: str
@@ -130,8 +131,9 @@ class Contrast:
             )
 
     def is_absence(self) -> bool:
-        """An upper bound above zero ("at most 0.2", "within 0.05"): a placebo would meet it by construction."""
-        return self.op == "<" and self.threshold > 0
+        """An equivalence or an upper bound above zero ("within 0.05", "at most 0.2"): a placebo would meet it by
+        construction."""
+        return self.op == "≈" or (self.op == "<" and self.threshold > 0)
 
     def judge(self, groups: Mapping[str, Sequence[Any]]) -> Comparison:
         """The comparison for ``groups`` (set-up name -> its replicates' data, in replicate order)."""
@@ -147,6 +149,21 @@ class Contrast:
         control = self._control(draws)
         if control is not None and estimate.value != 0 and math.isclose(control.value, -estimate.value):
             raise FreqlensError(f"{self.claim}: the control is the claim's negation ({control.value:g})")
+        if self.op == "≈":
+            comparison = Comparison.equivalent(
+                self.claim,
+                estimate,
+                self.threshold,
+                self.paper,
+                self.provenance,
+                control_kind=self.control_kind,
+                control_label=self.control_label,
+                treatment=self.treatment,
+                comparison=self.comparison,
+                seeds=seeds,
+                note=note,
+            )
+            return common.judged(comparison, self.diagnosis)
         comparison = Comparison.measured(
             self.claim,
             estimate,
@@ -177,6 +194,8 @@ class Contrast:
 
     def rule(self) -> str:
         """The criterion as text."""
+        if self.op == "≈":
+            return f"|difference| < {self.threshold:g} (TOST)"
         return f"{self.op} {self.threshold:g} (95% interval)"
 
 

@@ -184,7 +184,7 @@ class HFCExamples(Recipe):
                 lambda d: common.paired(correct(d, "natural")[0], correct(d, "natural")[1][at[16]]),
                 "natural model on the original test images",
                 "the same model on their LFC(16)",
-                "<",
+                "≈",
                 0.05,
                 "LFC(16) ≈ clean (0.84 vs 0.84)",
                 "I, F",
