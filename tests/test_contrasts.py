@@ -13,6 +13,7 @@ import pytest
 from freqlens.contract import Estimate
 from freqlens.errors import FreqlensError
 from freqlens.experiments import contrasts, get_recipe
+from freqlens.experiments.base import Comparison
 from freqlens.experiments.contrasts import CONTROL_KINDS, Contrast, aa, placebo
 from freqlens.experiments.godfrey.claims import Claim, highpass_claims, sweep_claim
 from freqlens.experiments.godfrey.setups import FAMILIES
@@ -121,3 +122,17 @@ def test_an_aa_control_that_passes_makes_the_claim_undiscriminating() -> None:
 
 def test_docstring_examples() -> None:
     assert doctest.testmod(contrasts).failed == 0
+
+
+def test_the_report_lists_each_aa_contrast_and_the_rate_of_false_agreements() -> None:
+    from freqlens.experiments.base import Summary
+    from freqlens.report import calibration
+
+    def judged(c_seeds: list[float]) -> Comparison:
+        c = Contrast("t beats c", effect, "t", "c", ">", 0.0, "t > c", "P", "A/A", "a second seed of c", aa({"t": "c"}))
+        return c.judge({"t": [0.9, 0.91], "c": c_seeds})
+
+    quiet, loud = judged([0.5, 0.5001]), judged([0.5, 0.6])  # seed-to-seed differences of 0.0001 and 0.1
+    rows, rate = calibration([Summary("r", "t", (), comparisons=[quiet, loud])])
+    assert [row[-1] for row in rows] == ["inconclusive", "agrees"]
+    assert rate.startswith("false ✓ in 1 of 2 judged A/A contrasts (50 %")

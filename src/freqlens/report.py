@@ -4,7 +4,7 @@ Reads ``<out>/reproduce.json`` (when present) and every ``<out>/<recipe>/summary
 base64 data URIs, so ``report.html`` can be mailed or attached on its own.
 
 The page opens with a linked contents list and the scoreboard. Each experiment then shows the claims this run judged:
-our value with its uncertainty, the paper's value with its provenance tag (legend from ``papers.md`` §0), the
+our value with its uncertainty, the paper's value with its provenance tag (legend in ``docs/claims.md``), the
 criterion and the margin it demands, the negative control and its outcome, and the verdict (:mod:`freqlens.verdicts`:
 agrees, disagrees, inconclusive, not detected at this scale, noise not measured, cannot discriminate), with a
 diagnosis for every disagreement, and the p-value behind the mark with its Holm adjustment over all tested claims of
@@ -91,6 +91,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _fmt_error(value: float) -> str:
+    """A standard error to the report's three decimals: ``< 0.001`` below them, never ``3.63e-11``."""
+    return "< 0.001" if 0 < abs(value) < 5e-4 else _fmt(float(value))
+
+
 def _tags(provenance_text: str) -> list[str]:
     return [t.strip("[] ") for t in provenance_text.split(",")]
 
@@ -126,7 +131,7 @@ def _ours(c: Comparison) -> str:
     e = c.estimate
     text = f"{_fmt(e['value'])}"
     if e.get("stderr"):
-        text += f" ± {_fmt(e['stderr'])} [{_fmt(e['low'])}, {_fmt(e['high'])}]"
+        text += f" ± {_fmt_error(e['stderr'])} [{_fmt(e['low'])}, {_fmt(e['high'])}]"
     if c.seeds:
         text += f", {c.seeds} seed{'s' if c.seeds > 1 else ''}"
     elif e.get("n"):
@@ -135,11 +140,40 @@ def _ours(c: Comparison) -> str:
 
 
 def _control(c: Comparison) -> str:
+    """``[kind] label: value ± se → status``; without a control, why (a claim of absence) when the recipe said so."""
     if c.control is None:
         return "—"
     e = c.control["estimate"]
-    value = _fmt(e["value"]) + (f" ± {_fmt(e['stderr'])}" if e.get("stderr") else "")
-    return f"{c.control['label']}: {value} → {LABELS[c.control['status']]}"
+    value = _fmt(e["value"]) + (f" ± {_fmt_error(e['stderr'])}" if e.get("stderr") else "")
+    kind = f"[{c.control['kind']}] " if c.control.get("kind") else ""
+    return f"{kind}{c.control['label']}: {value} → {LABELS[c.control['status']]}"
+
+
+def _claim(c: Comparison) -> str:
+    """The claim with the contrast it reads: ``claim (treatment − comparison)``."""
+    return f"{c.claim} ({c.treatment} − {c.comparison})" if c.treatment else c.claim
+
+
+CALIBRATION_COLUMNS = ["recipe", "criterion of", "A/A contrast", "value", "criterion", "outcome"]
+
+
+def calibration(summaries: Sequence[Summary]) -> tuple[list[list[Any]], str]:
+    """The A/A table: every claim's criterion applied to two seed replicates of one set-up (its A/A control), and
+    the rate of false ✓ among those that could be judged. A sound interval gives at most 5 %."""
+    rows, judged, false = [], 0, 0
+    for s in summaries:
+        for c in s.comparisons:
+            if c.control is None or c.control.get("kind") != "A/A":
+                continue
+            e, status = c.control["estimate"], c.control["status"]
+            interval = f"{_fmt(e['value'])} [{_fmt(e.get('low'))}, {_fmt(e.get('high'))}]"
+            rows.append([s.recipe, c.claim, c.control["label"], interval, c.expectation, LABELS[status]])
+            if status not in (verdicts.NOISE_NOT_MEASURED, verdicts.NOT_JUDGED):
+                judged += 1
+                false += status == verdicts.AGREE
+    if not judged:
+        return rows, "no A/A contrast could be judged (each needs two seeds of its set-up)"
+    return rows, f"false ✓ in {false} of {judged} judged A/A contrasts ({100 * false / judged:.0f} %; sound: ≤ 5 %)"
 
 
 def _verdict(c: Comparison) -> str:
@@ -182,7 +216,7 @@ def _comparison_rows(
         css = CSS_CLASS[c.status]
         rows.append(
             [
-                f"<td>{_inline(c.claim)}</td>",
+                f"<td>{_inline(_claim(c))}</td>",
                 f"<td class='num'>{html.escape(_ours(c))}</td>",
                 _cell(c.paper),
                 f"<td>{tags}</td>",
@@ -280,13 +314,15 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(_title(meta))}</h1>",
         "<nav><h2 id='contents'>Contents</h2><ol><li><a href='#scoreboard'>Scoreboard</a></li>"
+        + ("<li><a href='#calibration'>Calibration: A/A contrasts</a></li>" if calibration(summaries)[0] else "")
         + "".join(contents)
         + "</ol></nav>",
         _paragraphs(_intro(meta)),
         "<h2 id='scoreboard'>Scoreboard</h2>",
         _html_table(SCORE_COLUMNS, [[_cell(v) for v in row] for row in _score(summaries)]),
         f"<p>{html.escape(score_line(summaries))}.</p>",
-        "<p>Provenance tags (from <code>papers.md</code> §0): "
+        *_calibration_html(summaries),
+        "<p>Provenance tags: "
         + "; ".join(f"<span class='tag'>[{t}]</span> {html.escape(d)}" for t, d in TAGS.items())
         + ".</p>",
     ]
@@ -320,6 +356,25 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
             parts.append(_html_table(CLAIM_COLUMNS, rows, classes))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+CALIBRATION_TEXT = (
+    "Each claim whose placebo is an A/A contrast is also judged on two seed replicates of its comparison set-up, "
+    "where no effect exists. Such a contrast meets its claim's criterion (a false ✓) in at most 5 % of the cases "
+    "when the intervals are sound. With two seeds per run, each A/A contrast is one pair of seeds and its interval "
+    "covers the test images only, so this rate also shows how far seed-to-seed differences exceed image noise."
+)
+
+
+def _calibration_html(summaries: Sequence[Summary]) -> list[str]:
+    rows, rate = calibration(summaries)
+    if not rows:
+        return []
+    return [
+        "<h2 id='calibration'>Calibration: A/A contrasts</h2>",
+        f"<p>{html.escape(CALIBRATION_TEXT)} <strong>{html.escape(rate)}.</strong></p>",
+        _html_table(CALIBRATION_COLUMNS, [[_cell(v) for v in row] for row in rows]),
+    ]
 
 
 UNJUDGED_TEXT = (
@@ -404,7 +459,7 @@ def _md_table(columns: list[str], rows: Iterable[list[Any]]) -> str:
 def _md_claims(comparisons: list[Comparison], holm: list[tuple[str, float]] | None = None) -> str:
     rows = [
         [
-            c.claim,
+            _claim(c),
             _ours(c),
             c.paper,
             f"[{c.provenance}]",
@@ -434,6 +489,10 @@ def render_markdown(out_dir: Path, summaries: list[Summary], meta: dict[str, Any
     ]
     parts.append(_md_table(SCORE_COLUMNS, _score(summaries)))
     parts.append(_md(score_line(summaries)) + ".")
+    rows, rate = calibration(summaries)
+    if rows:
+        parts.append(f"## Calibration: A/A contrasts\n\n{_md(CALIBRATION_TEXT)} **{_md(rate)}.**")
+        parts.append(_md_table(CALIBRATION_COLUMNS, rows))
     parts.append("Provenance tags: " + "; ".join(f"[{t}] {d}" for t, d in TAGS.items()) + ".")
     for failure in meta.get("recipes", []):
         for e in failure.get("errors", []):
