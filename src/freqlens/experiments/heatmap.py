@@ -41,7 +41,7 @@ def _band(summary: dict[str, Any], band: str) -> float:
 class FourierHeatMap(Recipe):
     name = "heatmap"
     title = "Fourier heat map of natural vs adversarially trained models (Yin et al. 2019, check A12)"
-    paper_refs = ("Yin et al. 2019", "papers.md §3.1, §4.1 A12")
+    paper_refs = ("Yin et al. 2019", "docs/claims.md: A12")
 
     min_seeds: ClassVar[dict[str, int]] = {"quick": 2}  # the spread over seeds, and an A/A pair, in every run
 

@@ -74,7 +74,7 @@ def _correct(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.
 class HFCExamples(Recipe):
     name = "hfc-e1"
     title = "HFC-explained test images and LFC/HFC accuracy against radius (HFC Fig. 2, check A8)"
-    paper_refs = ("Wang et al. 2020 §3, Fig. 2", "papers.md §1.4 E1, §1.5 P1-b, §4.1 A8")
+    paper_refs = ("Wang et al. 2020 §3, Fig. 2", "docs/claims.md: P1-b, A8")
 
     min_seeds: ClassVar[dict[str, int]] = {"quick": 2}  # the spread over seeds, and an A/A pair, in every run
 

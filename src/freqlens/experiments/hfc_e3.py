@@ -59,7 +59,7 @@ def _train_eval_images(summary: dict[str, Any]) -> int:
 class ShuffledLabels(Recipe):
     name = "hfc-e3"
     title = "Natural vs shuffled labels: training-set LFC accuracy over epochs (HFC Fig. 3)"
-    paper_refs = ("Wang et al. 2020 §4.2, Fig. 3", "papers.md §1.4 E3, §1.5 P1-d, P1-k")
+    paper_refs = ("Wang et al. 2020 §4.2, Fig. 3", "docs/claims.md: P1-d, P1-k")
     # Two seeds even in quick: on 2000 images, whether (and through which view) the shuffled labels are memorised
     # within 60 epochs depends on the training seed (quick seed 0: training accuracy 0.88, L(4) 0.52; seed 1: 0.33,
     # 0.16), which one seed's binomial interval cannot see; the two natural seeds are the A/A pair.

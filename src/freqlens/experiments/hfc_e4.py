@@ -56,7 +56,7 @@ PARTS = ("lfc", "hfc")
 class TableOne(Recipe):
     name = "hfc-e4"
     title = "Train on LFC or HFC only, test on the original images (HFC Table 1, check A9)"
-    paper_refs = ("Wang et al. 2020 §4.2, Table 1", "papers.md §1.4 E4, §1.5 P1-c, §4.1 A9")
+    paper_refs = ("Wang et al. 2020 §4.2, Table 1", "docs/claims.md: P1-c, A9")
 
     min_seeds: ClassVar[dict[str, int]] = {"quick": 2}  # the spread over seeds, and an A/A pair, in every run
 

@@ -54,7 +54,7 @@ def _mean_final(group: list[CellResult]) -> dict[str, float]:
 class Heuristics(Recipe):
     name = "hfc-e6"
     title = "Heuristics and test-set LFC/HFC accuracy over training (HFC Fig. 5)"
-    paper_refs = ("Wang et al. 2020 §5.1, Fig. 5", "papers.md §1.4 E6, §1.5 P1-b, P1-e–P1-h")
+    paper_refs = ("Wang et al. 2020 §5.1, Fig. 5", "docs/claims.md: P1-b, P1-e–P1-h")
 
     min_seeds: ClassVar[dict[str, int]] = {"quick": 2}  # the spread over seeds, and an A/A pair, in every run
 

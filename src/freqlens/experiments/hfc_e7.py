@@ -51,7 +51,7 @@ def _mean_summary(group: list[CellResult]) -> dict[str, Any]:
 class BatchNormOnLFC(Recipe):
     name = "hfc-e7"
     title = "BatchNorm when training on LFC only (HFC §5.2, Fig. 6)"
-    paper_refs = ("Wang et al. 2020 §5.2, Fig. 6", "papers.md §1.4 E7")
+    paper_refs = ("Wang et al. 2020 §5.2, Fig. 6", "docs/claims.md")
 
     min_seeds: ClassVar[dict[str, int]] = {"quick": 2}  # the spread over seeds, and an A/A pair, in every run
 

@@ -77,7 +77,7 @@ def _mean_rows(group: list[CellResult]) -> dict[str, Any]:
 class KernelSmoothing(Recipe):
     name = "hfc-e8e9"
     title = "First-layer kernels and the kernel-smoothing defence (HFC Fig. 7, Table 2)"
-    paper_refs = ("Wang et al. 2020 §6.2–6.3, Fig. 7, Eq. 3, Table 2", "papers.md §1.4 E8, E9, §4.1 A10")
+    paper_refs = ("Wang et al. 2020 §6.2–6.3, Fig. 7, Eq. 3, Table 2", "docs/claims.md: P1-i, P1-j, A10")
 
     min_seeds: ClassVar[dict[str, int]] = {"quick": 2}  # the spread over seeds, and an A/A pair, in every run
 

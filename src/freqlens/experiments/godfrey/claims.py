@@ -162,7 +162,7 @@ def highpass_claims(family: str) -> list[Claim]:
                 ("natural", "untrained"),
                 ">",
                 0.0,
-                "more low-frequency mass than at initialisation (papers.md: radial profile mass at radius < 8)",
+                "more low-frequency mass than at initialisation (A13: radial profile mass at radius < 8)",
                 "I",
                 ("untrained-b", "untrained"),
                 "a second initialisation against the first (init noise alone)",
@@ -186,7 +186,7 @@ def highpass_claims(family: str) -> list[Claim]:
                 ("highpass", "untrained-hpview"),
                 "<",
                 0.0,
-                "< 0.5 of the map inside the square (papers.md A13; untrained models meet that too, so the criterion "
+                "< 0.5 of the map inside the square (A13; untrained models meet that too, so the criterion "
                 "here is: below the untrained model's share)",
                 "I",
                 ("untrained-b", "untrained"),

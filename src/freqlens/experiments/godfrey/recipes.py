@@ -134,7 +134,7 @@ def method_text(results: Sequence[CellResult], profile: str) -> str:
 class GodfreyHighpass(_SensitivityRecipe):
     name = "godfrey-highpass"
     title = "Sensitivity follows the data: natural vs high-pass training data, untrained baselines (Godfrey Q2/Q3/Q6)"
-    paper_refs = ("Godfrey et al. 2022/23", "papers.md §2.3–2.7", "check A13")
+    paper_refs = ("Godfrey et al. 2022/23", "docs/claims.md: Q2, Q3, Q6, A13")
     KINDS = ("natural", "highpass", "untrained", "untrained-hpview", "untrained-b")
 
     def cells(self, profile: str) -> list[Cell]:
@@ -234,7 +234,7 @@ def _maps_figure(cells: dict[str, list[CellResult]], families: list[str], path: 
 class GodfreyWeightDecay(_SensitivityRecipe):
     name = "godfrey-weight-decay"
     title = "Weight decay concentrates sensitivity on high-power frequencies (Godfrey Q4)"
-    paper_refs = ("Godfrey et al. 2022/23", "papers.md §2.5, §2.7 Q4")
+    paper_refs = ("Godfrey et al. 2022/23", "docs/claims.md: Q4")
 
     def cells(self, profile: str) -> list[Cell]:
         swept = ("original",) if profile != "paper" else ("original", HIGHPASS)
@@ -257,7 +257,7 @@ class GodfreyWeightDecay(_SensitivityRecipe):
 class GodfreyDepth(_SensitivityRecipe):
     name = "godfrey-depth"
     title = "Depth concentrates sensitivity on high-power frequencies (Godfrey Q5, circular CNNs)"
-    paper_refs = ("Godfrey et al. 2022/23", "papers.md §2.5, §2.7 Q5")
+    paper_refs = ("Godfrey et al. 2022/23", "docs/claims.md: Q5")
 
     def cells(self, profile: str) -> list[Cell]:
         return [
@@ -275,7 +275,7 @@ class GodfreyDepth(_SensitivityRecipe):
             self, results, out_dir, ctx, lambda train: train["model_kwargs"]["depth"], "depth", "Q5"
         )
         summary.text += (
-            " Q5 is judged for the circular CNNs only: Godfrey's Myrtle CNN has no depth sweep (papers.md §2.5), and"
+            " Q5 is judged for the circular CNNs only: Godfrey's Myrtle CNN has no depth sweep (Godfrey et al., training details), and"
             " his conventional depth sweeps (VGG 11-19, ResNet 9-56, up to 500 epochs each) are GPU-scale."
         )
         return summary
