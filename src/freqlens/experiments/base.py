@@ -245,7 +245,7 @@ class Comparison:
         tags = [t.strip("[] ") for t in self.provenance.split(",")]
         if not all(t in PROVENANCE_TAGS for t in tags):
             raise FreqlensError(
-                f"provenance {self.provenance!r} must be provenance tags of docs/claims.md ({', '.join(PROVENANCE_TAGS)})"
+                f"provenance {self.provenance!r} must be tags of docs/claims.md ({', '.join(PROVENANCE_TAGS)})"
             )
         if isinstance(self.ours, float) and not math.isfinite(self.ours):
             self.ours = str(self.ours)

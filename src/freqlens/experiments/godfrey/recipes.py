@@ -275,7 +275,7 @@ class GodfreyDepth(_SensitivityRecipe):
             self, results, out_dir, ctx, lambda train: train["model_kwargs"]["depth"], "depth", "Q5"
         )
         summary.text += (
-            " Q5 is judged for the circular CNNs only: Godfrey's Myrtle CNN has no depth sweep (Godfrey et al., training details), and"
+            " Q5 is judged for the circular CNNs only: Godfrey's Myrtle CNN has no depth sweep (Godfrey et al.), and"
             " his conventional depth sweeps (VGG 11-19, ResNet 9-56, up to 500 epochs each) are GPU-scale."
         )
         return summary
