@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from freqlens import stats, verdicts
+from freqlens import stats
 from freqlens.errors import FreqlensError
 from freqlens.stats import Estimate
 
@@ -260,10 +260,3 @@ def paired(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> 
 def seeds_of(groups: Sequence[Sequence[Any]]) -> int:
     """The number of independent training seeds behind a set of replicated cells (the smallest group)."""
     return min(len(g) for g in groups)
-
-
-def judged(comparison: Any, diagnosis: str) -> Any:
-    """Attach ``diagnosis`` to a comparison that did not agree (disagree, inconclusive, cannot discriminate)."""
-    if comparison.status in (verdicts.DISAGREE, verdicts.INCONCLUSIVE, verdicts.UNDISCRIMINATING):
-        comparison.diagnosis = diagnosis
-    return comparison

@@ -163,7 +163,7 @@ class Contrast:
                 seeds=seeds,
                 note=note,
             )
-            return common.judged(comparison, self.diagnosis)
+            return self._diagnosed(comparison, estimate, control)
         comparison = Comparison.measured(
             self.claim,
             estimate,
@@ -179,7 +179,27 @@ class Contrast:
             seeds=seeds,
             note=note,
         )
-        return common.judged(comparison, self.diagnosis)
+        return self._diagnosed(comparison, estimate, control)
+
+    def _diagnosed(self, comparison: Comparison, estimate: Estimate, control: Estimate | None) -> Comparison:
+        """What happened, for every mark but ✓: the interval against the criterion, the placebo that passed, or
+        the noise that was not measured; then the declared reading of it."""
+        interval = f"the 95 % interval [{estimate.low:.3f}, {estimate.high:.3f}]"
+        facts = {
+            verdicts.DISAGREE: f"{interval} lies on the wrong side of {self.threshold:g}.",
+            verdicts.INCONCLUSIVE: f"{interval} straddles {self.threshold:g}: the effect is inside the noise.",
+            verdicts.NOT_DETECTED: f"{interval} straddles {self.threshold:g}, and the effect predicted is below "
+            "the smallest this run detects.",
+            verdicts.NOISE_NOT_MEASURED: "the interval has zero width: its noise was not measured, so it is not "
+            "judged.",
+            verdicts.UNDISCRIMINATING: f"the placebo ({self.control_label}) meets the criterion too"
+            + (f" ({control.value:.3f} [{control.low:.3f}, {control.high:.3f}])" if control is not None else "")
+            + ": the criterion is no evidence here.",
+        }
+        fact = facts.get(comparison.status)
+        if fact is not None:
+            comparison.diagnosis = fact + (f" Reading: {self.diagnosis}." if self.diagnosis else "")
+        return comparison
 
     def _control(self, draws: Sequence[Draw]) -> Estimate | None:
         if self.control is None:
