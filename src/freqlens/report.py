@@ -47,7 +47,7 @@ LABELS = {
     verdicts.NOT_JUDGED: "not judged",
 }
 CSS_CLASS = {status: label.replace(" ", "") for status, label in LABELS.items()}
-CLAIM_COLUMNS = ["claim", "ours", "paper", "source", "criterion", "negative control", "verdict", "p (Holm)", "note"]
+CLAIM_COLUMNS = ["claim", "ours", "paper", "source", "criterion", "placebo control", "verdict", "p (Holm)", "note"]
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -150,8 +150,8 @@ def _control(c: Comparison) -> str:
 
 
 def _claim(c: Comparison) -> str:
-    """The claim with the contrast it reads: ``claim (treatment − comparison)``."""
-    return f"{c.claim} ({c.treatment} − {c.comparison})" if c.treatment else c.claim
+    """The claim with the set-ups it contrasts: ``claim (treatment vs comparison)``."""
+    return f"{c.claim} ({c.treatment} vs {c.comparison})" if c.treatment else c.claim
 
 
 CALIBRATION_COLUMNS = ["recipe", "criterion of", "A/A contrast", "value", "criterion", "outcome"]
@@ -413,11 +413,12 @@ REPRODUCE_TEXT = (
     "straddles the threshold: inside the noise; MDE is the smallest effect this run detects at 80 % power), "
     "◌ not detected at this scale (the predicted effect, or an equivalence margin, is below the MDE), ? noise not "
     "measured (a zero-width interval, e.g. one seed of a quantity the test images do not move: never judged). "
-    "Claims of no effect are equivalence tests (TOST) within a stated margin. Each claim also runs a negative "
-    "control, the same criterion where the claim should not hold; a claim whose control passes too is marked ⊘ "
-    "cannot discriminate, never ✓. – not judged at this scale. Each tested claim's p-value (✓ or ✗ exactly when "
-    "p < 0.05) is adjusted by Holm's method over all tested claims of the run; the scoreboard's Holm columns count "
-    "the marks that survive at family-wise 5 %."
+    "Claims of no effect are equivalence tests (TOST) within a stated margin. Each claim also runs a placebo "
+    "control of a stated kind (docs/claims.md): the same criterion where no effect is predicted (a second seed of "
+    "the comparison set-up, an untrained model, permuted labels, a band where the theory predicts nothing); a claim "
+    "whose placebo passes too is marked ⊘ cannot discriminate, never ✓. – not judged at this scale. Each tested "
+    "claim's p-value (✓ or ✗ exactly when p < 0.05) is adjusted by Holm's method over all tested claims of the "
+    "run; the scoreboard's Holm columns count the marks that survive at family-wise 5 %."
 )
 
 
@@ -430,8 +431,9 @@ def _intro(meta: dict[str, Any]) -> str:
             f"Executor `{meta.get('executor')}`, {meta.get('trainings', 0)} distinct trained models "
             f"({meta.get('trained_now', 0)} trained in this invocation), {meta.get('cells_run_now', 0)} cells run now; "
             f"wall time {seconds.get('total', 0):.0f} s (training {seconds.get('training', 0):.0f} s, cells "
-            f"{seconds.get('cells', 0):.0f} s). Runs: `{meta.get('runs_root')}`. Seeds per cell: {seeds}"
-            + (" (uncertainties: test images only)." if seeds == 1 else " (uncertainties: spread across seeds).")
+            f"{seconds.get('cells', 0):.0f} s). Runs: `{meta.get('runs_root')}`. Seeds per cell: at least {seeds}"
+            " (a recipe that needs the training noise runs its own minimum; each claim says how many seeds its "
+            "interval spans)."
         )
     return "\n\n".join(lines)
 

@@ -198,7 +198,8 @@ class Contrast:
         }
         fact = facts.get(comparison.status)
         if fact is not None:
-            comparison.diagnosis = fact + (f" Reading: {self.diagnosis}." if self.diagnosis else "")
+            read = self.diagnosis and comparison.status in (verdicts.DISAGREE, verdicts.INCONCLUSIVE)
+            comparison.diagnosis = fact + (f" Reading: {self.diagnosis}." if read else "")
         return comparison
 
     def _control(self, draws: Sequence[Draw]) -> Estimate | None:
