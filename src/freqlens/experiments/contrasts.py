@@ -147,6 +147,8 @@ class Contrast:
             c.treatment, c.comparison = self.treatment, self.comparison
             return c.not_judged(f"not judged: {reason}" + (f"; {note}" if note else ""))
         control = self._control(draws)
+        if control is None and self.control_kind == "A/A":
+            note = "; ".join(t for t in (note, "no A/A placebo: it needs two seeds of the comparison set-up") if t)
         if control is not None and estimate.value != 0 and math.isclose(control.value, -estimate.value):
             raise FreqlensError(f"{self.claim}: the control is the claim's negation ({control.value:g})")
         if self.op == "≈":
