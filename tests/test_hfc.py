@@ -116,13 +116,19 @@ def test_high_frequency_model_finds_exactly_the_planted_hfc_images(shape, inclus
         assert torch.allclose(result.conf_low[i].double(), expected_conf(amps, low_vis), atol=1e-6)
         assert torch.allclose(result.conf_high[i].double(), expected_conf(amps, high_vis), atol=1e-6)
         y = data.labels
-        want = (result.pred_original == y) & (pred_high == y) & (pred_low != y)
+        # the HFC holds something when the background's (2, -1) wave or a planted pattern with amplitude lies outside
+        # the disk; otherwise it is round-off only, and left out (the LFC always holds the background)
+        measured = (amps * torch.tensor(high_vis, dtype=amps.dtype)).sum(dim=1) > 0
+        measured |= not in_disk(math.hypot(2, 1), r, inclusive)
+        assert torch.equal(result.measured("hfc")[i], measured) and bool(result.measured("lfc")[i].all())
+        want = (result.pred_original == y) & (pred_high == y) & (pred_low != y) & measured
         found = result.hfc_explained(r)
         assert sorted(e.index for e in found) == torch.nonzero(want).flatten().tolist()
         assert int(result.hfc_explained_counts()[i]) == int(want.sum())
         assert result.hfc_explained_per_class()[i].tolist() == torch.bincount(y[want], minlength=5).tolist()
         assert float(result.accuracy("lfc")[i]) == pytest.approx(float((pred_low == y).double().mean()))
-        assert float(result.accuracy("hfc")[i]) == pytest.approx(float((pred_high == y).double().mean()))
+        hfc_accuracy = float(((pred_high == y) & measured).sum() / measured.sum())
+        assert float(result.accuracy("hfc")[i]) == pytest.approx(hfc_accuracy, nan_ok=True)  # r = 8: all empty
         keys = [(-e.conf_high, -e.conf_original, e.index) for e in found]
         assert keys == sorted(keys)
         for e in found:
@@ -300,3 +306,35 @@ def test_bad_options_and_models_are_rejected():
         result.hfc_explained(3)
     with pytest.raises(FreqlensError, match="same"):
         plot_examples(result, data.subset(2), 2)
+
+
+class BlankOrDim(nn.Module):
+    """Class 0 for a zero-mean image (every HFC, and the all-zero one) or an image whose maximum is below 0.95 (the
+    originals here); class 1 for a contrast-stretched one (every per-image-max LFC)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.flatten(1)
+        zero = (flat.mean(dim=1).abs() < 0.1) | (flat.amax(dim=1) < 0.95)
+        return 5.0 * torch.stack([zero, ~zero], dim=1).float()
+
+
+def test_empty_hfc_views_are_left_out_of_accuracies_and_hfc_explained_counts():
+    """At a radius whose disk holds every bin the HFC is all zeros: a model that answers the right class for a blank
+    image would make every image 'HFC-explained' there (the 55 deer of CIFAR-10 at r = 24, 28). Those views measure
+    nothing: they are excluded, and counted as such; at a radius with a real HFC the same answers do count."""
+    g = torch.Generator().manual_seed(5)
+    data = ImageSet.from_tensors(0.9 * torch.rand(12, 3, 12, 10, generator=g), torch.zeros(12, dtype=torch.long))
+    result = evaluate_hfc(BlankOrDim(), data, [2.0, 7.9, 12.0], batch_size=5, progress=False)
+    assert result.excluded("hfc").tolist() == [0, 12, 12] and result.excluded("lfc").tolist() == [0, 0, 0]
+    assert result.hfc_explained_counts().tolist() == [12, 0, 0]
+    assert result.accuracy("hfc")[0] == 1.0 and bool(result.accuracy("hfc")[1:].isnan().all())
+    assert result.accuracy("lfc").tolist() == [0.0, 0.0, 0.0]
+    d = result.to_dict()
+    assert d["hfc"]["accuracy"] == [1.0, None, None] and d["hfc"]["excluded"] == [0, 12, 12]
+    assert d["per_class"]["hfc"][1][0] is None and "below numerical noise" in d["excluded_definition"]
+    assert [d["hfc_explained"]["by_radius"][r]["count"] for r in ("2", "7.9", "12")] == [12, 0, 0]
+    from freqlens.analyses.hfc import hfc_analysis
+
+    metrics = hfc_analysis(BlankOrDim(), data.images, data.labels, radii=[2.0, 12.0], examples=0).metrics
+    assert metrics["accuracy_hfc_r12"] is None and metrics["hfc_explained_r12"] is None
+    assert metrics["hfc_explained_r2"].value == 1.0 and metrics["accuracy_lfc_r12"].n == 12

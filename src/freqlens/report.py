@@ -132,6 +132,8 @@ def _ours(c: Comparison) -> str:
     text = f"{_fmt(e['value'])}"
     if e.get("stderr"):
         text += f" ± {_fmt_error(e['stderr'])} [{_fmt(e['low'])}, {_fmt(e['high'])}]"
+    elif e.get("low") is not None and e.get("high") is not None and e["low"] != e["high"]:
+        text += f" [{_fmt(e['low'])}, {_fmt(e['high'])}]"  # an interval without a standard error (Newcombe at 0/n)
     if c.seeds:
         text += f", {c.seeds} seed{'s' if c.seeds > 1 else ''}"
     elif e.get("n"):

@@ -376,7 +376,15 @@ class Estimate:
         return Estimate(float(other)) - self
 
     def __str__(self) -> str:
-        return f"{self.value:.4g}" if self.stderr == 0 else f"{self.value:.4g} ± {self.stderr:.2g}"
+        """``value ± stderr``; with no standard error but an interval (a Newcombe difference at 0/n), the interval.
+
+        Example:
+            >>> str(Estimate.proportion(0, 500) - Estimate.proportion(0, 500)), str(Estimate.exact(2.0))
+            ('0 [-0.00762, 0.00762]', '2')
+        """
+        if self.stderr:
+            return f"{self.value:.4g} ± {self.stderr:.2g}"
+        return f"{self.value:.4g} [{self.low:.3g}, {self.high:.3g}]" if self.noise_measured else f"{self.value:.4g}"
 
 
 def paired(

@@ -181,6 +181,37 @@ def apply_in_chunks(view: View, x: Tensor, chunk: int = 4096) -> Tensor:
 
 
 PARTS = ("original", "lfc", "hfc")
+# A filtered view whose L2 norm is at most this share of its image's is empty: it holds no more than the float32
+# round-off of the split (~1e-7 of the image's scale), which per-image-max rescaling would blow up to unit scale. The
+# HFC of a 32x32 image at r >= 22.7 (every bin inside the disk) is exactly such a view.
+EMPTY_TOLERANCE = 1e-6
+EMPTY_DEFINITION = (
+    f"a LFC/HFC view whose L2 norm (float64, from the spectrum) is at most {EMPTY_TOLERANCE:g} of its image's: "
+    "empty or below numerical noise; excluded from that view's accuracy, confidence and HFC-explained counts"
+)
+
+
+def empty_views(x: Tensor, radii: Sequence[float], inclusive: bool = False) -> tuple[Tensor, Tensor]:
+    """Which LFC and which HFC views of ``x`` are empty or below numerical noise (:data:`EMPTY_TOLERANCE`), as two
+    ``(R, N)`` boolean tensors on ``x``'s device.
+
+    Computed in float64 from the spectrum, with the real filter the split applies (:func:`freqlens.fourier.
+    effective_gain`), so a view is judged by what it truly holds, not by the round-off the model would see.
+
+    Example:
+        >>> import torch
+        >>> low, high = empty_views(torch.rand(2, 3, 32, 32), [8, 23])   # every bin of a 32x32 image is within 22.7
+        >>> high.tolist(), low.any().item()
+        ([[False, False], [True, True]], False)
+    """
+    h, w = x.shape[-2:]
+    spectrum = torch.fft.fft2(x.double(), norm="ortho")
+    power = torch.fft.fftshift(spectrum.real**2 + spectrum.imag**2, dim=(-2, -1)).sum(dim=1)  # (N, H, W)
+    gains = torch.stack([fourier.effective_gain(fourier.disk_mask(h, w, r, inclusive, x.device)) for r in radii])
+    floor = EMPTY_TOLERANCE**2 * power.flatten(1).sum(dim=1)
+    low = torch.einsum("rhw,nhw->rn", gains**2, power)
+    high = torch.einsum("rhw,nhw->rn", (1 - gains) ** 2, power)
+    return low <= floor, high <= floor
 
 
 def classify_views(

@@ -5,6 +5,10 @@ and its high-frequency component x_h = x - x_l, and the model classifies x, x_l 
 confidence (the softmax probability of the predicted class) per view and per class, and the *HFC-explained* images:
 those the model gets right on x and on x_h but wrong on x_l, which looks almost identical to x.
 
+A view that is empty or below numerical noise (:func:`freqlens.views.empty_views`: e.g. the HFC of a 32x32 image at
+r >= 22.7, where the disk holds every bin) measures nothing: it is left out of that view's accuracy and confidence and
+of the HFC-explained images, and the result counts the views it left out (:meth:`HFCResult.excluded`).
+
 Everything runs in batches on the model's device, with one forward FFT per batch for all radii
 (:func:`freqlens.fourier.split`).
 
@@ -47,7 +51,7 @@ from freqlens.contract import (
 from freqlens.data import ImageSet
 from freqlens.errors import FreqlensError
 from freqlens.plotting import image_grid, plt
-from freqlens.views import NORMALISATIONS, PARTS, classify_views
+from freqlens.views import EMPTY_DEFINITION, NORMALISATIONS, PARTS, classify_views, empty_views
 
 __all__ = [
     "CONFIDENCE_DEFINITION",
@@ -107,6 +111,8 @@ class HFCResult:
     ``pred_*``/``conf_*`` of the filtered views have shape ``(R, N)`` (radius, image); those of the original ``(N,)``.
     All tensors live on the CPU. ``blank_pred``/``blank_conf`` are the model's answer on an all-zero image, the limit
     of x_h as r grows: HFC-explained images of that class may reflect this default answer rather than their HFC.
+    ``empty_low``/``empty_high`` ``(R, N)`` mark the views that are empty or below numerical noise; summaries over a
+    view leave them out.
     """
 
     radii: tuple[float, ...]
@@ -120,6 +126,8 @@ class HFCResult:
     conf_low: Tensor
     pred_high: Tensor
     conf_high: Tensor
+    empty_low: Tensor
+    empty_high: Tensor
     dataset: str
     device: str
     dtype: str
@@ -155,29 +163,51 @@ class HFCResult:
         """Boolean correctness per image: ``(N,)`` for the original, ``(R, N)`` for ``lfc``/``hfc``."""
         return self._views(view)[0] == self.labels
 
+    def measured(self, view: str) -> Tensor:
+        """Which images' ``view`` holds something to classify: ``(N,)`` all True for the original, ``(R, N)``
+        without the empty views (:func:`freqlens.views.empty_views`) for ``lfc``/``hfc``."""
+        if view == "original":
+            return torch.ones_like(self.labels, dtype=torch.bool)
+        self._views(view)
+        return ~(self.empty_low if view == "lfc" else self.empty_high)
+
+    def excluded(self, view: str) -> Tensor:
+        """How many images' ``view`` was empty and left out: ``(R,)`` for ``lfc``/``hfc`` (0 for the original)."""
+        return (~self.measured(view)).sum(dim=-1)
+
     def accuracy(self, view: str) -> Tensor:
-        """Fraction of images classified correctly: a scalar for the original, ``(R,)`` for ``lfc``/``hfc``."""
-        return self.correct(view).double().mean(dim=-1)
+        """Fraction of the measured images classified correctly: a scalar for the original, ``(R,)`` for
+        ``lfc``/``hfc`` (NaN at a radius where every view was empty)."""
+        kept = self.measured(view)
+        return (self.correct(view) & kept).double().sum(dim=-1) / kept.double().sum(dim=-1)
 
     def confidence(self, view: str) -> Tensor:
-        """Mean confidence (softmax probability of the predicted class); scalar or ``(R,)``."""
-        return self._views(view)[1].double().mean(dim=-1)
+        """Mean confidence (softmax probability of the predicted class) over the measured images; scalar or
+        ``(R,)``."""
+        kept = self.measured(view)
+        return (self._views(view)[1].double() * kept).sum(dim=-1) / kept.double().sum(dim=-1)
 
     def class_counts(self) -> Tensor:
         """Number of images per class, ``(num_classes,)``."""
         return torch.bincount(self.labels, minlength=len(self.classes))
 
     def per_class_accuracy(self, view: str) -> Tensor:
-        """Accuracy per class: ``(num_classes,)`` or ``(R, num_classes)``; NaN for classes without images."""
-        correct = self.correct(view).double()
-        flat = correct.reshape(-1, self.num_images)
-        sums = torch.zeros(flat.shape[0], len(self.classes), dtype=torch.float64).index_add_(1, self.labels, flat)
-        per_class = sums / self.class_counts().double()
+        """Accuracy per class over the measured images: ``(num_classes,)`` or ``(R, num_classes)``; NaN for classes
+        without (measured) images."""
+        kept = self.measured(view)
+        correct = (self.correct(view) & kept).double()
+
+        def by_class(values: Tensor) -> Tensor:
+            flat = values.reshape(-1, self.num_images)
+            return torch.zeros(flat.shape[0], len(self.classes), dtype=torch.float64).index_add_(1, self.labels, flat)
+
+        per_class = by_class(correct) / by_class(kept.double())
         return per_class.reshape(*correct.shape[:-1], len(self.classes))
 
     def hfc_explained_mask(self) -> Tensor:
-        """``(R, N)`` boolean: right on x and on x_h, wrong on x_l."""
-        return self.correct("original") & self.correct("hfc") & ~self.correct("lfc")
+        """``(R, N)`` boolean: right on x and on x_h, wrong on x_l, with neither view empty."""
+        both = self.measured("lfc") & self.measured("hfc")
+        return self.correct("original") & self.correct("hfc") & ~self.correct("lfc") & both
 
     def hfc_explained_counts(self) -> Tensor:
         """Number of HFC-explained images per radius, ``(R,)``."""
@@ -223,12 +253,17 @@ class HFCResult:
                 "confidence": float(self.confidence("original")),
             },
             **{
-                view: {"accuracy": self.accuracy(view).tolist(), "confidence": self.confidence(view).tolist()}
+                view: {
+                    "accuracy": _finite(self.accuracy(view).tolist()),
+                    "confidence": _finite(self.confidence(view).tolist()),
+                    "excluded": self.excluded(view).tolist(),
+                }
                 for view in ("lfc", "hfc")
             },
+            "excluded_definition": EMPTY_DEFINITION,
             "per_class": {
                 "count": self.class_counts().tolist(),
-                **{view: self.per_class_accuracy(view).tolist() for view in VIEWS},
+                **{view: _finite(self.per_class_accuracy(view).tolist()) for view in VIEWS},
                 "hfc_explained": self.hfc_explained_per_class().tolist(),
             },
             "hfc_explained": {
@@ -246,6 +281,13 @@ class HFCResult:
                 },
             },
         }
+
+
+def _finite(values: Any) -> Any:
+    """Nested lists with NaN (nothing measured) as None, for JSON."""
+    if isinstance(values, list):
+        return [_finite(v) for v in values]
+    return None if isinstance(values, float) and math.isnan(values) else values
 
 
 def _probe(model: nn.Module, data: ImageSet, device: torch.device, dtype: torch.dtype) -> None:
@@ -306,6 +348,7 @@ def evaluate_hfc(
     n = len(data)
     pred = torch.empty(1 + 2 * len(rs), n, dtype=torch.long, device=device)
     conf = torch.empty(1 + 2 * len(rs), n, dtype=torch.float32, device=device)
+    empty = torch.empty(2 * len(rs), n, dtype=torch.bool, device=device)
     with evaluating(model), torch.no_grad():
         _probe(model, data, device, dtype)
         with autocast(device, amp):
@@ -322,7 +365,8 @@ def evaluate_hfc(
             found = classify_views(forward, x, rs, inclusive=inclusive, normalize=normalize)
             conf[:, part] = torch.cat([found[p][0] for p in PARTS])
             pred[:, part] = torch.cat([found[p][1] for p in PARTS])
-    pred, conf = pred.cpu(), conf.cpu()
+            empty[:, part] = torch.cat(empty_views(x, rs, inclusive))
+    pred, conf, empty = pred.cpu(), conf.cpu(), empty.cpu()
     r = len(rs)
     return HFCResult(
         radii=rs,
@@ -336,6 +380,8 @@ def evaluate_hfc(
         conf_low=conf[1 : 1 + r],
         pred_high=pred[1 + r :],
         conf_high=conf[1 + r :],
+        empty_low=empty[:r],
+        empty_high=empty[r:],
         dataset=data.name,
         device=str(device),
         dtype=str(dtype).replace("torch.", ""),
@@ -395,6 +441,9 @@ def plot_accuracy_vs_radius(result: HFCResult, title: str | None = None) -> Figu
     fig, ax = plt.subplots(figsize=(5, 3.6))
     ax.plot(rs, result.accuracy("lfc")[order].tolist(), "o-", ms=4, label="LFC x_l")
     ax.plot(rs, result.accuracy("hfc")[order].tolist(), "s-", ms=4, label="HFC x_h")
+    gone = [r for r, count in zip(rs, result.excluded("hfc")[order].tolist(), strict=True) if count]
+    if gone:  # radii whose HFC is empty for some images: those images are left out (no point where all are)
+        ax.plot(gone, [0.0] * len(gone), "x", color="gray", label="HFC empty for some or all images")
     clean = float(result.accuracy("original"))
     ax.axhline(clean, color="k", ls="--", lw=1, label=f"original ({clean:.3f})")
     ax.axhline(1 / len(result.classes), color="gray", ls=":", lw=1, label="chance")
@@ -405,6 +454,11 @@ def plot_accuracy_vs_radius(result: HFCResult, title: str | None = None) -> Figu
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _share(count: int, n: int) -> Estimate | None:
+    """``count / n`` as a binomial estimate; None when nothing was measured."""
+    return Estimate.proportion(count, n) if n else None
 
 
 def conventions(inclusive: bool, normalize: str) -> dict[str, str]:
@@ -421,6 +475,7 @@ def conventions(inclusive: bool, normalize: str) -> dict[str, str]:
         "hfc_explained_definition": HFC_EXPLAINED_DEFINITION,
         "hfc_explained_ranking": RANKING,
         "accuracy_uncertainty": "binomial over the evaluated images, Wilson 95 % interval",
+        "empty_views": EMPTY_DEFINITION,
     }
 
 
@@ -450,7 +505,8 @@ def hfc_analysis(
     """:func:`evaluate_hfc` on ``n`` images drawn under ``seed``, as an :class:`AnalysisResult`.
 
     Metrics (binomial estimates over the images): ``accuracy_original``, and per radius r ``accuracy_lfc_r<r>``,
-    ``accuracy_hfc_r<r>`` and ``hfc_explained_r<r>`` (the share of HFC-explained images).
+    ``accuracy_hfc_r<r>`` and ``hfc_explained_r<r>`` (the share of HFC-explained images), each over the images whose
+    views are not empty (``None`` where none is; the details count the views left out).
     """
     x, y = subsample(images, labels, n, seed)
     data = ImageSet.from_tensors(x, y, tuple(classes) if classes is not None else None, dataset)
@@ -468,11 +524,14 @@ def hfc_analysis(
     metrics: dict[str, Metric] = {
         "accuracy_original": Estimate.proportion(int(result.correct("original").sum()), total)
     }
-    low, high, explained = result.correct("lfc").sum(1), result.correct("hfc").sum(1), result.hfc_explained_counts()
+    right = {view: (result.correct(view) & result.measured(view)).sum(1).tolist() for view in ("lfc", "hfc")}
+    kept = {view: result.measured(view).sum(1).tolist() for view in ("lfc", "hfc")}
+    both = (result.measured("lfc") & result.measured("hfc")).sum(1).tolist()
+    explained = result.hfc_explained_counts().tolist()
     for i, r in enumerate(result.radii):
-        metrics[f"accuracy_lfc_r{r:g}"] = Estimate.proportion(int(low[i]), total)
-        metrics[f"accuracy_hfc_r{r:g}"] = Estimate.proportion(int(high[i]), total)
-        metrics[f"hfc_explained_r{r:g}"] = Estimate.proportion(int(explained[i]), total)
+        metrics[f"accuracy_lfc_r{r:g}"] = _share(right["lfc"][i], kept["lfc"][i])
+        metrics[f"accuracy_hfc_r{r:g}"] = _share(right["hfc"][i], kept["hfc"][i])
+        metrics[f"hfc_explained_r{r:g}"] = _share(explained[i], both[i])
     _, h, w = data.image_shape
     shown = default_example_radius(result.radii, h, w) if example_radius is None else float(example_radius)
     result.radius_index(shown)

@@ -52,14 +52,25 @@ def format_table(result: dict[str, Any]) -> str:
         f"LFC/HFC views: {'rescaled by their per-image max' if rescaled else 'not rescaled'}"
         f" (rescale={result['normalize']})",
         f"{'radius':>6}  {'LFC acc':>8}  {'LFC conf':>8}  {'HFC acc':>8}  {'HFC conf':>8}  {'HFC-explained':>13}"
-        f"  {'not ' + blank:>10}",
+        f"  {'not ' + blank:>10}  {'empty LFC':>9}  {'empty HFC':>9}",
     ]
     columns = [result[view][key] for view in ("lfc", "hfc") for key in ("accuracy", "confidence")]
+    empty = [result[view].get("excluded", [0] * len(result["radii"])) for view in ("lfc", "hfc")]
     for i, r in enumerate(result["radii"]):
         found = result["hfc_explained"]["by_radius"][f"{r:g}"]
-        cells = "  ".join(f"{col[i]:8.4f}" for col in columns)
-        lines.append(f"{r:6g}  {cells}  {found['count']:13d}  {found['count_outside_blank_class']:10d}")
+        cells = "  ".join("     n/a" if col[i] is None else f"{col[i]:8.4f}" for col in columns)
+        lines.append(
+            f"{r:6g}  {cells}  {found['count']:13d}  {found['count_outside_blank_class']:10d}"
+            f"  {empty[0][i]:9d}  {empty[1][i]:9d}"
+        )
+    if any(any(e) for e in empty):
+        lines.append(f"empty views left out: {result.get('excluded_definition', 'empty or below numerical noise')}")
     return "\n".join(lines)
+
+
+def _rate(value: float | None, width: int) -> str:
+    """A rate for the tables; ``n/a`` where nothing was measured (every view empty)."""
+    return f"{'n/a':>{width}}" if value is None else f"{value:{width}.4f}"
 
 
 def format_per_class(result: dict[str, Any], radius: float) -> str:
@@ -72,8 +83,9 @@ def format_per_class(result: dict[str, Any], radius: float) -> str:
     ]
     for c, name in enumerate(result["classes"]):
         lines.append(
-            f"{name:<{width}}  {per_class['count'][c]:5d}  {per_class['original'][c]:8.4f}  "
-            f"{per_class['lfc'][i][c]:9.4f}  {per_class['hfc'][i][c]:9.4f}  {per_class['hfc_explained'][i][c]:8d}"
+            f"{name:<{width}}  {per_class['count'][c]:5d}  {_rate(per_class['original'][c], 8)}  "
+            f"{_rate(per_class['lfc'][i][c], 9)}  {_rate(per_class['hfc'][i][c], 9)}  "
+            f"{per_class['hfc_explained'][i][c]:8d}"
         )
     return "\n".join(lines)
 

@@ -301,18 +301,16 @@ class Comparison:
             ('agree', 'disagree', True)
         """
         status, control_status = verdicts.verdict(estimate, op, threshold, control, effect)
+        test = (f"{op} {threshold:g} (95% interval)", status, verdicts.decision_p(estimate, op, threshold))
+        controlled = (control, control_label, control_status)
         return cls._judged(
             claim,
             estimate,
             paper,
             provenance,
-            f"{op} {threshold:g} (95% interval)",
-            status,
-            verdicts.decision_p(estimate, op, threshold),
+            test,
             stats.mde(estimate),
-            control,
-            control_label,
-            control_status,
+            controlled,
             seeds,
             note,
             diagnosis,
@@ -351,18 +349,20 @@ class Comparison:
             ('agree', '|difference| < 0.06 (TOST, two one-sided 5% tests)')
         """
         status, control_status = verdicts.equivalence_verdict(estimate, margin, control)
+        test = (
+            f"|difference| < {margin:g} (TOST, two one-sided 5% tests)",
+            status,
+            verdicts.equivalence_p(estimate, margin),
+        )
+        mde, controlled = stats.equivalence_margin(estimate), (control, control_label, control_status)
         return cls._judged(
             claim,
             estimate,
             paper,
             provenance,
-            f"|difference| < {margin:g} (TOST, two one-sided 5% tests)",
-            status,
-            verdicts.equivalence_p(estimate, margin),
-            stats.equivalence_margin(estimate),
-            control,
-            control_label,
-            control_status,
+            test,
+            mde,
+            controlled,
             seeds,
             note,
             diagnosis,
@@ -376,19 +376,19 @@ class Comparison:
         estimate: Estimate,
         paper: float | str | None,
         provenance: str,
-        expectation: str,
-        status: str,
-        p_value: float,
+        test: tuple[str, str, float],
         mde: float,
-        control: Estimate | None,
-        control_label: str,
-        control_status: str | None,
+        controlled: tuple[Estimate | None, str, str | None],
         seeds: int | None,
         note: str,
         diagnosis: str,
         roles: tuple[str, str, str] = ("", "", ""),
     ) -> Comparison:
-        """``roles``: the control's kind, the treatment and the comparison set-up."""
+        """The comparison of a test: ``test`` is (criterion text, status, p-value), ``controlled`` the control's
+        (estimate, label, status), ``roles`` the control's kind, the treatment and the comparison set-up; an untested
+        claim (noise not measured) records no p-value or MDE."""
+        expectation, status, p_value = test
+        control, control_label, control_status = controlled
         control_kind, treatment, comparison = roles
         tested = status != verdicts.NOISE_NOT_MEASURED
         return cls(

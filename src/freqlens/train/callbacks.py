@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from freqlens.train.config import TrainConfig
-from freqlens.views import classify_views
+from freqlens.views import classify_views, empty_views
 
 
 @dataclass
@@ -61,18 +61,22 @@ def frequency_accuracy(
     ctx: EpochContext, x: Tensor, y: Tensor, radii: Sequence[float], normalize: bool, parts: str = "lfc,hfc"
 ) -> dict[str, list[float]]:
     """Accuracy on the LFC and/or HFC of ``x`` at every radius (:func:`freqlens.views.classify_views`, the pass of
-    the HFC evaluation). With ``normalize`` each filtered image is rescaled by its own maximum first (the HFC code)."""
+    the HFC evaluation). With ``normalize`` each filtered image is rescaled by its own maximum first (the HFC code).
+    Empty views (:func:`freqlens.views.empty_views`) are left out, as in the HFC evaluation (NaN where all are)."""
     wanted = parts.split(",")
     correct = {part: torch.zeros(len(radii), device=x.device) for part in wanted}
+    kept = {part: torch.zeros(len(radii), device=x.device) for part in wanted}
     size = ctx.config.eval_batch_size
     for start in range(0, len(x), size):
         xb, yb = x[start : start + size], y[start : start + size]
         found = classify_views(
             lambda v: _logits(ctx, v), xb, radii, normalize="per_image_max" if normalize else "none", parts=wanted
         )
+        empty = dict(zip(("lfc", "hfc"), empty_views(xb, radii), strict=True))
         for part in wanted:
-            correct[part] += (found[part][1] == yb).sum(dim=1)
-    return {part: (c / len(x)).tolist() for part, c in correct.items()}
+            correct[part] += ((found[part][1] == yb) & ~empty[part]).sum(dim=1)
+            kept[part] += (~empty[part]).sum(dim=1)
+    return {part: (c / kept[part]).tolist() for part, c in correct.items()}
 
 
 def eval_test_accuracy(ctx: EpochContext) -> dict[str, Any]:
