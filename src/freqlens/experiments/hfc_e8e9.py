@@ -33,6 +33,7 @@ from freqlens.experiments.base import (
 )
 from freqlens.experiments.contrasts import Contrast, Control, Draw, Effect, aa_between, judge_all
 from freqlens.plotting import plt
+from freqlens.verdicts import Op
 
 RHOS = [0.0, 0.1, 0.25, 0.5, 1.0]
 EPS = [0.03, 0.06, 0.09]
@@ -160,14 +161,26 @@ class KernelSmoothing(Recipe):
         def acc(d: Draw, model: str, rho: float, column: int) -> Estimate:
             return common.proportion(d[model][f"{rho:g}"][column], int(d["images"]))
 
-        def smoothing(model: str, column: int) -> Effect:  # rho = 1 minus rho = 0, one model, one column
-            return lambda d: acc(d, model, 1.0, column) - acc(d, model, 0.0, column)
+        def against_seed(model: str, column: int) -> tuple[str, Callable[[Effect], Control]]:
+            """The A/A placebo of a Table-2 claim: a second seed of ``model`` against the first, unsmoothed."""
+            label = f"a second M_{model} seed against the first, both at rho = 0, {COLUMNS[column]}"
+            return label, aa_between(lambda a, b: acc(b, model, 0.0, column) - acc(a, model, 0.0, column))
 
-        def between_seeds(model: str, rho: float, column: int) -> Callable[[Effect], Control]:
-            return aa_between(lambda a, b: acc(b, model, rho, column) - acc(a, model, rho, column))
-
-        def label(model: str, rho: float, column: int) -> str:
-            return f"a second M_{model} seed against the first, both at rho = {rho:g}, {COLUMNS[column]}"
+        def smoothing(claim: str, model: str, column: int, op: Op, paper: str, tag: str, **extra: Any) -> Contrast:
+            """A claim about ``model`` smoothed with rho = 1 minus unsmoothed, in one column of Table 2."""
+            return Contrast(
+                claim,
+                lambda d: acc(d, model, 1.0, column) - acc(d, model, 0.0, column),
+                f"M_{model} smoothed with rho = 1, {COLUMNS[column]} accuracy",
+                f"M_{model} unsmoothed",
+                op,
+                0.0,
+                paper,
+                tag,
+                "A/A",
+                *against_seed(model, column),
+                **extra,
+            )
 
         def clean_note(draws: Sequence[Draw]) -> str:
             clean = [np.mean([d["natural"][f"{r:g}"][0] for d in draws]) for r in RHOS]
@@ -189,33 +202,23 @@ class KernelSmoothing(Recipe):
                 diagnosis="the adversarially trained model's first-layer kernels are not smoother here (value in the "
                 "row)",
             ),
-            Contrast(
+            smoothing(
                 "(i) smoothing lowers M_natural's clean accuracy: rho = 1 minus rho = 0",
-                smoothing("natural", 0),
-                "M_natural smoothed with rho = 1, clean accuracy",
-                "M_natural unsmoothed",
+                "natural",
+                0,
                 "<",
-                0.0,
                 "0.856 → 0.631",
                 "P, M",
-                "A/A",
-                label("natural", 0.0, 0),
-                between_seeds("natural", 0.0, 0),
                 diagnosis="smoothing does not lower the clean accuracy here (clean accuracies over rho in the note)",
                 note=clean_note,
             ),
-            Contrast(
+            smoothing(
                 "(ii) smoothing (rho = 1) raises M_natural's FGSM(0.03) accuracy",
-                smoothing("natural", 1),
-                "M_natural smoothed with rho = 1, FGSM(0.03) accuracy",
-                "M_natural unsmoothed",
+                "natural",
+                1,
                 ">",
-                0.0,
                 "0.171 vs 0.107",
                 "P, W",
-                "A/A",
-                label("natural", 0.0, 1),
-                between_seeds("natural", 0.0, 1),
                 diagnosis=PROTOCOL,
             ),
             Contrast(
@@ -228,37 +231,26 @@ class KernelSmoothing(Recipe):
                 "0.047 vs 0.038",
                 "P, M",
                 "A/A",
-                label("adversarial", 0.0, 6),
-                between_seeds("adversarial", 0.0, 6),
+                *against_seed("adversarial", 6),
                 diagnosis=PROTOCOL + "; at eps = 0.09 (3x the training eps) fixed-eps PGD drives every model to "
                 "about 0, where the paper's 0.047 vs 0.038 is itself inside the noise of its unknown test-set size",
             ),
-            Contrast(
+            smoothing(
                 "(iv-a) for M_adversarial, smoothing (rho = 1) helps beyond the training eps: PGD(0.09)",
-                smoothing("adversarial", 6),
-                "M_adversarial smoothed with rho = 1, PGD(0.09) accuracy",
-                "M_adversarial unsmoothed",
+                "adversarial",
+                6,
                 ">",
-                0.0,
                 "0.103 vs 0.038",
                 "P, M",
-                "A/A",
-                label("adversarial", 0.0, 6),
-                between_seeds("adversarial", 0.0, 6),
                 diagnosis=PROTOCOL,
             ),
-            Contrast(
+            smoothing(
                 "(iv-b) for M_adversarial, smoothing (rho = 1) does not help at the training eps: PGD(0.03)",
-                smoothing("adversarial", 4),
-                "M_adversarial smoothed with rho = 1, PGD(0.03) accuracy",
-                "M_adversarial unsmoothed",
+                "adversarial",
+                4,
                 "<",
-                0.0,
                 "0.337 vs 0.403",
                 "P, M",
-                "A/A",
-                label("adversarial", 0.0, 4),
-                between_seeds("adversarial", 0.0, 4),
                 diagnosis=PROTOCOL,
             ),
         ]
