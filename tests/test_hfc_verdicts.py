@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from freqlens import runs
+from freqlens import runs, verdicts
 from freqlens.experiments import Cell, CellResult, Context, common, get_recipe
+from freqlens.experiments.contrasts import CONTROL_KINDS
 
 RNG_SEED = 0
 N = 10000
@@ -35,9 +36,18 @@ def result(
 
 
 def statuses(recipe: str, results: list[CellResult], tmp: Path) -> dict[str, str]:
+    """Every claim's status; on the way, every judged claim is checked: a non-zero-width interval, a placebo of a
+    known kind (or none, for a claim of absence), never the claim's negation."""
     out = tmp / "out"
     out.mkdir(exist_ok=True)
     summary = get_recipe(recipe).summarize(results, out, Context(out / "runs"))
+    for c in summary.comparisons:
+        if c.status in (verdicts.NOT_JUDGED, verdicts.NOISE_NOT_MEASURED) or c.estimate is None:
+            continue
+        assert c.estimate["high"] > c.estimate["low"], c.claim  # a zero-width interval is never judged
+        if c.control is not None:
+            assert c.control["kind"] in CONTROL_KINDS and c.control["kind"] != "none", c.claim
+            assert c.control["estimate"]["value"] != pytest.approx(-c.estimate["value"]) or not c.estimate["value"]
     return {c.claim: c.status for c in summary.comparisons}
 
 
