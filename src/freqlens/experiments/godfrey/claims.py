@@ -251,7 +251,7 @@ def diagnose(
     ]
     evidence = "; ".join(facts)
     if status == verdicts.INCONCLUSIVE:
-        lead = f"inside the noise: {noise} straddles {threshold:g}; more seeds or images would decide."
+        lead = f"inside the noise: {noise} straddles {threshold:g}."
     elif status == verdicts.UNDISCRIMINATING:
         lead = (
             f"the control ({claim.control_label}) passes too ({control}): at {setting} the criterion does not "
