@@ -37,6 +37,8 @@ def test_report_is_self_contained_with_marks(reproduced: Path) -> None:
     # 1.67 ± 1.2 straddles the threshold 1; the claim whose control passes too is never a ✓
     assert page.count('<tr class="inconclusive">') == 1 and page.count('<tr class="cannotdiscriminate">') == 1
     assert "smallest square plus one: 1.000 ± 0.100 → agrees" in page
+    # p-values with their Holm adjustment; the inconclusive claim states the effect this run could detect
+    assert "p &lt; 1e-15; Holm &lt; 1e-15 ⊘" in page and "≈ inconclusive (MDE = 6.446)" in page
     # a zero-width interval (all-zero squares, an exact number) is never judged
     assert "all-zero squares: 0.000 → noise not measured" in page and page.count('<tr class="noisenotmeasured">') == 1
     # contents first, then the scoreboard; the not-judged row sits in its own section after the experiments

@@ -190,10 +190,15 @@ def _p(c: Comparison, holm: tuple[str, float] | None) -> str:
     """``p = x; Holm y ✓`` for a tested claim: its p-value and, over the reproduction's family, the adjusted one."""
     if c.p_value is None:
         return "—"
-    text = f"p = {c.p_value:.2g}"
+    text = f"p {_p_text(c.p_value)}"
     if holm is not None and not math.isnan(holm[1]):
-        text += f"; Holm {holm[1]:.2g} {verdicts.MARKS[holm[0]]}"
+        text += f"; Holm {_p_text(holm[1])} {verdicts.MARKS[holm[0]]}"
     return text
+
+
+def _p_text(p: float) -> str:
+    """``= 0.032`` or, below what double precision resolves, ``< 1e-15``."""
+    return "< 1e-15" if p < 1e-15 else f"= {p:.2g}"
 
 
 def holm_marks(summaries: Sequence[Summary]) -> list[list[tuple[str, float]]]:

@@ -76,21 +76,30 @@ SAMPLE_KEYS = ("radial", "square", "total", "data_profile")
 Statistic = Callable[[Sequence[Sample], np.ndarray | None], float]
 
 
-def bootstrap(statistic: Statistic, samples: Sequence[Sample], resamples: int = stats.BOOTSTRAP) -> Estimate:
+def bootstrap(
+    statistic: Statistic,
+    samples: Sequence[Sample],
+    resamples: int = stats.BOOTSTRAP,
+    support: tuple[float, float] | None = None,
+) -> Estimate:
     """``statistic`` on all images, with its percentile bootstrap interval over paired image resamples
-    (:func:`freqlens.stats.bootstrap`)."""
+    (:func:`freqlens.stats.bootstrap`), clipped to ``support``."""
     sizes = {s.radial.shape[0] for s in samples}
     if len(sizes) != 1:
         raise FreqlensError(f"paired statistics need the same test images in every cell, got sizes {sorted(sizes)}")
-    return stats.bootstrap(lambda idx: statistic(samples, idx), sizes.pop(), resamples=resamples)
+    return stats.bootstrap(lambda idx: statistic(samples, idx), sizes.pop(), resamples=resamples, support=support)
 
 
-def measure(statistic: Statistic, *groups: Sequence[CellResult]) -> Estimate:
+def measure(
+    statistic: Statistic, *groups: Sequence[CellResult], support: tuple[float, float] | None = None
+) -> Estimate:
     """``statistic`` of the cells in ``groups`` (each a cell's replicates, in replicate order), with its uncertainty:
-    bootstrap over images for one seed, the spread over seeds for several (replicates matched by index)."""
+    bootstrap over images for one seed, the spread over seeds for several (replicates matched by index); the interval
+    is clipped to ``support``, the range the statistic can take (e.g. (-1, 1) for a correlation)."""
     seeds = min(len(g) for g in groups)
     if seeds == 0:
         raise FreqlensError("no finished replicate to measure")
     if seeds == 1:
-        return bootstrap(statistic, [Sample.of(g[0]) for g in groups])
-    return Estimate.mean_of([statistic([Sample.of(g[r]) for g in groups], None) for r in range(seeds)])
+        return bootstrap(statistic, [Sample.of(g[0]) for g in groups], support=support)
+    values = [statistic([Sample.of(g[r]) for g in groups], None) for r in range(seeds)]
+    return Estimate.mean_of(values, support=support)
