@@ -67,10 +67,10 @@ def _run_and_check(recipes: list[str], trainings: int, references: int, tmp_path
 
 
 def test_recipes_run_share_models_and_report(tiny_quick: None, tmp_path: Path) -> None:
-    # E1, E8/E9 and the heat map share one natural model; E8/E9 and the heat map one adversarially trained model;
-    # E1's negative control is E6's BatchNorm model, E8's the dropout model; E3 trains its two models with two seeds
-    # (8 trainings for 13 references).
-    root = _run_and_check(["hfc-e1", "hfc-e3", "hfc-e8e9", "heatmap"], 8, 13, tmp_path)
+    # Every HFC recipe runs two seeds under quick. E1, E8/E9 and the heat map share one natural model per seed;
+    # E8/E9 and the heat map one adversarially trained model per seed; E1's placebo is an untrained model (no
+    # training); E3 trains its two models per seed (8 trainings for 18 references).
+    root = _run_and_check(["hfc-e1", "hfc-e3", "hfc-e8e9", "heatmap"], 8, 18, tmp_path)
     natural = train_run_dir(root, common.heuristic("quick", "vanilla"))
     assert natural == train_run_dir(root, get_recipe("hfc-e1").cells("quick")[0].config["train"])
     # The E3 runs recorded their training-set LFC and HFC curves (natural: through the extra callback).
@@ -82,10 +82,9 @@ def test_recipes_run_share_models_and_report(tiny_quick: None, tmp_path: Path) -
 
 @pytest.mark.slow
 def test_every_recipe_runs_on_tiny_data(tiny_quick: None, tmp_path: Path) -> None:
-    # E6 adds 3 heuristics (its vanilla and adversarial models are shared; E1 and E8 use its BN and dropout models
-    # as controls), Table 1 8 models and E7 4 BatchNorm ones (its vanilla LFC models are Table 1's); E3 trains its
-    # natural/shuffled pair under two seeds even in the quick profile (Recipe.min_seeds), two more models.
-    _run_and_check(RECIPES, 21, 34, tmp_path)
+    # Two seeds of everything: E6 adds 3 heuristics (its vanilla and adversarial models are shared), Table 1 8 models
+    # and E7 4 BatchNorm ones (its vanilla LFC models are Table 1's), and E3 its natural/shuffled pair.
+    _run_and_check(RECIPES, 38, 60, tmp_path)
 
 
 @pytest.mark.slow
@@ -117,23 +116,34 @@ def test_reproduce_quick_on_cifar10(cifar_dir: Path, tmp_path: Path) -> None:
 
 def test_first_seed_runs_later_replicates_as_their_own_run_folders(tmp_path: Path) -> None:
     """``--first-seed 1`` is another draw of every seed, and the same run folders as replicate 1 of ``--seeds 2``."""
-    recipe = get_recipe("hfc-e4")
+    recipe = get_recipe("godfrey-depth")
     two = _plan([recipe], Context(runs_root=tmp_path, seeds=2))
     second = _plan([recipe], Context(runs_root=tmp_path, first_seed=1))
     assert [c.replicate for _, c in second] == [1] * len(recipe.cells("quick"))
     assert {c.key(recipe.name) for _, c in second} == {c.key(recipe.name) for _, c in two if c.replicate == 1}
-    assert all(c.config["train"]["seed"] >= 1000 for _, c in second if "train" in c.config)
+
+
+def test_a_second_quick_seed_shares_no_model_with_the_first(tmp_path: Path) -> None:
+    """Issue 23: the HFC recipes run two seeds per quick run, so ``--first-seed 1`` takes replicates 2 and 3."""
+    recipes = [get_recipe(name) for name in RECIPES]
+
+    def models(first_seed: int) -> set[Path]:
+        plan = _plan(recipes, Context(runs_root=tmp_path, first_seed=first_seed))
+        return {train_run_dir(tmp_path, cfg) for r, c in plan for cfg in r.trainings(c)}
+
+    assert models(0) and models(0).isdisjoint(models(1))
+    assert all(c.replicate in (2, 3) for _, c in _plan(recipes, Context(runs_root=tmp_path, first_seed=1)))
     with pytest.raises(FreqlensError, match="--first-seed"):
         Context(runs_root=tmp_path, first_seed=-1)
 
 
 def test_a_recipe_whose_outcome_depends_on_the_seed_runs_its_minimum_of_replicates(tmp_path: Path) -> None:
     """hfc-e3 trains two seeds under quick whatever --seeds says (more when asked), one seed per replicate."""
-    e3, e4 = get_recipe("hfc-e3"), get_recipe("hfc-e4")
-    quick = _plan([e3, e4], Context(runs_root=tmp_path))
+    e3, depth = get_recipe("hfc-e3"), get_recipe("godfrey-depth")
+    quick = _plan([e3, depth], Context(runs_root=tmp_path))
     assert sorted(c.replicate for r, c in quick if r is e3) == [0, 0, 1, 1]
-    assert {c.replicate for r, c in quick if r is e4} == {0}
+    assert {c.replicate for r, c in quick if r is depth} == {0}
     shifted = _plan([e3], Context(runs_root=tmp_path, first_seed=1))
-    assert sorted(c.replicate for _, c in shifted) == [1, 1, 2, 2]
+    assert sorted(c.replicate for _, c in shifted) == [2, 2, 3, 3]
     assert len(_plan([e3], Context(runs_root=tmp_path, seeds=3))) == 6
     assert len(_plan([e3], Context(runs_root=tmp_path, profile="cpu"))) == 2

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from freqlens import runs
+from freqlens import runs, verdicts
 from freqlens.experiments import Cell, CellResult, Context, common, get_recipe
+from freqlens.experiments.contrasts import CONTROL_KINDS
 
 RNG_SEED = 0
 N = 10000
@@ -35,9 +36,18 @@ def result(
 
 
 def statuses(recipe: str, results: list[CellResult], tmp: Path) -> dict[str, str]:
+    """Every claim's status; on the way, every judged claim is checked: a non-zero-width interval, a placebo of a
+    known kind (or none, for a claim of absence), never the claim's negation."""
     out = tmp / "out"
     out.mkdir(exist_ok=True)
     summary = get_recipe(recipe).summarize(results, out, Context(out / "runs"))
+    for c in summary.comparisons:
+        if c.status in (verdicts.NOT_JUDGED, verdicts.NOISE_NOT_MEASURED) or c.estimate is None:
+            continue
+        assert c.estimate["high"] > c.estimate["low"], c.claim  # a zero-width interval is never judged
+        if c.control is not None:
+            assert c.control["kind"] in CONTROL_KINDS and c.control["kind"] != "none", c.claim
+            assert c.control["estimate"]["value"] != pytest.approx(-c.estimate["value"]) or not c.estimate["value"]
     return {c.claim: c.status for c in summary.comparisons}
 
 
@@ -69,7 +79,7 @@ def e1_arrays(rng: np.random.Generator, lfc: list[float], hfc_reads: float, hfc_
     return {"labels": labels, "pred_original": pred_original, "pred_low": pred_low, "pred_high": pred_high}
 
 
-def e1_results(tmp: Path, natural: dict[str, Any], batchnorm: dict[str, Any]) -> list[CellResult]:
+def e1_results(tmp: Path, natural: list[dict[str, Any]], untrained: list[dict[str, Any]]) -> list[CellResult]:
     summary = {
         "radii": [4, 8, 12, 16, 20],
         "clean": 0.85,
@@ -81,33 +91,38 @@ def e1_results(tmp: Path, natural: dict[str, Any], batchnorm: dict[str, Any]) ->
         "examples_conf_high": [0.4],
     }
     config = {"train": {"model": "small_cnn"}}
-    return [result(tmp, "natural", summary, natural, config), result(tmp, "batchnorm", summary, batchnorm, config)]
+    out = []
+    for rep, (nat, unt) in enumerate(zip(natural, untrained, strict=True)):
+        out.append(result(tmp, "natural", summary, nat, config, replicate=rep))
+        out.append(result(tmp, "untrained", summary, unt, {"untrained": {"seed": 0}}, replicate=rep))
+    return out
 
 
 def test_e1_claims_hold_fail_and_cannot_discriminate(tmp_path: Path) -> None:
     rng = np.random.default_rng(RNG_SEED)
-    rising = [0.3, 0.6, 0.78, 0.84, 0.85]
-    found = statuses(
-        "hfc-e1",
-        e1_results(tmp_path / "a", e1_arrays(rng, rising, 0.5, 0.1), e1_arrays(rng, rising, 0.5, 0.5)),
-        tmp_path / "a",
-    )
+    rising, flat = [0.3, 0.6, 0.78, 0.84, 0.85], [0.1] * 5
+
+    def run(tmp: Path, natural: list[float], reads: float, hfc: float, untrained: list[float]) -> dict[str, str]:
+        nat = [e1_arrays(rng, natural, reads, hfc) for _ in range(2)]
+        unt = [e1_arrays(rng, untrained, 0.0, 0.1) for _ in range(2)]
+        return statuses("hfc-e1", e1_results(tmp, nat, unt), tmp)
+
+    found = run(tmp_path / "a", rising, 0.5, 0.1, flat)
     assert find(found, "HFC-explained") == "agree"
     assert find(found, "A8: clean accuracy minus LFC") == "agree"
     assert find(found, "A8: LFC accuracy rises") == "agree"
     assert find(found, "P1-b") == "agree"
     # No HFC reading (the candidates' HFC answers are wrong or random); LFC(16) well below clean; LFC falls 12 -> 16;
-    # the BatchNorm control also at chance.
+    # HFC accuracy above the bound.
     falling = [0.3, 0.6, 0.8, 0.7, 0.85]
-    found = statuses(
-        "hfc-e1",
-        e1_results(tmp_path / "b", e1_arrays(rng, falling, 0.0, 0.1), e1_arrays(rng, falling, 0.0, 0.1)),
-        tmp_path / "b",
-    )
+    found = run(tmp_path / "b", falling, 0.0, 0.3, flat)
     assert find(found, "HFC-explained") == "disagree"
     assert find(found, "A8: clean accuracy minus LFC") == "disagree"
     assert find(found, "A8: LFC accuracy rises") == "disagree"
-    assert find(found, "P1-b") == "cannot discriminate"
+    assert find(found, "P1-b") == "disagree"
+    # The untrained placebo rises as well: the criterion is not evidence.
+    found = run(tmp_path / "c", rising, 0.5, 0.1, rising)
+    assert find(found, "A8: LFC accuracy rises") == "cannot discriminate"
 
 
 def test_e1_chance_accounts_for_the_models_default_hfc_answer() -> None:
@@ -140,28 +155,41 @@ def e3_summary(l4: list[float], l16: list[float], train: list[float], images: in
         "epochs_to_fit": next((i + 1 for i, a in enumerate(train) if a >= 0.9), None),
         "train_images": images,
         "train_eval_images": images,
+        "steps_per_epoch": 500,  # the paper's first epoch is this run's first
     }
 
 
-def e3(tmp: Path, shuffled_l4: float, shuffled_l16: float) -> dict[str, str]:
-    natural = e3_summary([0.4] * 2 + [0.35] * 2, [0.95] * 4, [0.5, 0.8, 0.95, 0.98])
-    shuffled = e3_summary([0.1] * 11 + [shuffled_l4], [0.1] * 11 + [shuffled_l16], [0.1] * 4 + [0.5] * 7 + [0.97])
-    return statuses("hfc-e3", [result(tmp, "natural", natural), result(tmp, "shuffled", shuffled)], tmp)
+def jitter(rep: int, sign: int = 1) -> float:
+    """A small seed-to-seed difference, so that the spread over seeds is not zero."""
+    return sign * 0.0005 * (2 * rep - 1)
+
+
+def e3(tmp: Path, shuffled_l4: float, shuffled_final: float = 0.97) -> dict[str, str]:
+    results = []
+    for rep in range(2):
+        j = jitter(rep)
+        natural = e3_summary([0.4 + j] * 2 + [0.35 + j] * 2, [0.95] * 4, [0.5, 0.8, 0.95, 0.98 + j])
+        shuffled = e3_summary(
+            [0.1] * 11 + [shuffled_l4 - j], [0.1] * 11 + [0.95], [0.1 - j] * 4 + [0.5] * 7 + [shuffled_final]
+        )
+        results += [result(tmp, "natural", natural, replicate=rep), result(tmp, "shuffled", shuffled, replicate=rep)]
+    return statuses("hfc-e3", results, tmp)
 
 
 def test_e3_claims(tmp_path: Path) -> None:
-    found = e3(tmp_path / "a", shuffled_l4=0.12, shuffled_l16=0.95)
+    found = e3(tmp_path / "a", shuffled_l4=0.12)
     assert find(found, "natural L(4) above shuffled") == "agree"
     assert find(found, "shuffled L(4) stays near chance") == "agree"
-    assert find(found, "natural L(4) after the first epoch") == "agree"
+    assert find(found, "natural L(4) after the paper's first epoch") == "agree"
     assert find(found, "shuffled labels are fitted more slowly") == "agree"
     # memorised through the LFC (the old 500-image quick run)
-    found = e3(tmp_path / "b", shuffled_l4=0.4, shuffled_l16=0.95)
+    found = e3(tmp_path / "b", shuffled_l4=0.6)
     assert find(found, "natural L(4) above shuffled") == "disagree"
     assert find(found, "shuffled L(4) stays near chance") == "disagree"
-    # shuffled model never fitted: L(16) differs as much as L(4), the comparison is not evidence
-    found = e3(tmp_path / "c", shuffled_l4=0.12, shuffled_l16=0.12)
-    assert find(found, "natural L(4) above shuffled") == "cannot discriminate"
+    # the shuffled model never fitted its labels: its L(4) is not evidence either way
+    found = e3(tmp_path / "c", shuffled_l4=0.12, shuffled_final=0.5)
+    assert find(found, "natural L(4) above shuffled") == "not judged"
+    assert find(found, "shuffled L(4) stays near chance") == "not judged"
 
 
 def test_e3_setup_is_the_vanilla_one_at_equal_learning_rates() -> None:
@@ -188,152 +216,171 @@ def test_e3_setup_is_the_vanilla_one_at_equal_learning_rates() -> None:
 # ------------------------------------------------------------------------------------------------------------ E4
 
 
-def e4(tmp: Path, lfc: list[float], hfc: list[float]) -> dict[str, str]:
+def e4(tmp: Path, lfc: list[float], hfc: list[float], untrained: float = 0.1) -> dict[str, str]:
     rng = np.random.default_rng(RNG_SEED)
     results = []
-    for part, accs in (("lfc", lfc), ("hfc", hfc)):
-        for r, p in zip(common.RADII, accs, strict=True):
-            correct = bernoulli(rng, p)
-            summary = {
-                "part": part,
-                "radius": r,
-                "train_acc": 0.8,
-                "train_images": 10000,
-                "epochs": 8,
-                "test_acc": float(correct.mean()),
-                "test_trained_view": p,
-                "test_images": N,
-                "profile": "quick",
-            }
-            results.append(result(tmp, f"{part}-{r}", summary, {"correct_original": correct}))
+    for rep in range(2):
+        for part, accs in (("lfc", lfc), ("hfc", hfc)):
+            for r, p in zip(common.RADII, accs, strict=True):
+                correct = bernoulli(rng, p)
+                summary = {
+                    "part": part,
+                    "radius": r,
+                    "train_acc": 0.8,
+                    "train_images": 10000,
+                    "epochs": 8,
+                    "test_acc": float(correct.mean()),
+                    "test_trained_view": p,
+                    "test_images": N,
+                }
+                results.append(result(tmp, f"{part}-{r}", summary, {"correct_original": correct}, replicate=rep))
+        correct = bernoulli(rng, untrained)
+        summary = {"test_acc": float(correct.mean()), "test_images": N}
+        results.append(result(tmp, "untrained", summary, {"correct_original": correct}, replicate=rep))
     return statuses("hfc-e4", results, tmp)
 
 
 def test_e4_claims(tmp_path: Path) -> None:
-    found = e4(tmp_path / "a", [0.55, 0.62, 0.66, 0.70], [0.1, 0.1, 0.12, 0.15])
+    found = e4(tmp_path / "a", [0.45, 0.55, 0.65, 0.75], [0.1, 0.1, 0.12, 0.15])
     assert find(found, "LFC-trained beats HFC-trained") == "agree"
     assert find(found, "LFC-trained test accuracy rises") == "agree"
     assert find(found, "A9: LFC(8)") == "agree" and find(found, "A9: HFC(8)") == "agree"
     assert all(v == "not judged" for k, v in found.items() if k.endswith("test accuracy") and "A9" not in k)
-    found = e4(tmp_path / "b", [0.55, 0.62, 0.66, 0.60], [0.1, 0.3, 0.12, 0.15])
+    found = e4(tmp_path / "b", [0.45, 0.55, 0.65, 0.45], [0.1, 0.4, 0.12, 0.15])
     assert find(found, "LFC-trained test accuracy rises") == "disagree"
     assert find(found, "A9: HFC(8)") == "disagree"
     found = e4(tmp_path / "c", [0.55, 0.62, 0.66, 0.662], [0.1, 0.1, 0.12, 0.15])
-    assert find(found, "LFC-trained test accuracy rises") == "inconclusive"
-    found = e4(tmp_path / "d", [0.55, 0.62, 0.66, 0.70], [0.5, 0.52, 0.12, 0.15])
+    assert find(found, "LFC-trained test accuracy rises") in ("inconclusive", "disagree")
+    found = e4(tmp_path / "d", [0.55, 0.62, 0.66, 0.70], [0.7, 0.52, 0.12, 0.15])
     assert find(found, "LFC-trained beats HFC-trained") == "disagree"
+    # an untrained placebo as accurate as the LFC(8) model: A9's bound is not evidence
+    found = e4(tmp_path / "e", [0.55, 0.62, 0.66, 0.70], [0.1, 0.1, 0.12, 0.15], untrained=0.62)
+    assert find(found, "A9: LFC(8)") == "cannot discriminate"
 
 
 # ------------------------------------------------------------------------------------------------------------ E6
 
+E6_BASE = {
+    "train": 0.9,
+    "test": 0.8,
+    "low r4": 0.23,
+    "low r8": 0.55,
+    "low r12": 0.78,
+    "low r16": 0.8,
+    "high r4": 0.12,
+    "high r8": 0.1,
+    "high r12": 0.2,
+    "high r16": 0.13,
+}
+E6_FINALS = {
+    "vanilla": E6_BASE,
+    "dropout": {**E6_BASE, "test": 0.79},
+    "mixup": {**E6_BASE, "high r4": 0.48},
+    "batchnorm": {**E6_BASE, "high r4": 0.65, "low r4": 0.38},
+    "adversarial": {**E6_BASE, "test": 0.65, "low r8": 0.65, "high r12": 0.1, "high r16": 0.1},
+}
 
-def e6(tmp: Path, **high_r4: float) -> dict[str, str]:
-    base = {
-        "train": 0.9,
-        "test": 0.8,
-        "low r4": 0.23,
-        "low r8": 0.55,
-        "low r12": 0.78,
-        "low r16": 0.8,
-        "high r4": 0.12,
-        "high r8": 0.1,
-        "high r12": 0.2,
-        "high r16": 0.13,
-    }
-    finals = {
-        "vanilla": base,
-        "dropout": {**base, "test": 0.79},
-        "mixup": {**base, "high r4": 0.48},
-        "batchnorm": {**base, "high r4": 0.65, "low r4": 0.38},
-        "adversarial": {**base, "test": 0.65, "low r8": 0.65, "high r12": 0.1, "high r16": 0.1},
-    }
+
+def e6(tmp: Path, finals: dict[str, list[dict[str, float]]], images: int = 1000) -> dict[str, str]:
+    """``finals``: per heuristic, its final-epoch accuracies seed by seed."""
     results = []
-    for name, final in finals.items():
-        final = {**final, "high r4": high_r4.get(name, final["high r4"])}
-        curves = {k: [v, v] for k, v in final.items()}
-        results.append(result(tmp, name, {"curves": curves, "final": final, "profile": "quick", "test_images": 1000}))
+    for name, per_seed in finals.items():
+        for rep, final in enumerate(per_seed):
+            curves = {k: [v, v] for k, v in final.items()}
+            summary = {"curves": curves, "final": final, "test_images": images}
+            results.append(result(tmp, name, summary, replicate=rep))
     return statuses("hfc-e6", results, tmp)
 
 
+def two_seeds(finals: dict[str, dict[str, float]], **high_r4: float) -> dict[str, list[dict[str, float]]]:
+    return {
+        name: [
+            {
+                k: v + jitter(rep, 1 if name == "vanilla" else -1) * (1 + i / 10)
+                for i, (k, v) in enumerate({**f, "high r4": high_r4.get(name, f["high r4"])}.items())
+            }
+            for rep in range(2)
+        ]
+        for name, f in finals.items()
+    }
+
+
 def test_e6_claims(tmp_path: Path) -> None:
-    found = e6(tmp_path / "a")
+    found = e6(tmp_path / "a", two_seeds(E6_FINALS), images=10000)
     for claim in (
         "BatchNorm reads more HFC",
         "BatchNorm also reads more LFC",
         "Mix-up reads more HFC",
         "Dropout ≈",
         "Adversarial training costs",
-        "Adversarial model reads the LFC(8)",
+        "The adversarial model reads the LFC(8)",
         "Adversarial training ignores",
     ):
         assert find(found, claim) == "agree", claim
-    found = e6(tmp_path / "b", batchnorm=0.3, mixup=0.2)  # effects smaller than the margins P1-e/P1-f demand
+    found = e6(tmp_path / "b", two_seeds(E6_FINALS, batchnorm=0.3, mixup=0.2))  # below the margins of P1-e/P1-f
     assert find(found, "BatchNorm reads more HFC") == "disagree"
     assert find(found, "Mix-up reads more HFC") == "disagree"
-    found = e6(tmp_path / "c", dropout=0.6)  # the control (dropout) reads HFC as much: not evidence
+
+
+def test_e6_vanilla_seeds_as_different_as_bn_make_the_claim_undiscriminating(tmp_path: Path) -> None:
+    """The A/A placebo: vanilla seeds 1 and 3 read the HFC(4) 0.35 more than seeds 0 and 2, and BN 0.55 more than
+    vanilla in every seed: seed-to-seed differences meet the criterion (> 0.3) as BN does."""
+    vanilla = [0.05, 0.4, 0.05, 0.4]
+    finals = {
+        name: [
+            {
+                **f,
+                "high r4": (v + 0.55 if name == "batchnorm" else v)
+                + 0.001 * rep * rep * (2 if name == "batchnorm" else 1),
+            }
+            for rep, v in enumerate(vanilla)
+        ]
+        for name, f in E6_FINALS.items()
+    }
+    found = e6(tmp_path, finals, images=10000)
     assert find(found, "BatchNorm reads more HFC") == "cannot discriminate"
 
 
-def test_e6_adversarial_hfc_claim_is_judged_against_vanilla(tmp_path: Path) -> None:
-    found = e6(tmp_path)
-    assert find(found, "Adversarial training ignores") == "agree"
-    vanilla_blind = tmp_path / "v"
-    base = {
-        "train": 0.9,
-        "test": 0.8,
-        "low r4": 0.2,
-        "low r8": 0.5,
-        "low r12": 0.7,
-        "low r16": 0.8,
-        "high r4": 0.1,
-        "high r8": 0.1,
-        "high r12": 0.1,
-        "high r16": 0.1,
-    }
-    cells = [
-        result(
-            vanilla_blind,
-            n,
-            {"curves": {k: [v] for k, v in base.items()}, "final": base, "profile": "quick", "test_images": 1000},
-        )
-        for n in common.HEURISTICS
-    ]
-    assert find(statuses("hfc-e6", cells, vanilla_blind), "Adversarial training ignores") == "cannot discriminate"
+def test_e6_adversarial_hfc_claim_is_a_contrast_with_vanilla(tmp_path: Path) -> None:
+    """A vanilla model as blind to the HFC at r >= 8 as the adversarial one: the claim does not agree, whatever the
+    absolute level (issue 23: vanilla met the old absolute criterion by itself)."""
+    blind = {**E6_BASE, "high r8": 0.1, "high r12": 0.1, "high r16": 0.1}
+    found = e6(tmp_path, two_seeds({n: blind for n in common.HEURISTICS}), images=10000)
+    assert find(found, "Adversarial training ignores") in ("inconclusive", "disagree")
 
 
 # ------------------------------------------------------------------------------------------------------------ E7
 
 
 def e7(tmp: Path, van: list[float], bn: list[float], epoch1: list[tuple[float, float]]) -> dict[str, str]:
-    rng = np.random.default_rng(RNG_SEED)
+    rng = np.random.default_rng(RNG_SEED + 1)
     results = []
-    for i, r in enumerate(common.RADII):
-        for is_bn, acc in ((False, van[i]), (True, bn[i])):
-            correct = bernoulli(rng, acc)
-            first = epoch1[i][int(is_bn)]
-            summary = {
-                "radius": r,
-                "batchnorm": is_bn,
-                "test_original": acc,
-                "test_lfc": acc,
-                "test_images": N,
-                "train_acc": [first, 0.9],
-                "train_images": 10000,
-            }
-            results.append(
-                result(tmp, f"lfc-{r}-{'bn' if is_bn else 'vanilla'}", summary, {"correct_original": correct})
-            )
+    for rep in range(2):
+        for i, r in enumerate(common.RADII):
+            for is_bn, acc in ((False, van[i]), (True, bn[i])):
+                correct = bernoulli(rng, acc)
+                first = epoch1[i][int(is_bn)] + jitter(rep, 1 if is_bn else -1) * (i + 1)
+                summary = {
+                    "radius": r,
+                    "batchnorm": is_bn,
+                    "test_original": acc,
+                    "test_lfc": acc,
+                    "test_images": N,
+                    "train_acc": [first, 0.9],
+                    "train_images": 10000,
+                }
+                name = f"lfc-{r}-{'bn' if is_bn else 'vanilla'}"
+                results.append(result(tmp, name, summary, {"correct_original": correct}, replicate=rep))
     return statuses("hfc-e7", results, tmp)
 
 
 def test_e7_claims(tmp_path: Path) -> None:
     speeds = [(0.3, 0.32), (0.3, 0.4), (0.3, 0.42), (0.3, 0.45)]
-    found = e7(tmp_path / "a", [0.5, 0.6, 0.62, 0.63], [0.45, 0.62, 0.66, 0.7], speeds)
+    found = e7(tmp_path / "a", [0.5, 0.6, 0.62, 0.63], [0.40, 0.62, 0.66, 0.75], speeds)
     assert find(found, "BN's gain in original-test accuracy grows") == "agree"
-    assert find(found, "BN does not always improve") == "agree"
     assert find(found, "BN speeds up convergence") == "agree"
     assert find(found, "BN's convergence advantage is least") == "agree"
-    found = e7(tmp_path / "b", [0.5, 0.6, 0.62, 0.63], [0.6, 0.65, 0.66, 0.67], [(0.3, 0.45), *speeds[1:]])
+    found = e7(tmp_path / "b", [0.5, 0.6, 0.62, 0.63], [0.8, 0.75, 0.76, 0.73], [(0.3, 0.45), *speeds[1:]])
     assert find(found, "BN's gain in original-test accuracy grows") == "disagree"
     assert find(found, "BN does not always improve") == "disagree"
     assert find(found, "BN's convergence advantage is least") == "disagree"
@@ -342,64 +389,72 @@ def test_e7_claims(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------------------ E8/E9
 
 
-def e8e9(tmp: Path, adversarial_hf: float, dropout_hf: float, pgd09: tuple[float, float]) -> dict[str, str]:
+def e8e9(
+    tmp: Path, adversarial_hf: float, pgd09: tuple[float, float], natural_hf: tuple[float, ...] = (0.5, 0.5)
+) -> dict[str, str]:
     rng = np.random.default_rng(RNG_SEED)
 
     def kernels(mean: float) -> dict[str, Any]:
         values = (mean + 0.02 * rng.standard_normal(48)).tolist()
         return {"hf_fraction": values, "hf_fraction_mean": float(np.mean(values))}
 
-    smooth = {"natural": kernels(0.5), "adversarial": kernels(adversarial_hf), "dropout": kernels(dropout_hf)}
-    k = result(tmp, "kernels", {"smoothness": smooth, "perturbations": {}})
-    natural = {
-        "0": [0.8, 0.1, 0.05, 0.03, 0.0, 0.0, 0.0],
-        "0.1": [0.78] + [0.1] * 6,
-        "0.25": [0.75] + [0.1] * 6,
-        "0.5": [0.7] + [0.1] * 6,
-        "1": [0.6, 0.17, 0.1, 0.08, 0.05, 0.02, pgd09[0]],
-    }
-    adversarial = {
-        "0": [0.7, 0.43, 0.23, 0.13, 0.4, 0.14, pgd09[1]],
-        "0.1": [0.69] + [0.3] * 6,
-        "0.25": [0.67] + [0.3] * 6,
-        "0.5": [0.65] + [0.3] * 6,
-        "1": [0.64, 0.36, 0.22, 0.16, 0.34, 0.18, 0.1],
-    }
-    rows = [
-        result(tmp, f"table2-{m}", {"model": m, "rows": rows, "profile": "quick", "images": 2000, "pgd": "x"})
-        for m, rows in (("natural", natural), ("adversarial", adversarial))
-    ]
-    return statuses("hfc-e8e9", [k, *rows], tmp)
+    results = []
+    for rep, nat_hf in enumerate(natural_hf):
+        smooth = {"natural": kernels(nat_hf), "adversarial": kernels(adversarial_hf + nat_hf - 0.5)}
+        results.append(result(tmp, "kernels", {"smoothness": smooth, "perturbations": {}}, replicate=rep))
+        j = jitter(rep % 2)
+        natural = {
+            "0": [0.8 + j, 0.1 + j, 0.05, 0.03, 0.01, 0.01, 0.01 + j],
+            "0.1": [0.78] + [0.1] * 6,
+            "0.25": [0.75] + [0.1] * 6,
+            "0.5": [0.7] + [0.1] * 6,
+            "1": [0.6 - j, 0.17 - j, 0.1, 0.08, 0.05, 0.02, pgd09[0] - j],
+        }
+        adversarial = {
+            "0": [0.7, 0.43, 0.23, 0.13, 0.4 + j, 0.14, pgd09[1] + j],
+            "0.1": [0.69] + [0.3] * 6,
+            "0.25": [0.67] + [0.3] * 6,
+            "0.5": [0.65] + [0.3] * 6,
+            "1": [0.64, 0.36, 0.22, 0.16, 0.34 - j, 0.18, 0.1 - j],
+        }
+        for m, rows in (("natural", natural), ("adversarial", adversarial)):
+            summary = {"model": m, "rows": rows, "images": 2000, "pgd": "x"}
+            results.append(result(tmp, f"table2-{m}", summary, replicate=rep))
+    return statuses("hfc-e8e9", results, tmp)
 
 
 def test_e8e9_claims(tmp_path: Path) -> None:
-    found = e8e9(tmp_path / "a", 0.3, 0.5, (0.05, 0.01))
+    found = e8e9(tmp_path / "a", 0.3, (0.05, 0.01))
     assert find(found, "E8: adversarially trained kernels are smoother") == "agree"
     assert find(found, "(i) smoothing lowers") == "agree"
     assert find(found, "(ii) smoothing") == "agree"
     assert find(found, "(iii) at eps = 0.09") == "agree"
     assert find(found, "(iv-a)") == "agree" and find(found, "(iv-b)") == "agree"
-    found = e8e9(tmp_path / "b", 0.3, 0.3, (0.0, 0.0))
-    assert find(found, "E8: adversarially trained kernels are smoother") == "cannot discriminate"
+    found = e8e9(tmp_path / "b", 0.3, (0.01, 0.01))
     assert find(found, "(iii) at eps = 0.09") in ("inconclusive", "disagree")
+    # natural seeds whose kernels differ as much as adversarial from natural: smoothness is not evidence
+    found = e8e9(tmp_path / "c", 0.3, (0.05, 0.01), natural_hf=(0.5, 0.3, 0.5, 0.3))
+    assert find(found, "E8: adversarially trained kernels are smoother") == "cannot discriminate"
 
 
 # ------------------------------------------------------------------------------------------------------------ heat map
 
 
 def heatmap(tmp: Path, natural: tuple[float, float, float], adversarial: tuple[float, float, float]) -> dict[str, str]:
-    """(clean error, low-band error, high-band error) per model, on 2000 images."""
+    """(clean error, low-band error, high-band error) per model, on 2000 images, two seeds."""
     results = []
-    for name, (clean, low, high) in (("vanilla", natural), ("adversarial", adversarial)):
-        summary = {
-            "eps_l2": 4.0,
-            "images": 2000,
-            "clean_error": clean,
-            "dc_error": clean,
-            "band_error": {"low": low, "mid": 0.6 if name == "vanilla" else clean, "high": high},
-            "radial_error": [clean, low, high],
-        }
-        results.append(result(tmp, name, summary, {"error": np.full((32, 32), clean)}))
+    for rep in range(2):
+        for name, (clean, low, high) in (("natural", natural), ("adversarial", adversarial)):
+            j = jitter(rep, 1 if name == "natural" else -1)
+            summary = {
+                "eps_l2": 4.0,
+                "images": 2000,
+                "clean_error": clean + j,
+                "dc_error": clean - j,
+                "band_error": {"low": low, "mid": 0.6 if name == "natural" else clean, "high": high},
+                "radial_error": [clean, low, high],
+            }
+            results.append(result(tmp, name, summary, {"error": np.full((32, 32), clean)}, replicate=rep))
     return statuses("heatmap", results, tmp)
 
 
@@ -430,10 +485,13 @@ def test_cpu_profile_models_see_pixels_in_zero_one(profile: str) -> None:
         assert torch.equal(model[0](x), x), name  # the normalisation layer is the identity
 
 
-def test_filtered_models_get_more_image_steps_than_the_underfitted_setup() -> None:
-    for profile in ("quick", "cpu"):
+def test_filtered_models_get_more_passes_than_the_underfitted_setup() -> None:
+    """Issue 13: 20k images x 4 epochs left the no-BN model at 0.53-0.56 training accuracy; 5k images give 4-5x the
+    passes (quick: 16, to afford two seeds; cpu: 20)."""
+    for profile, steps in (("quick", 80000), ("cpu", 100000)):
         cfg = common.filtered(profile, "lfc", 8)
-        assert cfg["epochs"] * cfg["train_subset"] >= 100000 and cfg["train_view"] == "lfc:8:max"
+        assert cfg["train_subset"] == 5000 and cfg["epochs"] >= 16 and cfg["train_view"] == "lfc:8:max"
+        assert cfg["epochs"] * cfg["train_subset"] >= steps
 
 
 def test_heatmap_recipe_and_cli_draw_the_same_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

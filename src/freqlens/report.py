@@ -3,14 +3,15 @@
 Reads ``<out>/reproduce.json`` (when present) and every ``<out>/<recipe>/summary.json``; figures are embedded as
 base64 data URIs, so ``report.html`` can be mailed or attached on its own.
 
-The page opens with a linked contents list and, when any claim was judged, the scoreboard. Each experiment then
-shows the claims this run judged: our value with its uncertainty, the paper's value with its provenance tag (legend
-below the scoreboard), the criterion and the margin it demands, the negative control and its outcome, and the verdict
-(:mod:`freqlens.verdicts`: agrees, disagrees, inconclusive, not detected at this scale, noise not measured, cannot
-discriminate), with a diagnosis for every disagreement, and the p-value behind the mark with its Holm adjustment over
-all tested claims of the reproduction (the scoreboard counts both). The paper's numbers that only the paper profile
-judges follow in a section of their own at the end. Figures kept in one folder two levels down
-(``<analysis>/<kind>/<model>.png``, as the audit writes them) are shown side by side, one column per model.
+The page opens with a linked contents list and, when any claim was judged, the scoreboard and the calibration table
+(A/A contrasts). Each experiment then shows the claims this run judged: our value with its uncertainty, the paper's
+value with its provenance tag (legend below the scoreboard and in ``docs/claims.md``), the criterion and the margin it
+demands, the placebo control and its outcome, and the verdict (:mod:`freqlens.verdicts`: agrees, disagrees,
+inconclusive, not detected at this scale, noise not measured, cannot discriminate), with a diagnosis for every
+disagreement, and the p-value behind the mark with its Holm adjustment over all tested claims of the reproduction (the
+scoreboard counts both). The paper's numbers that only the paper profile judges follow in a section of their own at
+the end. Figures kept in one folder two levels down (``<analysis>/<kind>/<model>.png``, as the audit writes them) are
+shown side by side, one column per model.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ LABELS = {
     verdicts.NOT_JUDGED: "not judged",
 }
 CSS_CLASS = {status: label.replace(" ", "") for status, label in LABELS.items()}
-CLAIM_COLUMNS = ["claim", "ours", "paper", "source", "criterion", "negative control", "verdict", "p (Holm)", "note"]
+CLAIM_COLUMNS = ["claim", "ours", "paper", "source", "criterion", "placebo control", "verdict", "p (Holm)", "note"]
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1500px;margin:2em auto;padding:0 1em;
@@ -93,6 +94,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _fmt_error(value: float) -> str:
+    """A standard error to the report's three decimals: ``< 0.001`` below them, never ``3.63e-11``."""
+    return "< 0.001" if 0 < abs(value) < 5e-4 else _fmt(float(value))
+
+
 def _tags(provenance_text: str) -> list[str]:
     return [t.strip("[] ") for t in provenance_text.split(",")]
 
@@ -128,7 +134,7 @@ def _ours(c: Comparison) -> str:
     e = c.estimate
     text = f"{_fmt(e['value'])}"
     if e.get("stderr"):
-        text += f" ± {_fmt(e['stderr'])} [{_fmt(e['low'])}, {_fmt(e['high'])}]"
+        text += f" ± {_fmt_error(e['stderr'])} [{_fmt(e['low'])}, {_fmt(e['high'])}]"
     elif e.get("low") is not None and e.get("high") is not None and e["low"] != e["high"]:
         text += f" [{_fmt(e['low'])}, {_fmt(e['high'])}]"  # an interval without a standard error (Newcombe at 0/n)
     if c.seeds:
@@ -139,11 +145,40 @@ def _ours(c: Comparison) -> str:
 
 
 def _control(c: Comparison) -> str:
+    """``[kind] label: value ± se → status``; without a control, why (a claim of absence) when the recipe said so."""
     if c.control is None:
         return "—"
     e = c.control["estimate"]
-    value = _fmt(e["value"]) + (f" ± {_fmt(e['stderr'])}" if e.get("stderr") else "")
-    return f"{c.control['label']}: {value} → {LABELS[c.control['status']]}"
+    value = _fmt(e["value"]) + (f" ± {_fmt_error(e['stderr'])}" if e.get("stderr") else "")
+    kind = f"[{c.control['kind']}] " if c.control.get("kind") else ""
+    return f"{kind}{c.control['label']}: {value} → {LABELS[c.control['status']]}"
+
+
+def _claim(c: Comparison) -> str:
+    """The claim with the set-ups it contrasts: ``claim (treatment vs comparison)``."""
+    return f"{c.claim} ({c.treatment} vs {c.comparison})" if c.treatment else c.claim
+
+
+CALIBRATION_COLUMNS = ["recipe", "criterion of", "A/A contrast", "value", "criterion", "outcome"]
+
+
+def calibration(summaries: Sequence[Summary]) -> tuple[list[list[Any]], str]:
+    """The A/A table: every claim's criterion applied to two seed replicates of one set-up (its A/A control), and
+    the rate of false ✓ among those that could be judged. A sound interval gives at most 5 %."""
+    rows, judged, false = [], 0, 0
+    for s in summaries:
+        for c in s.comparisons:
+            if c.control is None or c.control.get("kind") != "A/A":
+                continue
+            e, status = c.control["estimate"], c.control["status"]
+            interval = f"{_fmt(e['value'])} [{_fmt(e.get('low'))}, {_fmt(e.get('high'))}]"
+            rows.append([s.recipe, c.claim, c.control["label"], interval, c.expectation, LABELS[status]])
+            if status not in (verdicts.NOISE_NOT_MEASURED, verdicts.NOT_JUDGED):
+                judged += 1
+                false += status == verdicts.AGREE
+    if not judged:
+        return rows, "no A/A contrast could be judged (each needs two seeds of its set-up)"
+    return rows, f"false ✓ in {false} of {judged} judged A/A contrasts ({100 * false / judged:.0f} %; sound: ≤ 5 %)"
 
 
 def _verdict(c: Comparison) -> str:
@@ -191,7 +226,7 @@ def _comparison_rows(
         css = CSS_CLASS[c.status]
         rows.append(
             [
-                f"<td>{_inline(c.claim)}</td>",
+                f"<td>{_inline(_claim(c))}</td>",
                 f"<td class='num'>{html.escape(_ours(c))}</td>",
                 _cell(c.paper),
                 f"<td>{tags}</td>",
@@ -301,6 +336,8 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
     contents = [f"<li><a href='#{html.escape(s.recipe)}'>{html.escape(s.title)}</a></li>" for s in summaries]
     if claims:
         contents.insert(0, "<li><a href='#scoreboard'>Scoreboard</a></li>")
+        if calibration(summaries)[0]:
+            contents.insert(1, "<li><a href='#calibration'>Calibration: A/A contrasts</a></li>")
     if unjudged:
         contents.append("<li><a href='#paper-numbers'>Paper numbers not judged at this scale</a></li>")
     parts = [
@@ -316,6 +353,7 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
             "<h2 id='scoreboard'>Scoreboard</h2>",
             _html_table(SCORE_COLUMNS, [[_cell(v) for v in row] for row in _score(summaries)]),
             f"<p>{html.escape(score_line(summaries))}.</p>",
+            *_calibration_html(summaries),
             "<p>Provenance tags: "
             + "; ".join(f"<span class='tag'>[{t}]</span> {html.escape(d)}" for t, d in TAGS.items())
             + ".</p>",
@@ -351,6 +389,25 @@ def render_html(out_dir: Path, summaries: list[Summary], meta: dict[str, Any]) -
             parts.append(_html_table(CLAIM_COLUMNS, rows, classes))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+CALIBRATION_TEXT = (
+    "Each claim whose placebo is an A/A contrast is also judged on two seed replicates of its comparison set-up, "
+    "where no effect exists. Such a contrast meets its claim's criterion (a false ✓) in at most 5 % of the cases "
+    "when the intervals are sound. With two seeds per run, each A/A contrast is one pair of seeds and its interval "
+    "covers the test images only, so this rate also shows how far seed-to-seed differences exceed image noise."
+)
+
+
+def _calibration_html(summaries: Sequence[Summary]) -> list[str]:
+    rows, rate = calibration(summaries)
+    if not rows:
+        return []
+    return [
+        "<h2 id='calibration'>Calibration: A/A contrasts</h2>",
+        f"<p>{html.escape(CALIBRATION_TEXT)} <strong>{html.escape(rate)}.</strong></p>",
+        _html_table(CALIBRATION_COLUMNS, [[_cell(v) for v in row] for row in rows]),
+    ]
 
 
 UNJUDGED_TEXT = (
@@ -391,11 +448,12 @@ REPRODUCE_TEXT = (
     "straddles the threshold: inside the noise; MDE is the smallest effect this run detects at 80 % power), "
     "◌ not detected at this scale (the predicted effect, or an equivalence margin, is below the MDE), ? noise not "
     "measured (a zero-width interval, e.g. one seed of a quantity the test images do not move: never judged). "
-    "Claims of no effect are equivalence tests (TOST) within a stated margin. Each claim also runs a negative "
-    "control, the same criterion where the claim should not hold; a claim whose control passes too is marked ⊘ "
-    "cannot discriminate, never ✓. – not judged at this scale. Each tested claim's p-value (✓ or ✗ exactly when "
-    "p < 0.05) is adjusted by Holm's method over all tested claims of the run; the scoreboard's Holm columns count "
-    "the marks that survive at family-wise 5 %."
+    "Claims of no effect are equivalence tests (TOST) within a stated margin. Each claim also runs a placebo "
+    "control of a stated kind (docs/claims.md): the same criterion where no effect is predicted (a second seed of "
+    "the comparison set-up, an untrained model, permuted labels, a band where the theory predicts nothing); a claim "
+    "whose placebo passes too is marked ⊘ cannot discriminate, never ✓. – not judged at this scale. Each tested "
+    "claim's p-value (✓ or ✗ exactly when p < 0.05) is adjusted by Holm's method over all tested claims of the "
+    "run; the scoreboard's Holm columns count the marks that survive at family-wise 5 %."
 )
 
 
@@ -408,8 +466,9 @@ def _intro(meta: dict[str, Any]) -> str:
             f"Executor `{meta.get('executor')}`, {meta.get('trainings', 0)} distinct trained models "
             f"({meta.get('trained_now', 0)} trained in this invocation), {meta.get('cells_run_now', 0)} cells run now; "
             f"wall time {seconds.get('total', 0):.0f} s (training {seconds.get('training', 0):.0f} s, cells "
-            f"{seconds.get('cells', 0):.0f} s). Runs: `{meta.get('runs_root')}`. Seeds per cell: {seeds}"
-            + (" (uncertainties: test images only)." if seeds == 1 else " (uncertainties: spread across seeds).")
+            f"{seconds.get('cells', 0):.0f} s). Runs: `{meta.get('runs_root')}`. Seeds per cell: at least {seeds}"
+            " (a recipe that needs the training noise runs its own minimum; each claim says how many seeds its "
+            "interval spans)."
         )
     return "\n\n".join(lines)
 
@@ -437,7 +496,7 @@ def _md_table(columns: list[str], rows: Iterable[list[Any]]) -> str:
 def _md_claims(comparisons: list[Comparison], holm: list[tuple[str, float]] | None = None) -> str:
     rows = [
         [
-            c.claim,
+            _claim(c),
             _ours(c),
             c.paper,
             f"[{c.provenance}]",
@@ -470,6 +529,10 @@ def render_markdown(out_dir: Path, summaries: list[Summary], meta: dict[str, Any
         parts.append("## Scoreboard")
         parts.append(_md_table(SCORE_COLUMNS, _score(summaries)))
         parts.append(_md(score_line(summaries)) + ".")
+        rows, rate = calibration(summaries)
+        if rows:
+            parts.append(f"## Calibration: A/A contrasts\n\n{_md(CALIBRATION_TEXT)} **{_md(rate)}.**")
+            parts.append(_md_table(CALIBRATION_COLUMNS, rows))
         parts.append("Provenance tags: " + "; ".join(f"[{t}] {d}" for t, d in TAGS.items()) + ".")
     for failure in meta.get("recipes", []):
         for e in failure.get("errors", []):

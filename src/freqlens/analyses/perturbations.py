@@ -136,18 +136,28 @@ def spectrum_figure(spectra: Mapping[str, PerturbationSpectrum]) -> Figure:
     if not spectra:
         raise FreqlensError("spectrum_figure needs at least one spectrum")
     n = len(spectra)
-    fig, axes = plt.subplots(1, 2 + n, figsize=(3.6 * 2 + 2.4 * n, 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, 2 + n, figsize=(3.6 * 2 + 3.2 * n, 3.4), squeeze=False)
     prof_ax, share_ax, map_axes = axes[0][0], axes[0][1], axes[0][2:]
     low, high = log_power_range([s.power for s in spectra.values()])
     for (name, s), ax in zip(spectra.items(), map_axes, strict=True):
         radius = torch.arange(len(s.profile))
         prof_ax.semilogy(radius, s.profile.clamp_min(1e-30), "o-", ms=3, label=name)
         share_ax.plot(radius, s.energy_fraction(), "o-", ms=3, label=name)
-        im = ax.imshow(s.power.clamp_min(1e-30).log10().numpy(), vmin=low, vmax=high, cmap="magma")
-        ax.set_title(f"{name}\nlog10 power (1-99.5 % of bins), fooled {s.fooled:.2f}", fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
+        h, w = s.power.shape[-2:]
+        im = ax.imshow(
+            s.power.clamp_min(1e-30).log10().numpy(),
+            vmin=low,
+            vmax=high,
+            cmap="magma",
+            extent=(-w // 2 - 0.5, w - w // 2 - 0.5, h - h // 2 - 0.5, -h // 2 - 0.5),  # centred: DC at (0, 0)
+        )
+        ax.set_title(f"{name}: fooled {s.fooled:.2f}", fontsize=9)
+        ax.set_xlabel("horizontal frequency", fontsize=8)
+        ax.set_ylabel("vertical frequency", fontsize=8)
+        ax.tick_params(labelsize=7)
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+        bar.set_label("log10 power (1-99.5 % of bins)", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     prof_ax.set_xlabel("radius |k| (cycles / image)")
     prof_ax.set_ylabel("mean |FFT_ortho(δ)|²")
     share_ax.set_xlabel("radius |k| (cycles / image)")

@@ -238,12 +238,14 @@ class Comparison:
     diagnosis: str = ""  # for a disagreement: scale, protocol difference or genuine non-replication, with evidence
     p_value: float | None = None  # p-value behind the mark (✓/✗ exactly when < 0.05); Holm adjusts it in the report
     mde: float | None = None  # smallest effect (or equivalence margin) this run detects at 80 % power
+    treatment: str = ""  # the set-up whose statistic the claim reads ...
+    comparison: str = ""  # ... minus the same statistic of this one
 
     def __post_init__(self) -> None:
         tags = [t.strip("[] ") for t in self.provenance.split(",")]
         if not all(t in PROVENANCE_TAGS for t in tags):
             raise FreqlensError(
-                f"provenance {self.provenance!r} must be tags from papers.md ({', '.join(PROVENANCE_TAGS)})"
+                f"provenance {self.provenance!r} must be tags of docs/claims.md ({', '.join(PROVENANCE_TAGS)})"
             )
         if isinstance(self.ours, float) and not math.isfinite(self.ours):
             self.ours = str(self.ours)
@@ -272,6 +274,9 @@ class Comparison:
         *,
         control: Estimate | None = None,
         control_label: str = "",
+        control_kind: str = "",
+        treatment: str = "",
+        comparison: str = "",
         seeds: int | None = None,
         note: str = "",
         diagnosis: str = "",
@@ -280,7 +285,9 @@ class Comparison:
         """A claim judged as a measurement: ``estimate op threshold`` on its 95 % interval, with a negative control.
 
         ``threshold`` is the margin the claim demands (0 for a bare direction). ``control`` is the same quantity
-        where the claim should not hold; if it passes too, the claim is marked "cannot discriminate". ``effect``:
+        where no effect is predicted (a placebo of kind ``control_kind``, see
+        :data:`freqlens.experiments.contrasts.CONTROL_KINDS`); if it passes too, the claim is marked "cannot
+        discriminate". ``treatment`` and ``comparison`` name the two set-ups the estimate contrasts. ``effect``:
         the value the claim predicts (the paper's); an inconclusive claim whose predicted effect lies within the
         run's minimum detectable effect of the threshold is "not detected at this scale". A zero-width interval is
         never judged ("noise not measured").
@@ -297,7 +304,17 @@ class Comparison:
         test = (f"{op} {threshold:g} (95% interval)", status, verdicts.decision_p(estimate, op, threshold))
         controlled = (control, control_label, control_status)
         return cls._judged(
-            claim, estimate, paper, provenance, test, stats.mde(estimate), controlled, seeds, note, diagnosis
+            claim,
+            estimate,
+            paper,
+            provenance,
+            test,
+            stats.mde(estimate),
+            controlled,
+            seeds,
+            note,
+            diagnosis,
+            roles=(control_kind, treatment, comparison),
         )
 
     @classmethod
@@ -311,6 +328,9 @@ class Comparison:
         *,
         control: Estimate | None = None,
         control_label: str = "",
+        control_kind: str = "",
+        treatment: str = "",
+        comparison: str = "",
         seeds: int | None = None,
         note: str = "",
         diagnosis: str = "",
@@ -335,7 +355,19 @@ class Comparison:
             verdicts.equivalence_p(estimate, margin),
         )
         mde, controlled = stats.equivalence_margin(estimate), (control, control_label, control_status)
-        return cls._judged(claim, estimate, paper, provenance, test, mde, controlled, seeds, note, diagnosis)
+        return cls._judged(
+            claim,
+            estimate,
+            paper,
+            provenance,
+            test,
+            mde,
+            controlled,
+            seeds,
+            note,
+            diagnosis,
+            roles=(control_kind, treatment, comparison),
+        )
 
     @classmethod
     def _judged(
@@ -350,11 +382,14 @@ class Comparison:
         seeds: int | None,
         note: str,
         diagnosis: str,
+        roles: tuple[str, str, str] = ("", "", ""),
     ) -> Comparison:
         """The comparison of a test: ``test`` is (criterion text, status, p-value), ``controlled`` the control's
-        (estimate, label, status); an untested claim (noise not measured) records no p-value or MDE."""
+        (estimate, label, status), ``roles`` the control's kind, the treatment and the comparison set-up; an untested
+        claim (noise not measured) records no p-value or MDE."""
         expectation, status, p_value = test
         control, control_label, control_status = controlled
+        control_kind, treatment, comparison = roles
         tested = status != verdicts.NOISE_NOT_MEASURED
         return cls(
             claim,
@@ -368,11 +403,18 @@ class Comparison:
             estimate.to_dict(),
             None
             if control is None
-            else {"label": control_label, "estimate": control.to_dict(), "status": control_status},
+            else {
+                "label": control_label,
+                "kind": control_kind,
+                "estimate": control.to_dict(),
+                "status": control_status,
+            },
             seeds,
             diagnosis,
             p_value if tested and math.isfinite(p_value) else None,
             mde if tested and math.isfinite(mde) else None,
+            treatment,
+            comparison,
         )
 
     @classmethod
@@ -419,6 +461,8 @@ class Summary:
     figures: list[Figure] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
+    # set-up name -> the training runs (hashes) behind its replicates: which models this run shares with another
+    models: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -435,6 +479,7 @@ class Summary:
             figures=[Figure(**f) for f in d.get("figures", [])],
             tables=[Table(**t) for t in d.get("tables", [])],
             comparisons=[Comparison(**c) for c in d.get("comparisons", [])],
+            models=dict(d.get("models", {})),
         )
 
 
@@ -450,9 +495,22 @@ class Recipe(ABC):
     min_seeds: ClassVar[dict[str, int]] = {}
 
     def replicates(self, ctx: Context) -> range:
-        """The replicates (seeds) of every cell under ``ctx``: ``ctx.seeds`` of them, or ``min_seeds``, from
-        ``ctx.first_seed``."""
-        return range(ctx.first_seed, ctx.first_seed + max(ctx.seeds, self.min_seeds.get(ctx.profile, 1)))
+        """The replicates (seeds) of every cell under ``ctx``: ``ctx.seeds`` of them, or ``min_seeds``.
+
+        ``ctx.first_seed`` K starts at replicate K, or at K times the count where the recipe runs at least two seeds
+        per run (``min_seeds``), so that runs with different first seeds share no model.
+
+        Example:
+            >>> class Two(Recipe):
+            ...     name, min_seeds = "two", {"quick": 2}
+            ...     cells = run_cell = summarize = None
+            >>> list(Two.replicates(Two(), Context("runs", first_seed=1)))
+            [2, 3]
+        """
+        block = self.min_seeds.get(ctx.profile, 1)
+        count = max(ctx.seeds, block)
+        start = ctx.first_seed * (count if block > 1 else 1)
+        return range(start, start + count)
 
     @abstractmethod
     def cells(self, profile: str) -> list[Cell]:

@@ -2,10 +2,11 @@
 
 A claim is a statistic of some cells (say, the high-pass-trained model's share of sensitivity inside the removed
 square minus the natural model's), a direction and a threshold, judged on the statistic's 95 % interval
-(:func:`freqlens.verdicts.verdict`). Its *control* is the same statistic on cells where the claim should not hold (an
-untrained model, a second initialisation, the band where the *other* data set has its power); a claim whose control
-passes too is "cannot discriminate". Cells are named by their kind (``natural``, ``highpass``, ``untrained``,
-``untrained-hpview``, ``untrained-b``) or, in the sweeps, by the swept value.
+(:func:`freqlens.verdicts.verdict`). Its *control* is a placebo that could pass: the same statistic where no effect is
+predicted (an untrained model, a second initialisation against the first, the band where the *other* data set has
+its power), of a kind from :data:`freqlens.experiments.contrasts.CONTROL_KINDS`; a claim whose control passes too is
+"cannot discriminate". The threshold never depends on the control. Cells are named by their kind (``natural``,
+``highpass``, ``untrained``, ``untrained-hpview``, ``untrained-b``) or, in the sweeps, by the swept value.
 """
 
 from __future__ import annotations
@@ -54,15 +55,13 @@ class Claim:
     provenance: str
     control: tuple[str, ...]
     control_label: str
+    control_kind: str
     control_statistic: Statistic | None = None  # default: the claim's own statistic
     # Cells whose replicates join the first control cell's as further draws: other initialisations of an untrained
     # model, so that one seed's control carries the initialisation noise an image bootstrap cannot see.
     control_pool: tuple[str, ...] = ()
     # Further statistics reported beside the verdict, unjudged: (label, statistic, cells).
     context: tuple[tuple[str, Statistic, tuple[str, ...]], ...] = ()
-    # A noise control (a second initialisation, the view alone) also sets the margin: the claimed effect must exceed
-    # the control's own effect, which one seed's image bootstrap cannot see (linear models have no image noise).
-    margin_from_control: bool = False
 
     def judge(self, groups: Mapping[str, Sequence[CellResult]], setting: str) -> Comparison:
         """The comparison for cells ``groups`` (kind -> replicates); dead models are reported, not judged."""
@@ -81,9 +80,6 @@ class Claim:
         )
         seeds = min(len(g) for g in involved.values())
         threshold = self.threshold
-        if self.margin_from_control:
-            margin = abs(control.value)
-            threshold = max(threshold, margin) if self.op == ">" else min(threshold, -margin)
         comparison = Comparison.measured(
             self.claim,
             estimate,
@@ -93,6 +89,9 @@ class Claim:
             self.provenance,
             control=control,
             control_label=self.control_label,
+            control_kind=self.control_kind,
+            treatment=f"{self.cells[0]} model",
+            comparison=f"{self.cells[1]} model" if len(self.cells) > 1 else "the data's spectrum",
             seeds=seeds,
             note=self.rule() + context,
         )
@@ -119,6 +118,7 @@ def highpass_claims(family: str) -> list[Claim]:
             "M",
             ("untrained",),
             "two untrained initialisations of the same architecture, whose spread is the initialisation noise",
+            "untrained",
             # One initialisation is not a control: an untrained small CNN's profile is nearly flat, and its Spearman
             # with the data ranged from -0.99 to 0.94 over six initialisations (two quick runs, the cpu run).
             control_pool=("untrained-b",),
@@ -133,7 +133,7 @@ def highpass_claims(family: str) -> list[Claim]:
             "M",
             ("untrained-hpview", "untrained"),
             "the untrained model measured on high-pass vs natural images (the view alone)",
-            margin_from_control=True,
+            "untrained",
         ),
         Claim(
             f"Q6 {family}: untrained sensitivity is less data-shaped than trained",
@@ -145,7 +145,7 @@ def highpass_claims(family: str) -> list[Claim]:
             "M",
             ("untrained-b", "untrained"),
             "a second initialisation against the first (init noise alone)",
-            margin_from_control=True,
+            "A/A",
         ),
     ]
     if family == "small_cnn":
@@ -162,10 +162,11 @@ def highpass_claims(family: str) -> list[Claim]:
                 ("natural", "untrained"),
                 ">",
                 0.0,
-                "more low-frequency mass than at initialisation (papers.md: radial profile mass at radius < 8)",
+                "more low-frequency mass than at initialisation (A13: radial profile mass at radius < 8)",
                 "I",
-                ("highpass", "untrained-hpview"),
-                "the high-pass-trained model against the untrained one (both on high-pass images)",
+                ("untrained-b", "untrained"),
+                "a second initialisation against the first (init noise alone)",
+                "A/A",
                 context=(
                     (
                         "ring-mean profile mass at radius < 8, natural minus untrained",
@@ -185,11 +186,12 @@ def highpass_claims(family: str) -> list[Claim]:
                 ("highpass", "untrained-hpview"),
                 "<",
                 0.0,
-                "< 0.5 of the map inside the square (papers.md A13; untrained models meet that too, so the criterion "
+                "< 0.5 of the map inside the square (A13; untrained models meet that too, so the criterion "
                 "here is: below the untrained model's share)",
                 "I",
-                ("natural", "untrained"),
-                "the natural-trained model against the untrained one",
+                ("untrained-b", "untrained"),
+                "a second initialisation against the first, on natural images (init noise alone)",
+                "A/A",
             ),
         ]
     return claims
@@ -213,6 +215,7 @@ def sweep_claim(claim: str, family: str, view: str, low: str, high: str, label: 
         "M",
         (high, low),
         f"the same rise at {other_band}, where the other data set has its power",
+        "null band",
         other,
     )
 
@@ -248,7 +251,7 @@ def diagnose(
     ]
     evidence = "; ".join(facts)
     if status == verdicts.INCONCLUSIVE:
-        lead = f"inside the noise: {noise} straddles {threshold:g}; more seeds or images would decide."
+        lead = f"inside the noise: {noise} straddles {threshold:g}."
     elif status == verdicts.UNDISCRIMINATING:
         lead = (
             f"the control ({claim.control_label}) passes too ({control}): at {setting} the criterion does not "

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from freqlens import provenance
 from freqlens.analyses import datastats
+from freqlens.experiments import common
 from freqlens.experiments.base import (
     Cell,
     CellResult,
@@ -86,6 +87,16 @@ def describe(group: Sequence[CellResult]) -> list[Any]:
 
 
 COLUMNS = ["test acc", "Spearman", "JS div", "mass r<8", "share in square", "peak r", "converged"]
+CONVERGED = (
+    f"converged k/n: the replicates whose training loss changed by less than {measure.PLATEAU:.0%} over the last epoch"
+)
+
+
+def _seeds(results: Sequence[CellResult]) -> str:
+    """Tables average a model's replicates: "one seed" or "mean of N seeds"."""
+    return common.seed_words(
+        1 + max((r.replicate for r in results), default=0) - min((r.replicate for r in results), default=0)
+    )
 
 
 def profile_panel(ax: Any, curves: Sequence[tuple[str, Tensor, str]], title: str) -> None:
@@ -123,7 +134,7 @@ def method_text(results: Sequence[CellResult], profile: str) -> str:
 class GodfreyHighpass(_SensitivityRecipe):
     name = "godfrey-highpass"
     title = "Sensitivity follows the data: natural vs high-pass training data, untrained baselines (Godfrey Q2/Q3/Q6)"
-    paper_refs = ("Godfrey et al. 2022/23", "papers.md §2.3–2.7", "check A13")
+    paper_refs = ("Godfrey et al. 2022/23", "docs/claims.md: Q2, Q3, Q6, A13")
     KINDS = ("natural", "highpass", "untrained", "untrained-hpview", "untrained-b")
 
     def cells(self, profile: str) -> list[Cell]:
@@ -186,7 +197,9 @@ class GodfreyHighpass(_SensitivityRecipe):
                     "high-pass-trained, untrained",
                 ),
             ],
-            tables=[Table("sensitivity vs data (means over seeds)", ["family", "model", *COLUMNS], rows)],
+            tables=[
+                Table(f"sensitivity vs data ({_seeds(results)}); {CONVERGED}", ["family", "model", *COLUMNS], rows)
+            ],
             comparisons=comparisons,
         )
 
@@ -221,7 +234,7 @@ def _maps_figure(cells: dict[str, list[CellResult]], families: list[str], path: 
 class GodfreyWeightDecay(_SensitivityRecipe):
     name = "godfrey-weight-decay"
     title = "Weight decay concentrates sensitivity on high-power frequencies (Godfrey Q4)"
-    paper_refs = ("Godfrey et al. 2022/23", "papers.md §2.5, §2.7 Q4")
+    paper_refs = ("Godfrey et al. 2022/23", "docs/claims.md: Q4")
 
     def cells(self, profile: str) -> list[Cell]:
         swept = ("original",) if profile != "paper" else ("original", HIGHPASS)
@@ -244,7 +257,7 @@ class GodfreyWeightDecay(_SensitivityRecipe):
 class GodfreyDepth(_SensitivityRecipe):
     name = "godfrey-depth"
     title = "Depth concentrates sensitivity on high-power frequencies (Godfrey Q5, circular CNNs)"
-    paper_refs = ("Godfrey et al. 2022/23", "papers.md §2.5, §2.7 Q5")
+    paper_refs = ("Godfrey et al. 2022/23", "docs/claims.md: Q5")
 
     def cells(self, profile: str) -> list[Cell]:
         return [
@@ -262,7 +275,7 @@ class GodfreyDepth(_SensitivityRecipe):
             self, results, out_dir, ctx, lambda train: train["model_kwargs"]["depth"], "depth", "Q5"
         )
         summary.text += (
-            " Q5 is judged for the circular CNNs only: Godfrey's Myrtle CNN has no depth sweep (papers.md §2.5), and"
+            " Q5 is judged for the circular CNNs only: Godfrey's Myrtle CNN has no depth sweep (Godfrey et al.), and"
             " his conventional depth sweeps (VGG 11-19, ResNet 9-56, up to 500 epochs each) are GPU-scale."
         )
         return summary
@@ -311,6 +324,6 @@ def sweep_summary(
         recipe.paper_refs,
         text=method_text(results, ctx.profile),
         figures=[Figure(figure, f"Radial sensitivity profiles per {label} against the data's profile (black)")],
-        tables=[Table(f"{label} sweep", ["family", "view", label, *COLUMNS], rows)],
+        tables=[Table(f"{label} sweep ({_seeds(results)}); {CONVERGED}", ["family", "view", label, *COLUMNS], rows)],
         comparisons=comparisons,
     )
