@@ -556,7 +556,7 @@ def hfc_analysis(
         metrics[f"accuracy_hfc_r{r:g}"] = _share(right["hfc"][i], kept["hfc"][i])
         metrics[f"hfc_explained_r{r:g}"] = _share(explained[i], both[i])
     _, h, w = data.image_shape
-    counts = explained.tolist()
+    counts = explained
     shown = default_example_radius(result.radii, h, w, counts) if example_radius is None else float(example_radius)
     result.radius_index(shown)
     figures: dict[str, Any] = {
