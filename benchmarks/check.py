@@ -3,14 +3,18 @@
 Each check prints one line ``ok <path>: <ratio>x (goal >= <threshold>x) ...``; the ratio is the baseline's time over
 the fast path's (above 1: faster than the baseline), best of a few interleaved repeats with ``--threads`` torch
 threads. A ratio under its threshold is measured once more (a burst of load from another process can slow either
-side), and if it misses again the gate prints ``SPEED GATE FAIL <path>: <ratio>x ...; goal >= <threshold>x`` and
-exits 1 after the other checks. Under 3 minutes on 2 idle cores.
+side), and if it misses again the gate prints ``SPEED GATE FAIL <path>: <ratio>x, goal >= <threshold>x (<meaning>)``
+and exits 1 after the other checks. Sized for under 3 minutes on 2 idle cores (not yet timed idle: on the shared
+machine at load 10-17 the split checks took 1-2 minutes each and the heat map, training and audit checks 17 together).
 
 Thresholds are about half the ratio expected on an idle 2-core machine, so moderate load from other processes does
 not fail the gate but a path that became 2-3x slower does. They were set while the machine was shared (load 10-16),
 from the earlier idle ratios in README "Speed" and the in-process ratios measured then; re-calibrate them from
 ``scripts/bench.sh check --report`` on an idle machine (it prints the ratios without failing), and after a
-deliberate speed change.
+deliberate speed change. Under heavy load (a load average well above the core count) the split's ratios rise,
+because its threads never wait for each other while the multi-threaded floor's do: there the gate still catches a
+slowdown of the four-radius split but may miss a 3x slowdown at one radius (measured at load 12-18: 0.59x against
+0.5x); on a quiet machine the one-radius ratio drops about threefold with it.
 
     python benchmarks/check.py [--data-dir ../shared/data/cifar10] [--threads 2] [--only split-1,pgd] [--report]
 """
@@ -74,7 +78,7 @@ def sensitivity(args: argparse.Namespace) -> float:
 
 
 def heatmap(args: argparse.Namespace) -> float:
-    images = heatmap_images(args.data_dir, 16, 0)
+    images = heatmap_images(args.data_dir, 8, 0)
     model = heatmap_model("small_cnn", "cpu", 0)
     x, y = images.images, images.labels
     times = best_times(
@@ -130,14 +134,14 @@ CHECKS: dict[str, Check] = {
     "split-1": Check(split("1 radius"), "the bare rFFT round trip's time / the split's at one radius", 0.5),
     "split-4": Check(split("4 radii"), "the bare rFFT round trip's time / the split's at four radii", 0.15),
     "sensitivity": Check(sensitivity, "a bare batched gradient + FFT loop's time / fourier_sensitivity's", 0.45),
-    "heatmap": Check(heatmap, "the public code's per-frequency DataLoader loop's time / fourier_heatmap's", 1.0),
+    "heatmap": Check(heatmap, "the public code's per-frequency DataLoader loop's time / fourier_heatmap's", 2.0),
     "train-step": Check(
         train_step,
         "training images/s of freqlens / of a DataLoader loop (default settings)",
         1.0 if native_cpu_bfloat16() else 0.55,
     ),
     "pgd": Check(pgd_attack, "a bare hand-written PGD loop's time / freqlens.attacks.pgd's", 0.45),
-    "audit-224": Check(audit_224, "the heat map's forward passes (probe-timed) / the whole audit's wall time", 0.1),
+    "audit-224": Check(audit_224, "the heat map's forward passes (probe-timed) / the whole audit's wall time", 0.25),
 }
 
 
@@ -164,9 +168,9 @@ def main() -> None:
         if ratio < check.threshold and not args.report:
             ratio = max(ratio, check.measure(args))  # once more: a burst of load, not the code, may have slowed it
         status = "ok" if ratio >= check.threshold else "MISS"
-        print(f"{status:4s} {name}: {ratio:.2f}x (goal >= {check.threshold:g}x): {check.meaning}", flush=True)
+        print(f"{status:4s} {name}: {ratio:.3g}x (goal >= {check.threshold:g}x): {check.meaning}", flush=True)
         if ratio < check.threshold:
-            failures.append(f"SPEED GATE FAIL {name}: {ratio:.2f}x, goal >= {check.threshold:g}x ({check.meaning})")
+            failures.append(f"SPEED GATE FAIL {name}: {ratio:.3g}x, goal >= {check.threshold:g}x ({check.meaning})")
     print(
         f"speed gate: {len(names)} checks in {time.perf_counter() - start:.0f} s, load average {os.getloadavg()[0]:.1f}"
     )

@@ -214,11 +214,12 @@ def _for_each_chunk(fn: Callable[[int], None], count: int, device: torch.device)
         for i in range(count):
             fn(i)
         return
+    pool = ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,))
     try:
-        with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            for _ in pool.map(fn, range(count)):
-                pass
+        for _ in pool.map(fn, range(count)):
+            pass
     finally:
+        pool.shutdown(cancel_futures=True)  # on an error or Ctrl-C, chunks not yet started are dropped
         torch.set_num_threads(threads)  # set_num_threads also sets the count that threads started later begin with
 
 
