@@ -92,22 +92,21 @@ def frequency_moments(
     k = targets.shape[1]
     scale = torch.ones(c, dtype=torch.float64) if input_scale is None else input_scale.to(torch.float64).cpu()
     half = w // 2 + 1
-    gram = torch.zeros(h * half, 2 * c, 2 * c, dtype=torch.float64)
-    cross = torch.zeros(k, 2 * c, h, half, dtype=torch.float64)
+    gram = torch.zeros(h * half, c, 2, c, 2, dtype=torch.float64)
+    cross = torch.zeros(k, c, h, half, 2, dtype=torch.float64)
     power = 0.0
     work = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
     for part in batch_slices(n, batch_size, desc="moments", progress=False):
         x = (images[part].cpu().to(work) - mean_x.to(work)) * scale.to(work).view(1, c, 1, 1)
         y = targets[part].to(torch.float64).cpu() - mean_y
-        spectrum = torch.fft.rfft2(x, norm="ortho")
-        stacked = torch.cat([spectrum.real, spectrum.imag], dim=1)  # (n, 2c, h, w//2+1), real and imaginary parts
-        rows = stacked.permute(2, 3, 1, 0).reshape(h * half, 2 * c, -1).contiguous()
-        gram += torch.bmm(rows, rows.transpose(1, 2).contiguous()).to(torch.float64)
-        cross += (y.T.to(work) @ stacked.reshape(stacked.shape[0], -1)).view_as(cross).to(torch.float64)
+        parts = torch.view_as_real(torch.fft.rfft2(x, norm="ortho"))  # (n, c, h, w//2+1, 2): real, imaginary
+        rows = parts.permute(2, 3, 1, 4, 0).reshape(h * half, 2 * c, -1)  # per frequency: (channel, part) x image
+        gram += torch.bmm(rows, rows.transpose(1, 2)).view_as(gram).to(torch.float64)
+        cross += (y.T.to(work) @ parts.reshape(parts.shape[0], -1)).view_as(cross).to(torch.float64)
         power += float(y.pow(2).sum())
-    rr, ri, ir, ii = gram[:, :c, :c], gram[:, :c, c:], gram[:, c:, :c], gram[:, c:, c:]
+    rr, ri, ir, ii = (gram[:, :, a, :, b] for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)))
     second = torch.complex(rr + ii, ir - ri).view(h, half, c, c) / n
-    g = torch.complex(cross[:, :c], -cross[:, c:]).permute(2, 3, 0, 1) / n  # (h, half, k, c)
+    g = torch.complex(cross[..., 0], -cross[..., 1]).permute(2, 3, 0, 1) / n  # (h, half, k, c)
     return FrequencyMoments(full_spectrum(second, w), full_spectrum(g, w), power / n, n, scale)
 
 
