@@ -321,7 +321,7 @@ class Audit(Recipe):
         data = results[0].cell.config["data"]["spec"] if results else "?"
         score = (
             "Labels: none were given; each model is scored against its own clean top-1 prediction, so every score "
-            "reads as agreement with the clean prediction (1 on the clean images by construction)."
+            "reads as agreement with clean prediction (1 on the clean images by construction)."
             if predicted
             else "± is one standard error (binomial over images for accuracies and error rates, over images for means)."
         )
