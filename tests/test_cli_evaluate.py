@@ -132,7 +132,15 @@ def test_a_registry_model_runs_untrained_with_a_warning(folder, tmp_path):
         assert main([*args, "-o", str(out)]) == 0
     result = json.loads((out / "evaluate.json").read_text())
     model = {k: v for k, v in result["model"].items() if k not in ("input", "memory_format")}
-    assert model == {"source": "registry", "name": "small_cnn", "kwargs": {}, "trained": False, "init_seed": 3}
+    assert model == {
+        "source": "registry",
+        "name": "small_cnn",
+        "kwargs": {},
+        "weights": {"tag": None},
+        "pretrained": False,
+        "trained": False,
+        "init_seed": 3,
+    }
     assert result["model"]["input"]["normalize"] == "inside the model"
     assert result["provenance"]["seed"] == 3 and len(result["lfc"]["accuracy"]) == 2
 

@@ -461,7 +461,12 @@ def _intro(meta: dict[str, Any]) -> str:
     seconds = meta.get("seconds", {})
     seeds = meta.get("seeds", 1)
     lines = [AUDIT_TEXT if _is_audit(meta) else REPRODUCE_TEXT]
-    if seconds:
+    if seconds and _is_audit(meta):
+        lines.append(
+            f"{meta.get('cells_run_now', 0)} cells run now; wall time {seconds.get('total', 0):.0f} s. "
+            f"Runs: `{meta.get('runs_root')}`."
+        )
+    elif seconds:
         lines.append(
             f"Executor `{meta.get('executor')}`, {meta.get('trainings', 0)} distinct trained models "
             f"({meta.get('trained_now', 0)} trained in this invocation), {meta.get('cells_run_now', 0)} cells run now; "

@@ -45,7 +45,7 @@ def bands_figure(
     ax.bar(x, values, yerr=errors, color="C3", alpha=0.8, capsize=3)
     ax.axhline(clean.value, color="k", ls="--", lw=1, label=f"clean {clean.value:.3f}")
     ax.set_xticks(list(x), list(bands), fontsize=8)
-    ax.set_ylabel(f"{score_name} under PGD-L∞ ε={eps:g}", fontsize=8 if len(score_name) > 12 else 10)
+    ax.set_ylabel(f"{score_name}\nunder PGD-L∞ ε={eps:g}", fontsize=8)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -412,13 +412,19 @@ def default_example_radius(radii: Sequence[float], h: int, w: int, counts: Seque
 
 
 def plot_examples(
-    result: HFCResult, data: ImageSet, radius: float, k: int = 8, names: Sequence[str] | None = None
+    result: HFCResult,
+    data: ImageSet,
+    radius: float,
+    k: int = 8,
+    names: Sequence[str] | None = None,
+    label_word: str = "true",
 ) -> Figure | None:
     """Fig. 2 of the paper: for the top-k HFC-explained images at ``radius``, the original, its LFC and its HFC
     (min-max rescaled to be visible) with the predicted class and confidence under each. None if there are none.
 
     ``data`` must be the dataset the result was computed on (same order); ``names`` (one per image, e.g. file
-    names) label the rows instead of the image index.
+    names) label the rows instead of the image index; ``label_word`` names the label ("clean" when the labels are
+    the model's clean predictions).
     """
     if len(data) != result.num_images:
         raise FreqlensError(f"the dataset has {len(data)} images but the result {result.num_images}; pass the same")
@@ -436,7 +442,9 @@ def plot_examples(
         ]
         for e in found
     ]
-    labels = [f"{names[e.index] if names else f'#{e.index}'}\ntrue: {result.class_name(e.label)}" for e in found]
+    labels = [
+        f"{names[e.index] if names else f'#{e.index}'}\n{label_word}: {result.class_name(e.label)}" for e in found
+    ]
     fig = image_grid(
         rows,
         row_labels=labels,
@@ -446,7 +454,8 @@ def plot_examples(
         cell=1.6,
     )
     seen = " (model saw per-image-max rescaled views)" if result.normalize == "per_image_max" else ""
-    fig.suptitle(f"HFC-explained: right on x and x_h, wrong on x_l{seen}", fontsize=8, y=1.01)
+    verdict = "right on x and x_h, wrong on x_l" if label_word == "true" else "x_h agrees with x, x_l does not"
+    fig.suptitle(f"HFC-explained: {verdict}{seen}", fontsize=8, y=1.01)
     return fig
 
 
@@ -563,7 +572,8 @@ def hfc_analysis(
         "accuracy_vs_radius": lambda: plot_accuracy_vs_radius(result, score_name=score_name),
     }
     if examples > 0 and result.hfc_explained(shown):
-        figures["hfc_examples"] = lambda: plot_examples(result, data, shown, examples, names)
+        word = "true" if score_name == "accuracy" else "clean"
+        figures["hfc_examples"] = lambda: plot_examples(result, data, shown, examples, names, word)
     return AnalysisResult(
         "hfc",
         metrics=metrics,

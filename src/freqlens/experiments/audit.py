@@ -311,16 +311,17 @@ class Audit(Recipe):
                     file = r.summary.get("figures", {}).get(kind)
                     if file is None:
                         continue
-                    target = Path(analysis) / kind / f"{_slug(r.cell.name)}{Path(file).suffix}"
+                    shown = _score_name(kind, predicted)
+                    target = Path(analysis) / shown / f"{_slug(r.cell.name)}{Path(file).suffix}"
                     (out_dir / target).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(r.run_dir / file, out_dir / target)
-                    text = f"{_score_name(kind, predicted)}: {caption(analysis, r.cell.name, r.summary)}"
+                    text = f"{shown}: {caption(analysis, r.cell.name, r.summary)}"
                     figures.append(Figure(target.as_posix(), text))
         models = list(dict.fromkeys(r.cell.name for r in results))
         data = results[0].cell.config["data"]["spec"] if results else "?"
         score = (
             "Labels: none were given; each model is scored against its own clean top-1 prediction, so every score "
-            "reads as agreement with the clean prediction (1 on the clean images by construction)."
+            "reads as agreement with clean prediction (1 on the clean images by construction)."
             if predicted
             else "± is one standard error (binomial over images for accuracies and error rates, over images for means)."
         )
