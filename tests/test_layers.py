@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: list[set[str]] = [
     {"errors"},
     {"freqlens"},  # the package's __init__: version and FreqlensError
-    {"provenance", "plotting", "stats", "slurm"},
+    {"provenance", "plotting", "stats", "slurm", "weights"},
     {"fourier", "contract", "callables", "radii", "checks"},
     {"data", "views", "verdicts"},
     {"models", "attacks"},

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from freqlens import provenance
 from freqlens.errors import FreqlensError
 from freqlens.models import create_model, model_spec
+from freqlens.weights import read_file
 
 MODEL_FORMAT = "freqlens-model/1"
 CHECKPOINT_FORMAT = "freqlens-train-checkpoint/1"
@@ -38,21 +39,6 @@ def save_model(model: nn.Module, path: str | Path, **info: Any) -> Path:
     """Save a :func:`~freqlens.models.create_model` model with its spec and extra ``info`` (plain values only)."""
     payload = {"format": MODEL_FORMAT, "model": model_spec(model), "state_dict": model.state_dict(), **info}
     return provenance.save_torch(path, payload)
-
-
-def read_file(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Load a freqlens file's dict (weights only), with one-line errors for a missing or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FreqlensError(f"no model file at {path}")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # torch.load fails on foreign bytes with many error types (KeyError, EOFError, ...)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FreqlensError(f"cannot read {path} as a weights-only torch file: {first}") from None
-    if not isinstance(payload, dict):
-        raise FreqlensError(f"{path} holds a {type(payload).__name__}, not a model's weights")
-    return payload
 
 
 def _describe(spec: Mapping[str, Any]) -> str:

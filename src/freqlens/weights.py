@@ -108,6 +108,21 @@ def fetch_hub_file(url: str, what: str) -> Path:
     return path
 
 
+def read_file(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Load a freqlens file's dict (weights only), with one-line errors for a missing or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FreqlensError(f"no model file at {path}")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch.load fails on foreign bytes with many error types (KeyError, EOFError, ...)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FreqlensError(f"cannot read {path} as a weights-only torch file: {first}") from None
+    if not isinstance(payload, dict):
+        raise FreqlensError(f"{path} holds a {type(payload).__name__}, not a model's weights")
+    return payload
+
+
 def read_state_dict(path: Path) -> dict[str, Any]:
     """A weights file's dict: ``.safetensors`` through safetensors, anything else through ``torch.load`` with
     ``weights_only=True``."""
@@ -117,8 +132,6 @@ def read_state_dict(path: Path) -> dict[str, Any]:
         except ImportError:
             raise FreqlensError(f"{path} is a safetensors file; pip install safetensors to read it") from None
         return dict(load_file(str(path)))
-    from freqlens.checkpoint import read_file
-
     return read_file(path)
 
 

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from freqlens import fourier, provenance
-from freqlens.checkpoint import CHECKPOINT_FORMAT, read_file, save_model
+from freqlens.checkpoint import CHECKPOINT_FORMAT, save_model
 from freqlens.contract import evaluating, resolve_device
 from freqlens.data import open_dataset
 from freqlens.errors import FreqlensError
@@ -40,6 +40,7 @@ from freqlens.train.callbacks import Callback, EpochContext, default_callbacks
 from freqlens.train.config import TrainConfig, auto_batch_size
 from freqlens.train.plots import plot_curves
 from freqlens.views import View, apply_in_chunks
+from freqlens.weights import read_file
 
 CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, MODEL_FILE, CURVES_FILE = (
     "config.json",
