@@ -82,7 +82,7 @@ def attack(
     image_size: ImageSizeOpt = None,
     resize: ResizeOpt = None,
     class_index: ClassIndexOpt = None,
-    out: OutOpt = Path("attack"),
+    out: OutOpt = Path("out/attack"),
     runs: RunsOpt = None,
 ) -> None:
     """Robust accuracy over an ε list for one or more models, and where in frequency their perturbations lie.

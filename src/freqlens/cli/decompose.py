@@ -27,7 +27,7 @@ def decompose(
     inclusive: Annotated[bool, typer.Option(help="Use |k| <= r (paper text) instead of |k| < r (HFC code).")] = False,
     save_dataset: Annotated[bool, typer.Option(help="Also write the filtered images to filtered.npz.")] = False,
     limit: LimitOpt = None,
-    out: OutOpt = Path("decompose"),
+    out: OutOpt = Path("out/decompose"),
 ) -> None:
     """Split images into low- and high-frequency components and draw them.
 

@@ -121,7 +121,7 @@ def evaluate(
     image_size: ImageSizeOpt = None,
     resize: ResizeOpt = None,
     class_index: ClassIndexOpt = None,
-    out: OutOpt = Path("evaluate"),
+    out: OutOpt = Path("out/evaluate"),
     runs: RunsOpt = None,
 ) -> None:
     """Accuracy and confidence on original, LFC and HFC images per radius; the images a model gets right on x and

@@ -57,7 +57,7 @@ def heatmap(
     image_size: ImageSizeOpt = None,
     resize: ResizeOpt = None,
     class_index: ClassIndexOpt = None,
-    out: OutOpt = Path("heatmap"),
+    out: OutOpt = Path("out/heatmap"),
     runs: RunsOpt = None,
 ) -> None:
     """Fourier heat map: error rate and loss when each Fourier basis image (L2 norm eps, random sign per image and

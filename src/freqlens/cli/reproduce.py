@@ -115,9 +115,10 @@ def reproduce(
         raise FreqlensError("give either 'all' or recipe names, not both")
     recipes = [get_recipe(n) for n in chosen]
     if list_only:
+        planned = Context(Path("."), profile=profile, seeds=seeds, first_seed=first_seed)
         for r in recipes:
-            cells = r.cells(profile)
-            typer.echo(f"{r.name:14s} {len(cells):3d} cells  {r.title}")
+            runs_ = len(r.cells(profile)) * len(r.replicates(planned))
+            typer.echo(f"{r.name:22s} {runs_:3d} cells  {r.title}")
         return
     root = runs_root(runs)
     out_dir = out if out is not None else Path("out") / profile

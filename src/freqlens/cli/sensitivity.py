@@ -60,7 +60,7 @@ def sensitivity(
     image_size: ImageSizeOpt = None,
     resize: ResizeOpt = None,
     class_index: ClassIndexOpt = None,
-    out: OutOpt = Path("sensitivity"),
+    out: OutOpt = Path("out/sensitivity"),
     runs: RunsOpt = None,
 ) -> None:
     """Fourier gradient sensitivity maps (mean and std over images) and radial profiles, with the data's spectrum.

@@ -67,7 +67,7 @@ def smooth(
     image_size: ImageSizeOpt = None,
     resize: ResizeOpt = None,
     class_index: ClassIndexOpt = None,
-    out: OutOpt = Path("smooth"),
+    out: OutOpt = Path("out/smooth"),
     runs: RunsOpt = None,
 ) -> None:
     """Kernel-smoothing defence (HFC paper Table 2): clean, FGSM and PGD accuracy for each model and ρ.

@@ -27,7 +27,7 @@ def spectrum(
     fit_min: Annotated[int, typer.Option(help="Smallest radius of the slope fit.")] = 2,
     fit_max: Annotated[int | None, typer.Option(help="Largest radius of the slope fit (default: H//2 - 2).")] = None,
     runs: RunsOpt = None,
-    out: OutOpt = Path("spectrum"),
+    out: OutOpt = Path("out/spectrum"),
 ) -> None:
     """Radially averaged power spectrum (RAPS) of a dataset, with the log-log slope.
 

@@ -48,7 +48,7 @@ def theory(
     model_arg: ModelArgsOpt = None,
     pretrained: PretrainedOpt = False,
     normalize: InputNormOpt = None,
-    out: OutOpt = Path("theory"),
+    out: OutOpt = Path("out/theory"),
     runs: RunsOpt = None,
 ) -> None:
     """Every convolution as a circular convolution at its feature-map size: gain per radius and the error of that

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from freqlens import fourier, provenance, runs
 from freqlens.analyses import datastats
-from freqlens.data.synthetic import powerlaw_fields, powerlaw_images
+from freqlens.data.synthetic import flat_teacher, powerlaw_fields, powerlaw_images
 from freqlens.experiments.base import (
     Cell,
     CellResult,
@@ -104,8 +104,7 @@ def synthetic_data(cfg: dict[str, Any], alpha: float, seed: int) -> tuple[Tensor
     g = torch.Generator().manual_seed(seed)
     c, n, k = cfg["channels"], cfg["size"], cfg["outputs"]
     base = powerlaw_fields(cfg["base_images"], c, n, n, alpha, g)
-    phases = torch.fft.fft2(torch.randn(k, c, n, n, generator=g, dtype=torch.float64), norm="ortho")
-    beta_star = torch.fft.ifft2(phases / phases.abs().clamp(min=1e-12), norm="ortho").real
+    beta_star = flat_teacher(k, c, n, n, g)
     x = shift_closed(base)
     return x, x.flatten(1) @ beta_star.flatten(1).T
 

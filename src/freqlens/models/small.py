@@ -24,7 +24,7 @@ def small_cnn(
     dropout: float = 0.0,
     normalize: str = "auto",
 ) -> nn.Module:
-    """Small VGG-style CNN: 7 3x3 convs (w, 2w, 2w, 4w, 4w, 8w) with 3 max pools, global max pool, linear.
+    """Small VGG-style CNN: 6 3x3 convs (w, 2w, 2w, 4w, 4w, 8w) with 3 max pools, global max pool, linear.
 
     The first conv is followed at once by a pool, so most of the compute runs at 16x16 and below; this is what makes
     it quick on a CPU. ``batchnorm`` toggles BN after every conv (convs get biases when it is off); ``batch_stats``
