@@ -141,14 +141,14 @@ def test_godfrey_recipes_end_to_end_on_tiny_data(tmp_path, monkeypatch):
     assert trained and all("decay_efolds" in p.read_text() for p in trained)
 
 
-def test_alpha_recipe_trains_on_teacher_labelled_power_law_data_without_label_changing_augmentation():
+def test_alpha_recipe_trains_on_power_law_data_whose_classes_differ_in_exponent():
     recipe = get_recipe("godfrey-alpha")
     for profile in ("quick", "cpu"):
         cells = recipe.cells(profile)
         assert len(cells) == 6 and recipe.min_seeds[profile] >= 3
         trained = [c for c in cells if c.config["train"] is not None]
         assert {c.config["data"].split("alpha=")[1].split("&")[0] for c in trained} == {"1", "2", "3"}
-        assert all("teacher=1" in c.config["data"] for c in cells)
+        assert all("classes=2&spread=1" in c.config["data"] for c in cells)
         assert all(c.config["train"]["augment"] == "none" for c in trained)
         # untrained controls share the trained models' initialisation seed
         assert {c.config["untrained"]["seed"] for c in cells if c.config["train"] is None} == {0}

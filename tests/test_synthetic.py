@@ -7,7 +7,7 @@ import torch
 
 from freqlens import fourier
 from freqlens.data import open_dataset
-from freqlens.data.synthetic import TEACHER_STREAM, flat_teacher, from_spec, powerlaw_fields, powerlaw_images
+from freqlens.data.synthetic import from_spec, powerlaw_fields, powerlaw_images
 from freqlens.errors import FreqlensError
 
 
@@ -61,20 +61,3 @@ def test_bad_split_and_arguments():
         from_spec("synthetic", "val")
     with pytest.raises(FreqlensError):
         powerlaw_images(n=4, size=8, contrast=0.0)
-
-
-def test_teacher_labels_are_the_argmax_of_a_flat_spectrum_linear_map_shared_by_both_splits():
-    spec = "synthetic:powerlaw?alpha=3&n=400&size=8&classes=4&teacher=1&seed=5"
-    train, test = open_dataset(spec, "train"), open_dataset(spec, "test")
-    beta = flat_teacher(4, 3, 8, 8, torch.Generator().manual_seed(5 * TEACHER_STREAM + 1))
-    # unit modulus at every frequency of every class and channel
-    assert torch.allclose(torch.fft.fft2(beta, norm="ortho").abs(), torch.ones(4, 3, 8, 8, dtype=torch.float64))
-    for split in (train, test):
-        expected = ((split.images.double() - 0.5).flatten(1) @ beta.flatten(1).T).argmax(dim=1)
-        assert torch.equal(split.labels, expected)
-        assert split.num_classes == 4 and torch.bincount(split.labels, minlength=4).min() > 40
-    assert not torch.equal(train.images, test.images)
-    # every image has the one exponent: the spectrum does not tell the classes apart
-    assert open_dataset(spec, "train").meta["alphas"] == [3.0]
-    with pytest.raises(FreqlensError, match="classes >= 2"):
-        open_dataset("synthetic:powerlaw?n=8&teacher=1", "train")

@@ -27,19 +27,12 @@ key            default    meaning
 ``seed``       0          seed; the train and test splits use different streams of it
 ``cue``        0          L2 norm (per channel) of a planted class cue; 0 = none
 ``cue_radius`` 13         frequency radius of the cue (cycles per image)
-``teacher``    0          1: labels from a planted linear teacher of flat spectrum (below)
 =============  =========  ===============================================================
 
 With ``cue > 0`` every image of class ``c`` gets the real Fourier basis image of :func:`freqlens.fourier.fourier_basis`
 at frequency ``cue_radius * (sin, cos)(pi * c / classes)`` (rounded), scaled to L2 norm ``cue`` and added to every
 channel before clipping: a label-bearing high-frequency pattern of known position. With ``spread=0`` the class
 spectra are identical, so the cue is the only thing that tells the classes apart (``freqlens demo``).
-
-With ``teacher=1`` every image has the exponent ``alpha`` and its label is the argmax over classes of a planted
-linear teacher ``<beta_c, x - 0.5>`` whose spectrum is flat (:func:`flat_teacher`: unit modulus, random phases, per
-class and channel; drawn from ``seed`` alone, so both splits share it). The label then depends on every frequency
-equally per unit of image amplitude, so any frequency shape a trained model's sensitivity takes comes from the data's
-spectrum (Godfrey's Q7 with labels).
 
 Example:
     >>> from freqlens.data import open_dataset
@@ -70,7 +63,6 @@ __all__ = [
     "powerlaw_amplitude",
     "powerlaw_fields",
     "powerlaw_images",
-    "teach",
 ]
 
 DEFAULTS: dict[str, float] = {
@@ -84,10 +76,8 @@ DEFAULTS: dict[str, float] = {
     "seed": 0,
     "cue": 0.0,
     "cue_radius": 13.0,
-    "teacher": 0,
 }
-_INTEGER_KEYS = ("n", "size", "channels", "classes", "seed", "teacher")
-TEACHER_STREAM = 7919  # the teacher of seed s is drawn under s * TEACHER_STREAM + 1, apart from the image streams
+_INTEGER_KEYS = ("n", "size", "channels", "classes", "seed")
 
 
 def powerlaw_amplitude(h: int, w: int, alpha: float, dtype: torch.dtype = torch.float64) -> Tensor:
@@ -159,17 +149,6 @@ def flat_teacher(outputs: int, channels: int, h: int, w: int, generator: torch.G
     return torch.fft.ifft2(phases / phases.abs().clamp(min=1e-12), norm="ortho").real
 
 
-def teach(images: ImageSet, classes: int, seed: int) -> ImageSet:
-    """Relabel ``images`` by the flat-spectrum teacher of ``seed`` (see the module docstring)."""
-    if classes < 2:
-        raise FreqlensError(f"teacher=1 needs classes >= 2, got {classes}")
-    _, c, h, w = images.images.shape
-    beta = flat_teacher(classes, c, h, w, torch.Generator().manual_seed(seed * TEACHER_STREAM + 1))
-    labels = ((images.images.double() - 0.5).flatten(1) @ beta.flatten(1).T).argmax(dim=1)
-    names = tuple(f"teacher class {k}" for k in range(classes))
-    return ImageSet(images.images, labels, names, images.name, {**images.meta, "teacher_seed": seed})
-
-
 def cue_positions(classes: int, size: int, radius: float) -> Tensor:
     """Centred positions ``(classes, 2)`` of the class cues: radius ``radius``, angles ``pi * c / classes``.
 
@@ -230,12 +209,10 @@ def from_spec(spec: str, split: str = "train") -> ImageSet:
     classes = int(v["classes"])
     if classes < 1:
         raise FreqlensError(f"classes must be at least 1, got {classes}")
-    if classes == 1 or v["teacher"]:
+    if classes == 1:
         alphas = [v["alpha"]]
     else:
         alphas = [v["alpha"] + v["spread"] * (c / (classes - 1) - 0.5) for c in range(classes)]
     seed = 2 * int(v["seed"]) + (split == "test")
     images = powerlaw_images(int(v["n"]), int(v["size"]), alphas, int(v["channels"]), v["contrast"], seed, name=spec)
-    if v["teacher"]:
-        images = teach(images, classes, int(v["seed"]))
     return plant_cue(images, v["cue"], v["cue_radius"]) if v["cue"] > 0 else images
