@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up .venv and run the quick reproduction of every experiment on CIFAR-10 (CPU; about 49 minutes on 2 cores since
-# the HFC recipes train two seeds, over the 25-minute goal: see the README),
+# Set up .venv and run the quick reproduction of every experiment on CIFAR-10 (CPU; about 40 minutes on 2 cores, an
+# estimate from measured per-model times, since the HFC recipes train two seeds: over the 25-minute goal, see README),
 # in a local process pool (two workers on two cores).
 # Data: $FREQLENS_DATA, else ../shared/data/cifar10 beside the project, else the cache or a verified download.
 # The report lands in out/quick/report.html (and report.md); run folders and their index in out/runs.

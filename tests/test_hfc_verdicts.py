@@ -216,12 +216,14 @@ def test_e3_setup_is_the_vanilla_one_at_equal_learning_rates() -> None:
 # ------------------------------------------------------------------------------------------------------------ E4
 
 
-def e4(tmp: Path, lfc: list[float], hfc: list[float], untrained: float = 0.1) -> dict[str, str]:
+def e4(
+    tmp: Path, lfc: list[float], hfc: list[float], untrained: float = 0.1, radii: tuple[int, ...] = common.RADII
+) -> dict[str, str]:
     rng = np.random.default_rng(RNG_SEED)
     results = []
     for rep in range(2):
         for part, accs in (("lfc", lfc), ("hfc", hfc)):
-            for r, p in zip(common.RADII, accs, strict=True):
+            for r, p in zip(radii, accs, strict=True):
                 correct = bernoulli(rng, p)
                 summary = {
                     "part": part,
@@ -256,6 +258,21 @@ def test_e4_claims(tmp_path: Path) -> None:
     # an untrained placebo as accurate as the LFC(8) model: A9's bound is not evidence
     found = e4(tmp_path / "e", [0.55, 0.62, 0.66, 0.70], [0.1, 0.1, 0.12, 0.15], untrained=0.62)
     assert find(found, "A9: LFC(8)") == "cannot discriminate"
+
+
+def test_e4_quick_judges_its_two_radii(tmp_path: Path) -> None:
+    """quick trains r = 4 and 8 only: the claims are judged on those, the step is named, r = 12, 16 are absent."""
+    quick = common.FILTERED_RADII["quick"]
+    assert {c.config["train"]["train_view"] for c in get_recipe("hfc-e4").cells("quick") if "train" in c.config} == {
+        f"{part}:{r}:max" for part in ("lfc", "hfc") for r in quick
+    }
+    found = e4(tmp_path / "a", [0.35, 0.65], [0.1, 0.1], radii=quick)
+    assert find(found, "LFC-trained test accuracy rises with r (smallest of the steps 4→8,") == "agree"
+    assert find(found, "LFC-trained beats HFC-trained") == "agree"
+    assert find(found, "A9: LFC(8)") == "agree" and find(found, "A9: HFC(8)") == "agree"
+    assert not [k for k in found if "(12)" in k or "(16)" in k]
+    found = e4(tmp_path / "b", [0.65, 0.35], [0.1, 0.1], radii=quick)
+    assert find(found, "LFC-trained test accuracy rises") == "disagree"
 
 
 # ------------------------------------------------------------------------------------------------------------ E6
@@ -352,11 +369,17 @@ def test_e6_adversarial_hfc_claim_is_a_contrast_with_vanilla(tmp_path: Path) -> 
 # ------------------------------------------------------------------------------------------------------------ E7
 
 
-def e7(tmp: Path, van: list[float], bn: list[float], epoch1: list[tuple[float, float]]) -> dict[str, str]:
+def e7(
+    tmp: Path,
+    van: list[float],
+    bn: list[float],
+    epoch1: list[tuple[float, float]],
+    radii: tuple[int, ...] = common.RADII,
+) -> dict[str, str]:
     rng = np.random.default_rng(RNG_SEED + 1)
     results = []
     for rep in range(2):
-        for i, r in enumerate(common.RADII):
+        for i, r in enumerate(radii):
             for is_bn, acc in ((False, van[i]), (True, bn[i])):
                 correct = bernoulli(rng, acc)
                 first = epoch1[i][int(is_bn)] + jitter(rep, 1 if is_bn else -1) * (i + 1)
@@ -384,6 +407,14 @@ def test_e7_claims(tmp_path: Path) -> None:
     assert find(found, "BN's gain in original-test accuracy grows") == "disagree"
     assert find(found, "BN does not always improve") == "disagree"
     assert find(found, "BN's convergence advantage is least") == "disagree"
+
+
+def test_e7_quick_judges_its_two_radii(tmp_path: Path) -> None:
+    quick = common.FILTERED_RADII["quick"]
+    assert sorted({c.config["radius"] for c in get_recipe("hfc-e7").cells("quick")}) == list(quick)
+    found = e7(tmp_path, [0.5, 0.6], [0.40, 0.75], [(0.3, 0.32), (0.3, 0.45)], radii=quick)
+    assert find(found, "BN's gain in original-test accuracy grows with r: gain at r = 8 minus gain at r = 4") == "agree"
+    assert find(found, "BN's convergence advantage is least at r = 4") == "agree"
 
 
 # ------------------------------------------------------------------------------------------------------------ E8/E9
