@@ -15,7 +15,6 @@ from freqlens.errors import FreqlensError
 from freqlens.experiments import contrasts, get_recipe
 from freqlens.experiments.base import Comparison
 from freqlens.experiments.contrasts import CONTROL_KINDS, Contrast, aa, placebo
-from freqlens.experiments.godfrey.alpha import alpha_claim
 from freqlens.experiments.godfrey.claims import Claim, highpass_claims, sweep_claim
 from freqlens.experiments.godfrey.setups import FAMILIES
 
@@ -30,7 +29,7 @@ def declared() -> list[tuple[str, Contrast]]:
 def godfrey_claims() -> list[Claim]:
     claims = [c for family in FAMILIES for c in highpass_claims(family)]
     claims += [sweep_claim("Q4", f, view, "1e-05", "0.01", "decay") for f in FAMILIES for view in ("original", "hp")]
-    return [*claims, alpha_claim()]
+    return claims
 
 
 def test_every_hfc_recipe_declares_its_claims() -> None:

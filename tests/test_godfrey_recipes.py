@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from torch import nn
 
 from freqlens.experiments import Cell, Context, get_recipe
 from freqlens.experiments.godfrey import HIGHPASS, GodfreyHighpass, cell_config
-from freqlens.experiments.godfrey.alpha import profile_slope
 from freqlens.experiments.godfrey.measure import decay_efolds
 from freqlens.experiments.godfrey.setups import DECAYS, FAMILIES, PROFILES, train_setup
 from freqlens.models import create_model
@@ -139,21 +137,3 @@ def test_godfrey_recipes_end_to_end_on_tiny_data(tmp_path, monkeypatch):
         assert all(c["diagnosis"] for c in judged if c["status"] != "agree"), name
     trained = [p for p in (tmp_path / "runs").glob("godfrey-*/*/summary.json") if '"trained": true' in p.read_text()]
     assert trained and all("decay_efolds" in p.read_text() for p in trained)
-
-
-def test_alpha_recipe_trains_on_power_law_data_whose_classes_differ_in_exponent():
-    recipe = get_recipe("godfrey-alpha")
-    for profile in ("quick", "cpu"):
-        cells = recipe.cells(profile)
-        assert len(cells) == 6 and recipe.min_seeds[profile] >= 3
-        trained = [c for c in cells if c.config["train"] is not None]
-        assert {c.config["data"].split("alpha=")[1].split("&")[0] for c in trained} == {"1", "2", "3"}
-        assert all("classes=2&spread=1" in c.config["data"] for c in cells)
-        assert all(c.config["train"]["augment"] == "none" for c in trained)
-        # untrained controls share the trained models' initialisation seed
-        assert {c.config["untrained"]["seed"] for c in cells if c.config["train"] is None} == {0}
-
-
-def test_profile_slope_recovers_a_planted_power_law():
-    rho = torch.arange(0, 12, dtype=torch.float64).clamp(min=1)
-    assert profile_slope(rho**-1.5 / (rho**-1.5).sum()) == pytest.approx(-1.5)

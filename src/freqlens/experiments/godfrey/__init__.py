@@ -7,8 +7,7 @@ profile of the training data's RMS amplitude (Godfrey's ``empirical_power``; bot
 * ``godfrey-highpass``: natural vs high-pass training data (his asymmetric square, cutoff 8) and untrained baselines,
   for the small CNN and the linear and ReLU full-width circular CNNs (predictions Q2, Q3, Q6; check A13);
 * ``godfrey-weight-decay``: weight-decay sweeps (Q4);
-* ``godfrey-depth``: depth sweeps of the circular CNNs (Q5);
-* ``godfrey-alpha``: the small CNN trained on power-law data of exponent 1, 2, 3 (Q7, :mod:`.alpha`).
+* ``godfrey-depth``: depth sweeps of the circular CNNs (Q5).
 
 Modules, one concept each: :mod:`.setups` (families, training and measurement per profile, sweeps, and why each
 profile is sized as it is), :mod:`.measure` (what a cell measures), :mod:`.stats` (statistics with bootstrap or
@@ -16,13 +15,11 @@ seed uncertainty), :mod:`.claims` (the predictions as measured claims with negat
 :mod:`.recipes` (the recipes, tables and figures).
 """
 
-from freqlens.experiments.godfrey.alpha import GodfreyAlpha
 from freqlens.experiments.godfrey.recipes import GodfreyDepth, GodfreyHighpass, GodfreyWeightDecay
 from freqlens.experiments.godfrey.setups import HIGHPASS, cell_config, train_setup
 
 __all__ = [
     "HIGHPASS",
-    "GodfreyAlpha",
     "GodfreyDepth",
     "GodfreyHighpass",
     "GodfreyWeightDecay",
