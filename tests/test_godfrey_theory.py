@@ -27,6 +27,7 @@ TINY = {
     "cifar": None,
     "spectrum_images": 40,
     "natural": "synthetic:powerlaw?n=40&alpha=2",
+    "q7": {"size": 16, "images": 64, "epochs": 1, "seeds": (0, 1)},
 }
 
 
@@ -43,6 +44,8 @@ def test_recipe_predicts_the_trained_map_and_reports(monkeypatch: pytest.MonkeyP
         assert c["control"]["status"] == verdicts.DISAGREE, c
     claims = " ".join(c["claim"] for c in summary["comparisons"])
     assert "A11: depth" in claims and "A11: decay" in claims and "Q1:" in claims
+    (q7,) = [c for c in summary["comparisons"] if c["claim"].startswith("Q7:")]
+    assert q7["control"]["kind"] == "untrained" and q7["estimate"]["n"] == 2  # paired over the two seeds
     assert all((tmp_path / "out" / "godfrey-theory" / f["path"]).is_file() for f in summary["figures"])
     rows = summary["tables"][0]["rows"]
     assert all(abs(row[9] - 1) < 1e-3 for row in rows)  # cost ratio 1: training balanced every network

@@ -125,6 +125,26 @@ def test_balanced_factorisation_attains_the_representation_cost(depth, channels,
         assert other.weight_norm() >= cost * (1 - 1e-12)
 
 
+@pytest.mark.parametrize(("size", "width", "batch"), [(7, 8, 37), (6, 5, 500)])
+def test_chunked_moments_equal_the_direct_full_grid_definition(size, width, batch):
+    """One rfft2 pass, frequency-major batched Gram and cross products, chunked: equal to ``E[x_hat x_hat^H]`` and
+    ``E[y x_hat^H]`` of the centred, scaled data on the full fft2 grid, computed directly in float64."""
+    g = torch.Generator().manual_seed(4)
+    n, c, k = 301, 3, 10
+    x = 3 * torch.randn(n, c, size, width, generator=g, dtype=torch.float64) + 1
+    y = torch.nn.functional.one_hot(torch.randint(0, k, (n,), generator=g), k).double()
+    scale = torch.rand(c, generator=g, dtype=torch.float64) + 0.5
+    moments = frequency_moments(x, y, scale, batch_size=batch)
+    xc = (x - x.mean(0)) * scale.view(1, c, 1, 1)
+    yc = y - y.mean(0)
+    spectra = torch.fft.fft2(xc, norm="ortho").permute(2, 3, 0, 1)  # (H, W, n, C)
+    second = torch.einsum("hwnc,hwnd->hwcd", spectra, spectra.conj()) / n
+    cross = torch.einsum("nk,hwnc->hwkc", yc.to(torch.complex128), spectra.conj()) / n
+    assert torch.allclose(moments.second, second, atol=1e-10, rtol=0)
+    assert torch.allclose(moments.cross, cross, atol=1e-10, rtol=0)
+    assert math.isclose(moments.target_power, float(yc.pow(2).sum(1).mean()), rel_tol=1e-12)
+
+
 def test_ridge_solution_equals_direct_least_squares_on_shift_closed_data():
     g = torch.Generator().manual_seed(0)
     x = shift_closed(powerlaw_fields(3, 2, 6, 6, 2.0, g))  # 108 images, 72 pixels

@@ -20,6 +20,12 @@ A ``spectrum`` cell measures the data spectra for Q1: the log-log slope of CIFAR
 straightness (R^2) of its log-log radial profile, and the exponent recovered from synthetic fields of planted
 ``alpha`` = 1, 2, 3.
 
+Q7 cells (cpu and paper profiles) train the registry's ``small_cnn`` (no batch norm, SGD as in
+:mod:`freqlens.experiments.godfrey.setups`) on a supervised two-class task of power-law fields (class exponents
+``alpha -+ 0.5``, 16x16, ``alpha`` = 1, 2, 3) and measure its per-image Fourier sensitivity on the test split; each
+seed also has the untrained network (the placebo). The predicted maps do not apply to this ReLU network; they are the
+reference for the linear circular CNN cells above.
+
 Claims (:mod:`freqlens.experiments.godfrey_theory_claims`): trained within 10 % of predicted at L = 1 and 2 on
 synthetic data (control: the untrained network against the same prediction); A11, depth and decay concentrate
 sensitivity on the high-power frequencies (control: flat-spectrum data, where no concentration is predicted); Q1.
@@ -50,12 +56,15 @@ from freqlens.experiments.base import (
     by_cell,
     register_recipe,
 )
+from freqlens.experiments.godfrey import measure
+from freqlens.experiments.godfrey.setups import base_decay, cell_config
 from freqlens.experiments.godfrey_theory_claims import (
     LOW_RADIUS,
     agreement_claims,
     concentration_claims,
     low_share,
     spectrum_claims,
+    steepness_claims,
 )
 from freqlens.models import create_model
 from freqlens.plotting import plt
@@ -75,6 +84,7 @@ _SETUPS: dict[str, dict[str, Any]] = {
         "cifar": None,
         "spectrum_images": 2000,
         "natural": "cifar10",
+        "q7": None,  # measured: ~50 s per small-CNN training of 3 epochs on 2000 16x16 images, 6 of them (README)
     },
     "cpu": {
         "synthetic": {"size": 12, "channels": 3, "outputs": 3, "base_images": 8},
@@ -85,6 +95,7 @@ _SETUPS: dict[str, dict[str, Any]] = {
         "cifar": {"images": 2000, "depths": (1, 2), "decay": 0.02, "offdiagonal_images": 600},
         "spectrum_images": 5000,
         "natural": "cifar10",
+        "q7": {"size": 16, "images": 5000, "epochs": 10, "seeds": (0, 1, 2)},
     },
 }
 _SETUPS["paper"] = {**_SETUPS["cpu"], "cifar": {**_SETUPS["cpu"]["cifar"], "images": 10000}}
@@ -92,6 +103,25 @@ ALPHA, FLAT = 2.0, 0.0  # the data's exponent, and the flat-spectrum control
 WIDTH = 8  # hidden channels (the theory needs at least min(outputs, channels))
 Q1_ALPHAS = (1.0, 2.0, 3.0)
 Q1_GROUPS = 5  # independent image groups per data set: the spread of the fitted slopes
+Q7_FAMILY = "small_cnn"
+
+
+def q7_data(alpha: float, cfg: dict[str, Any], seed: int) -> str:
+    """Q7's supervised task: two classes of power-law fields whose exponents are ``alpha -+ 0.5``."""
+    return f"synthetic:powerlaw?alpha={alpha:g}&n={cfg['images']}&size={cfg['size']}&classes=2&spread=1&seed={seed}"
+
+
+def q7_cell(profile: str, alpha: float, seed: int, trained: bool) -> Cell:
+    """A Q7 cell: the small CNN trained (or, the placebo, untrained) on power-law data of exponent ``alpha``, and its
+    per-image Fourier sensitivity on that data's test split (:func:`freqlens.experiments.godfrey.measure.run_cell`)."""
+    q7 = _SETUPS[profile]["q7"]
+    decay = base_decay(profile, Q7_FAMILY) if trained else None
+    cfg = cell_config(profile, Q7_FAMILY, decay, data=q7_data(alpha, q7, seed), seed=seed)
+    if cfg["train"] is not None:
+        cfg["train"].update(epochs=q7["epochs"], train_subset=None, test_subset=None)
+    cfg["data_images"] = q7["images"]
+    name = f"q7-a{alpha:g}-{'trained' if trained else 'untrained'}-s{seed}"
+    return Cell(name, {**cfg, "kind": "q7", "alpha": alpha})
 
 
 def applied_decay(base: float, depth: int, pixels: int) -> float:
@@ -262,6 +292,9 @@ class GodfreyTheory(Recipe):
                             "seed": seed,
                         }
                         out.append(Cell(f"syn-a{alpha:g}-L{depth}-wd{wd:g}-s{seed}", cfg))
+        for seed in setup["q7"]["seeds"] if setup["q7"] is not None else ():
+            for alpha in Q1_ALPHAS:
+                out += [q7_cell(profile, alpha, seed, trained) for trained in (True, False)]
         cifar = setup["cifar"]
         if cifar is not None:
             for depth in cifar["depths"]:
@@ -281,16 +314,20 @@ class GodfreyTheory(Recipe):
     def run_cell(self, cell: Cell, run_dir: Path, ctx: Context) -> dict[str, Any]:
         if cell.config["kind"] == "spectrum":
             return spectrum_cell(cell.config, ctx)
+        if cell.config["kind"] == "q7":
+            return {**measure.run_cell(cell, run_dir, ctx), "alpha": cell.config["alpha"]}
         return fit_cell(cell.config, ctx, run_dir)
 
     def summarize(self, results: list[CellResult], out_dir: Path, ctx: Context) -> Summary:
         groups = by_cell(results)
-        fits = {name: g for name, g in groups.items() if name != "spectrum"}
+        fits = {name: g for name, g in groups.items() if name != "spectrum" and not name.startswith("q7-")}
+        steepness = {name: g for name, g in groups.items() if name.startswith("q7-")}
         setups = _by_setup(fits)
         rows = [_row(key, group) for key, group in sorted(setups.items(), key=lambda kv: _order(kv[0]))]
         comparisons = agreement_claims(setups) + concentration_claims(setups)
         if "spectrum" in groups:
             comparisons += spectrum_claims(groups["spectrum"][0].summary)
+        comparisons += steepness_claims(steepness)
         _maps_figure(setups, out_dir / "godfrey_theory_maps.png")
         _profiles_figure(setups, out_dir / "godfrey_theory_profiles.png")
         return Summary(

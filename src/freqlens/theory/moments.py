@@ -56,13 +56,17 @@ def shift_closed(images: Tensor) -> Tensor:
     return torch.cat([torch.roll(images, (i, j), dims=(-2, -1)) for i in range(h) for j in range(w)])
 
 
-def _centred(images: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+def _means(images: Tensor, targets: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
+    """The mean image (float64, summed chunk by chunk: no float64 copy of the data set) and the mean target."""
     fourier.check_images(images)
     if targets.dim() != 2 or targets.shape[0] != images.shape[0]:
         raise FreqlensError(
             f"targets must be (N, K) with one row per image, got {tuple(targets.shape)} for {images.shape[0]} images"
         )
-    return images.to(torch.float64).mean(dim=0), targets.to(torch.float64).mean(dim=0)
+    total = torch.zeros(images.shape[1:], dtype=torch.float64)
+    for part in batch_slices(images.shape[0], batch_size, desc="mean image", progress=False):
+        total += images[part].cpu().sum(dim=0).to(torch.float64)  # in the images' precision per chunk
+    return total / images.shape[0], targets.to(torch.float64).cpu().mean(dim=0)
 
 
 def full_spectrum(half: Tensor, width: int) -> Tensor:
@@ -83,30 +87,38 @@ def frequency_moments(
     """Per-frequency second moments of centred ``images`` ``(N, C, H, W)`` (times ``input_scale`` ``(C,)``, the
     model's ``1/std``) and targets ``(N, K)`` (one-hot classes, or regression targets).
 
-    The spectra and each chunk's products are taken in the images' precision (``rfft2``: half the grid, completed by
-    symmetry; real matrix products, as batched complex products of tiny matrices are slow on CPUs), the chunks summed
-    in float64.
+    One pass over the data in chunks of ``batch_size``: each chunk is centred, transformed once (``rfft2`` in the
+    images' precision: half the grid, completed by symmetry) and laid out frequency-major, so that the per-frequency
+    ``2C x 2C`` real Gram matrices of all frequencies are one batched matrix product and the cross-moments with the
+    targets another (for one-hot targets: per-class sums of spectra); chunk results are summed in float64.
     """
-    mean_x, mean_y = _centred(images, targets)
+    mean_x, mean_y = _means(images, targets, batch_size)
     n, c, h, w = images.shape
     k = targets.shape[1]
     scale = torch.ones(c, dtype=torch.float64) if input_scale is None else input_scale.to(torch.float64).cpu()
     half = w // 2 + 1
-    gram = torch.zeros(h * half, c, 2, c, 2, dtype=torch.float64)
-    cross = torch.zeros(k, c, h, half, 2, dtype=torch.float64)
+    gram = torch.zeros(h * half, 2 * c, 2 * c, dtype=torch.float64)
+    cross = torch.zeros(c * h * half * 2, k, dtype=torch.float64)
     power = 0.0
     work = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
+    factor = scale.to(work).view(1, c, 1, 1)
+    shift = -mean_x.to(work) * factor
     for part in batch_slices(n, batch_size, desc="moments", progress=False):
-        x = (images[part].cpu().to(work) - mean_x.to(work)) * scale.to(work).view(1, c, 1, 1)
+        x = torch.addcmul(shift, images[part].cpu().to(work), factor)  # (x - mean) * scale in one pass
         y = targets[part].to(torch.float64).cpu() - mean_y
-        parts = torch.view_as_real(torch.fft.rfft2(x, norm="ortho"))  # (n, c, h, w//2+1, 2): real, imaginary
-        rows = parts.permute(2, 3, 1, 4, 0).reshape(h * half, 2 * c, -1)  # per frequency: (channel, part) x image
-        gram += torch.bmm(rows, rows.transpose(1, 2)).view_as(gram).to(torch.float64)
-        cross += (y.T.to(work) @ parts.reshape(parts.shape[0], -1)).view_as(cross).to(torch.float64)
+        spectra = torch.view_as_real(torch.fft.rfft2(x, norm="ortho"))  # (m, c, h, half, 2): real, imaginary
+        # One 2-D transpose to (channel, frequency, part) x image, then whole rows of images regrouped per frequency:
+        # both copies move contiguous runs (a 5-D permute straight to frequency-major is several times slower).
+        columns = spectra.reshape(spectra.shape[0], -1).T.contiguous()
+        rows = columns.view(c, h * half, 2, -1).transpose(0, 1).reshape(h * half, 2 * c, -1)
+        gram += torch.bmm(rows, rows.transpose(1, 2)).to(torch.float64)
+        cross += (columns @ y.to(work)).to(torch.float64)
         power += float(y.pow(2).sum())
+    gram = gram.view(h * half, c, 2, c, 2)
     rr, ri, ir, ii = (gram[:, :, a, :, b] for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)))
     second = torch.complex(rr + ii, ir - ri).view(h, half, c, c) / n
-    g = torch.complex(cross[..., 0], -cross[..., 1]).permute(2, 3, 0, 1) / n  # (h, half, k, c)
+    parts = cross.view(c, h, half, 2, k)
+    g = torch.complex(parts[..., 0, :], -parts[..., 1, :]).permute(1, 2, 3, 0) / n  # (h, half, k, c)
     return FrequencyMoments(full_spectrum(second, w), full_spectrum(g, w), power / n, n, scale)
 
 
