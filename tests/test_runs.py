@@ -102,19 +102,6 @@ def test_index_filters_by_config_path(ctx: Context) -> None:
         index.query(where={"a') OR 1=1 --": 1})
 
 
-def test_a_train_filter_matches_training_runs_and_the_cells_that_used_them(tmp_path: Path) -> None:
-    """``train.X`` reads ``X`` of a training run's own config and ``train.X`` of an analysis cell's."""
-    for kind, config in (("train", {"model": "a", "lr": 1}), ("e4", {"train": {"model": "a"}}), ("e4", {"x": 1})):
-        path = runs.run_dir(tmp_path, kind, "c", config)
-        runs.start_run(path, kind, "c", config, "cpu")
-        runs.finish_run(path, {}, 0.0)
-    index = runs.Index(tmp_path)
-    assert sorted(r["kind"] for r in index.query(where={"train.model": "a"})) == ["e4", "train"]
-    assert [r["kind"] for r in index.query(kind="train", where={"train.model": "a"})] == ["train"]
-    with pytest.raises(FreqlensError, match=r"no train run has the config key 'train.nope'.*e.g. model"):
-        index.query(kind="train", where={"train.nope": 1})
-
-
 def test_save_arrays_merges_and_is_atomic(tmp_path: Path) -> None:
     runs.save_arrays(tmp_path, a=np.ones(3))
     runs.save_arrays(tmp_path, b=np.zeros(2))

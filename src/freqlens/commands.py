@@ -161,18 +161,16 @@ def _run_cells(
     from freqlens.executors import InlineExecutor
     from freqlens.runner import reproduce
 
-    planned = [(c, runs.run_dir(ctx.runs_root, recipe.name, c.name, c.config)) for c in recipe.cells(ctx.profile)]
-    for cell, path in planned:
-        if runs.is_done(path):
-            typer.echo(
-                f"{cell.name}: reusing the finished run {path} (same arguments; delete it to recompute)", err=True
-            )
     with tempfile.TemporaryDirectory(prefix="freqlens-") as staging:
         result = reproduce([recipe], ctx, InlineExecutor(), Path(staging))
         for outcome in result.outcomes:
             if outcome.errors:
                 raise FreqlensError(_message(outcome.errors[0]))
-        done = [CellRun(c.name, path, runs.read_summary(path)) for c, path in planned]
+        done = [
+            CellRun(c.name, path, runs.read_summary(path))
+            for c in recipe.cells(ctx.profile)
+            for path in [runs.run_dir(ctx.runs_root, recipe.name, c.name, c.config)]
+        ]
         if check is not None:
             check(done)
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -351,9 +351,7 @@ class Index:
         name: str | None = None,
     ) -> list[dict[str, Any]]:
         """Rows matching the filters (the index is rebuilt first if stale); ``where`` maps dotted config paths
-        (``train.model``) to values, and a path that no run of ``kind`` has is an error. ``train.X`` means the
-        training set-up's ``X`` everywhere: nested under ``train`` in an analysis cell, the whole config of a training
-        run (kind ``train``), so one filter lists a model's training run and the cells that used it.
+        (``train.model``) to values, and a path that no run of ``kind`` has is an error.
 
         ``name`` matches with SQL ``LIKE`` (``%`` wildcards).
         """
@@ -374,44 +372,26 @@ class Index:
             for dotted, value in (where or {}).items():
                 if not all(part.replace("_", "").isalnum() for part in dotted.split(".")):
                     raise FreqlensError(f"filter key {dotted!r} must be a dotted config path such as train.model")
-                paths = _config_paths(dotted)
-                self._check_key(db, base, params, kind, dotted, paths)
+                self._check_key(db, base, params, kind, dotted)
+                clauses.append("json_extract(config, ?) = ?")
                 plain = value if value is None or isinstance(value, (str, int, float)) else canonical_json(value)
-                alternatives = " OR (kind = ? AND json_extract(config, ?) = ?)" * (len(paths) - 1)
-                clauses.append(f"(json_extract(config, ?) = ?{alternatives})")
-                values.extend([paths[0], plain])
-                for path in paths[1:]:
-                    values.extend([TRAIN_KIND, path, plain])
+                values.extend([f"$.{dotted}", plain])
             sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY kind, name"
             return [dict(row) for row in db.execute(sql, values)]
 
     @staticmethod
-    def _check_key(
-        db: sqlite3.Connection, base: list[str], params: list[Any], kind: str | None, dotted: str, paths: list[str]
-    ) -> None:
-        """Raise if runs exist (of ``kind``) but none has the config path ``dotted`` (as any of its JSON ``paths``)."""
+    def _check_key(db: sqlite3.Connection, base: list[str], params: list[Any], kind: str | None, dotted: str) -> None:
+        """Raise if runs exist (of ``kind``) but none has the config path ``dotted``."""
         scope = " AND ".join([*base, "config IS NOT NULL"])
         if db.execute(f"SELECT 1 FROM runs WHERE {scope} LIMIT 1", params).fetchone() is None:
             return
-        for path in paths:
-            hit = f"SELECT 1 FROM runs WHERE {scope} AND json_type(config, ?) IS NOT NULL LIMIT 1"
-            if db.execute(hit, [*params, path]).fetchone() is not None:
-                return
-        top = f"SELECT DISTINCT j.key, j.type FROM runs, json_each(runs.config) j WHERE {scope}"
-        found = sorted((row[0], row[1]) for row in db.execute(top, params))
-        nested = [key for key, kind_ in found if kind_ == "object"]
-        example = f"e.g. {nested[0]}.<key>" if nested else "e.g. model"
+        hit = f"SELECT 1 FROM runs WHERE {scope} AND json_type(config, ?) IS NOT NULL LIMIT 1"
+        if db.execute(hit, [*params, f"$.{dotted}"]).fetchone() is not None:
+            return
+        top = f"SELECT DISTINCT j.key FROM runs, json_each(runs.config) j WHERE {scope}"
+        keys = [row[0] for row in db.execute(top, params)]
         whose = f"{kind} run" if kind else "run"
         raise FreqlensError(
-            f"no {whose} has the config key {dotted!r}; top-level keys are: "
-            f"{', '.join(sorted({key for key, _ in found}))} (nest with dots, {example})"
+            f"no {whose} has the config key {dotted!r}; top-level keys are: {', '.join(sorted(keys))} "
+            "(nest with dots, e.g. train.model)"
         )
-
-
-def _config_paths(dotted: str) -> list[str]:
-    """The JSON paths a dotted filter key reads: itself, and for ``train.X`` also ``X`` in training runs' configs."""
-    paths = [f"$.{dotted}"]
-    head, _, rest = dotted.partition(".")
-    if head == TRAIN_KIND and rest:
-        paths.append(f"$.{rest}")
-    return paths
