@@ -286,9 +286,11 @@ def _filter(x: Tensor, gains: Tensor, complement: bool) -> tuple[Tensor, Tensor 
     * Gains even along each axis (disks) and zero beyond frequency 15 on both (:func:`_separable`): the filter is
       diagonal in the real basis ``{1, cos, sin}`` of each axis, so analysis is two small matmuls ``Ay @ X @ Ax^T``
       to the ``(2K+1)^2`` coefficients that the gains reach, and synthesis per gain is a multiply by ``D_r`` and two
-      matmuls back. Measured in one process on CIFAR-10 (10k images, 2 threads, cores shared with 3 other jobs, load
-      5-7): one radius 0.53-0.63x the time of the bare rFFT round trip, where one rfft2 and one irfft2 took 1.1x it;
-      radii 4, 8, 12, 16 in 0.80x the FFT layout's time. It agrees with the FFT layout to about 1e-6 in float32.
+      matmuls back: for 32x32 images and radius 8, 15 of 32 basis rows per axis, fewer operations than the FFTs and
+      all of them in dense matmuls. Measured in one process on CIFAR-10 (10k images, 2 threads, cores shared with
+      3 other jobs, load 7-10, best of 7 alternating repeats): one radius 0.49x and radii 4, 8, 12, 16 0.57x the FFT
+      layout's time; one radius 0.40-0.67x the bare rFFT round trip's (the FFT layout 0.82-1.1x). It agrees with the
+      FFT layout to 1e-6 in float32 (7e-7 from float64, the FFT layout 4e-7) and to 1e-14 in float64.
     * Any other gain: one ``rfft2`` of the chunk, per gain a multiply into a reused buffer and one ``irfft2``.
 
     The plane's sum (the DC coefficient of either layout) is finite exactly when the plane is (barring overflow), so
