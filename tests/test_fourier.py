@@ -399,3 +399,29 @@ def test_a_radius_that_is_not_a_number_is_an_error(radius: object) -> None:
 def test_numpy_radii_are_numbers() -> None:
     x = torch.rand(2, 3, 16, 16)
     assert torch.equal(fourier.lowpass(x, np.float64(5)), fourier.lowpass(x, 5.0))
+
+
+@pytest.mark.parametrize(("shape", "radii"), [((32, 32), [4, 8, 12, 16]), ((33, 20), [2, 5, 9.5])])
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+def test_separable_layout_matches_the_fft_layout(monkeypatch, shape, radii, dtype, tol) -> None:
+    """Disks within frequency 15 are filtered in the real cos/sin basis of each axis; the FFT layout, forced by
+    lowering the limit, gives the same LFC and HFC (images in [0, 1])."""
+    x = torch.rand(40, 3, *shape, generator=torch.Generator().manual_seed(5)).to(dtype)
+    gains = torch.fft.ifftshift(fourier.effective_gain(torch.stack([fourier.disk_mask(*shape, r) for r in radii])))
+    assert fourier._separable(gains, dtype) is not None
+    low, high = fourier.split(x, radii)
+    monkeypatch.setattr(fourier, "_SEPARABLE_MAX", -1)
+    assert fourier._separable(gains, dtype) is None
+    ref_low, ref_high = fourier.split(x, radii)
+    assert (low - ref_low).abs().max() <= tol and (high - ref_high).abs().max() <= tol
+
+
+def test_gain_not_even_along_each_axis_takes_the_fft_layout() -> None:
+    """A pair of bins at (2, 3) and (-2, -3) is symmetric but not even along each axis: it is filtered by FFT, exactly
+    the real part of the complex inverse transform."""
+    gain = torch.zeros(16, 16, dtype=torch.float64)
+    gain[8 + 2, 8 + 3] = gain[8 - 2, 8 - 3] = 1
+    assert fourier._separable(torch.fft.ifftshift(gain)[None], torch.float64) is None
+    x = torch.rand(3, 2, 16, 16, dtype=torch.float64)
+    reference = torch.fft.ifft2(torch.fft.fft2(x) * torch.fft.ifftshift(gain)).real
+    assert (fourier.apply_gain(x, gain) - reference).abs().max() < 1e-12
