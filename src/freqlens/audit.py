@@ -32,12 +32,14 @@ from typing import Any
 
 import typer
 
+from freqlens.analyses import audit_analyses, get_analysis, registered_analyses
 from freqlens.errors import FreqlensError
 
-DEFAULT_ANALYSES = ("hfc", "heatmap", "sensitivity", "kernels", "perturbations", "band_attacks", "feature_spectra")
+# Every default below is derived from the analyses' own declarations (:func:`freqlens.contract.register_analysis`).
+DEFAULT_ANALYSES = audit_analyses()
 # Images the costly analyses use at 224x224; scaled by 224^2 / (H W) at other sizes, capped by MAX_IMAGES and -n.
-IMAGES_AT_224 = {"heatmap": 24, "sensitivity": 64, "perturbations": 32, "band_attacks": 24, "feature_spectra": 64}
-MAX_IMAGES = {"heatmap": 64, "sensitivity": 500, "perturbations": 200, "band_attacks": 200, "feature_spectra": 500}
+IMAGES_AT_224 = {name: s.images_at_224 for name, s in registered_analyses().items() if s.images_at_224 is not None}
+MAX_IMAGES = {name: s.max_images for name, s in registered_analyses().items() if s.max_images is not None}
 EXACT_LOGITS_MAX = 10  # sensitivity sums every logit's gradient up to this many classes; beyond, random projections
 PROJECTIONS = 4  # random projections of the logits per image for the sensitivity estimate
 # Heat-map eps: Yin et al.'s L2 norms, 4 for CIFAR-10 (32x32) and 15.7 for ImageNet (224x224), joined by the power law
@@ -189,7 +191,6 @@ def plan(
     analysis' defaults (``{"heatmap": {"n": 50}}``); ``labels="predicted"`` audits without labels (each model
     against its own clean predictions).
     """
-    from freqlens.analyses import get_analysis
     from freqlens.experiments.audit import data_config, load_images, load_model, model_config
     from freqlens.experiments.base import Cell
     from freqlens.radii import parse_radii

@@ -287,32 +287,74 @@ Analysis = Callable[..., AnalysisResult]
 AnalysisFn = TypeVar("AnalysisFn", bound=Analysis)
 
 
+# Why an analysis does not apply: ``applies(model, images, params) -> reason | None`` (None: it applies).
+Applies = Callable[[Any, Any, Mapping[str, Any]], "str | None"]
+
+
 @dataclass(frozen=True)
 class AnalysisSpec:
-    """A registered analysis: its name, its function, what it needs, and tiny parameters for the contract tests."""
+    """A registered analysis: its name, its function, what it needs, tiny parameters for the contract tests, and how
+    the audit uses it.
+
+    ``audit_order``: its place in the default audit (None: not in it). ``images_at_224`` / ``max_images``: the images
+    the audit gives it at 224x224 (scaled by 224^2 / (H W) at other sizes) and at most (None: all of ``-n``).
+    ``applies``: why it does not apply to a model (None: always applies).
+    """
 
     name: str
     run: Callable[..., AnalysisResult]  # an :class:`Analysis`, with its own keyword parameters
     description: str
     needs_model: bool = True
     test_params: Mapping[str, Any] = field(default_factory=dict)
+    audit_order: int | None = None
+    images_at_224: int | None = None
+    max_images: int | None = None
+    applies: Applies | None = None
+
+    def skip_reason(self, model: Any, images: Any, params: Mapping[str, Any]) -> str | None:
+        """Why this analysis does not apply to ``model`` on ``images`` (None: it does)."""
+        if self.applies is None:
+            return None
+        try:
+            return self.applies(model, images, params)
+        except FreqlensError as exc:
+            return str(exc)
 
 
 _ANALYSES: dict[str, AnalysisSpec] = {}
 
 
 def register_analysis(
-    name: str, description: str, *, needs_model: bool = True, test_params: Mapping[str, Any] | None = None
+    name: str,
+    description: str,
+    *,
+    needs_model: bool = True,
+    test_params: Mapping[str, Any] | None = None,
+    audit_order: int | None = None,
+    images_at_224: int | None = None,
+    max_images: int | None = None,
+    applies: Applies | None = None,
 ) -> Callable[[AnalysisFn], AnalysisFn]:
     """Decorator adding ``fn(model, images, labels, **params) -> AnalysisResult`` to the analysis registry.
 
-    ``test_params`` are the parameters the generated contract tests call it with on tiny 8x8 inputs.
+    ``test_params`` are the parameters the generated contract tests call it with on tiny 8x8 inputs; the other
+    keywords are :class:`AnalysisSpec`'s fields.
     """
 
     def add(fn: AnalysisFn) -> AnalysisFn:
         if name in _ANALYSES and _ANALYSES[name].run is not fn:
             raise FreqlensError(f"analysis {name!r} is registered twice")
-        _ANALYSES[name] = AnalysisSpec(name, fn, description, needs_model, dict(test_params or {}))
+        _ANALYSES[name] = AnalysisSpec(
+            name,
+            fn,
+            description,
+            needs_model,
+            dict(test_params or {}),
+            audit_order,
+            images_at_224,
+            max_images,
+            applies,
+        )
         return fn
 
     return add
@@ -322,3 +364,13 @@ def registered_analyses() -> dict[str, AnalysisSpec]:
     """The analyses registered so far, by name (:func:`freqlens.analyses.list_analyses` imports the built-in ones
     first)."""
     return dict(_ANALYSES)
+
+
+def subsample_note(count: int, seed: int) -> str:
+    """The one provenance text of a random image subsample, for an analysis' conventions.
+
+    Example:
+        >>> subsample_note(64, 0)
+        '64 drawn at random with seed 0, in index order'
+    """
+    return f"{count} drawn at random with seed {seed}, in index order"

@@ -46,6 +46,7 @@ from freqlens.contract import (
     precision_name,
     register_analysis,
     subsample,
+    subsample_note,
 )
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
@@ -327,6 +328,9 @@ def heatmap_figure(hm: HeatMap, title: str = "", error_name: str = "error rate")
     "heatmap",
     "Fourier heat map: error rate and loss under perturbation by each Fourier basis image (Yin et al. 2019)",
     test_params={"eps": 2.0, "n": 4, "batch_size": 64},
+    audit_order=1,
+    images_at_224=24,
+    max_images=64,
 )
 def heatmap_analysis(
     model: Callable[[Tensor], Tensor],
@@ -399,7 +403,7 @@ def heatmap_analysis(
             **fourier.conventions(),
             **{k: v for k, v in hm.summary().items() if isinstance(v, str)},
             "evaluation": "one basis per symmetric pair (row-major first member), mirrored to the full map",
-            "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
+            "image_subsample": subsample_note(total, seed),
             "precision": precision_name(dev, amp, placement(model, x)[1]),
             "device": str(dev),
         },

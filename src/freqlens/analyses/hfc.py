@@ -48,6 +48,7 @@ from freqlens.contract import (
     register_analysis,
     subsample,
     subsample_indices,
+    subsample_note,
 )
 from freqlens.data import ImageSet
 from freqlens.errors import FreqlensError
@@ -509,6 +510,7 @@ def conventions(inclusive: bool, normalize: str) -> dict[str, str]:
     "hfc",
     "Accuracy on LFC and HFC views per radius and the HFC-explained images (Wang et al. 2020)",
     test_params={"radii": [2, 3], "n": 6, "batch_size": 4},
+    audit_order=0,
 )
 def hfc_analysis(
     model: nn.Module,
@@ -592,7 +594,7 @@ def hfc_analysis(
         figures=figures,
         conventions={
             **conventions(inclusive, normalize),
-            "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
+            "image_subsample": subsample_note(total, seed),
             "precision": result.precision,
             "device": result.device,
         },

@@ -49,6 +49,7 @@ from freqlens.contract import (
     precision_name,
     register_analysis,
     subsample,
+    subsample_note,
 )
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
@@ -306,7 +307,7 @@ def model_vs_data(
             f"moving average half-width {smooth}, normalised to sum 1",
             "data_spectrum": ("sqrt(E|FFT_ortho(z)|^2)" if data_spectrum == "amplitude" else "E|FFT_ortho(z)|^2")
             + (", z standardised per channel over the data images" if standardize else ", z the raw images"),
-            "image_subsample": f"{x.shape[0]} drawn at random with seed {seed}, in index order",
+            "image_subsample": subsample_note(x.shape[0], seed),
             "mass_in_square": "share of the channel-summed sensitivity map inside the centred square",
             "precision": precision_name(dev, False, placement(model, x)[1]),
             "device": str(dev),
@@ -334,6 +335,9 @@ register_analysis(
     "sensitivity",
     "Fourier gradient sensitivity of the model against the data's spectrum (Godfrey et al.)",
     test_params={"n": 6, "batch_size": 4},
+    audit_order=2,
+    images_at_224=64,
+    max_images=500,
 )(model_vs_data)
 
 

@@ -41,6 +41,7 @@ from typing import Any
 
 import torch
 
+from freqlens.analyses import get_analysis
 from freqlens.contract import Estimate
 from freqlens.errors import FreqlensError
 from freqlens.experiments.base import Cell, CellResult, Context, Figure, Recipe, Summary, Table, register_recipe
@@ -164,7 +165,6 @@ def call_analysis(
     """Run the registered analysis ``name`` with ``params``, and what it takes of: ``progress``, the class names, the
     data's name, the image file names, and (``predicted``: labels are the model's clean predictions) the names of
     its scores as agreement with the clean prediction."""
-    from freqlens.analyses import get_analysis
 
     spec = get_analysis(name)
     accepted = inspect.signature(spec.run).parameters
@@ -199,23 +199,6 @@ def per_image(model: Any, images: Any, run_dir: Path, device: str) -> dict[str, 
         "pred": pred,
         "pred_names": pred_names,
     }
-
-
-def skip_reason(name: str, model: Any, images: Any, params: dict[str, Any]) -> str | None:
-    """Why analysis ``name`` does not apply to ``model`` (None: it does): kernels without a first ``Conv2d``, feature
-    spectra of a model without any spatial feature map (when no layers are named)."""
-    try:
-        if name == "kernels":
-            from freqlens.analyses.kernels import find_conv
-
-            find_conv(model, params.get("layer"))
-        elif name == "feature_spectra" and params.get("layers") is None:
-            from freqlens.analyses.feature_spectra import default_layers
-
-            default_layers(model, images.images[:2].to(next(iter(model.parameters())).device))
-    except FreqlensError as exc:
-        return str(exc)
-    return None
 
 
 def _fmt_metric(value: Any) -> str:
@@ -276,7 +259,7 @@ class Audit(Recipe):
         if predicted and model is not None:
             images = with_predicted_labels(model, images, ctx.device)
             sampled["labels"] = "predicted"
-        reason = skip_reason(config["analysis"], model, images, config["params"])
+        reason = get_analysis(config["analysis"]).skip_reason(model, images, config["params"])
         if reason is not None:
             return {"analysis": config["analysis"], SKIPPED: reason, "model": info, "sampled": sampled}
         result = call_analysis(config["analysis"], model, images, dict(config["params"]), ctx.progress, predicted)
