@@ -6,25 +6,24 @@ resolves each analysis' parameters for the image size (:func:`default_params`) a
 the seconds a timed probe batch predicts), runs the cells through :func:`freqlens.runner.reproduce` (run folders in
 the runs root, indexed; finished cells are skipped) and writes ``report.html`` with the models side by side.
 
-Defaults scale with the image size: radii at fixed fractions of the Nyquist radius (:func:`freqlens.radii.
-default_radii`), the heat map full up to 64x64 and sampled beyond (:func:`freqlens.analyses.heatmap_plan.
-default_plan`), its ε through Yin et al.'s two values (:func:`heatmap_eps`), the attacks' ε at a fixed L2 size
-(:func:`attack_eps`), and the number of images of the costly analyses (heat map,
-sensitivity, attacks, feature spectra) shrinking with the pixel count (:data:`IMAGES_AT_224`), so an audit of a
-ResNet-18 on 500 images at 224x224 fits in minutes on a CPU.
+Defaults are the analyses' own declarations (``defaults`` and the image counts of
+:func:`freqlens.contract.register_analysis`) and scale with the image size: radii at fixed fractions of the Nyquist
+radius (:func:`freqlens.radii.default_radii`), the heat map full up to 64x64 and sampled beyond
+(:func:`freqlens.analyses.heatmap_plan.default_plan`), its ε through Yin et al.'s two values
+(:func:`freqlens.analyses.heatmap.heatmap_eps`), the attacks' ε at a fixed L2 size (:func:`freqlens.attacks.
+attack_eps`), and the number of images of the costly analyses (heat map, sensitivity, attacks, feature spectra)
+shrinking with the pixel count (:meth:`freqlens.contract.AnalysisSpec.images`), so an audit of a ResNet-18 on 500
+images at 224x224 fits in minutes on a CPU.
 
 Example:
     >>> default_params("hfc", 224, 224, 500, 1000)["radii"]
     [28.0, 56.0, 84.0, 112.0]
     >>> default_params("heatmap", 224, 224, 500, 1000)["n"], default_params("heatmap", 32, 32, 500, 10)["n"]
     (24, 64)
-    >>> heatmap_eps(32, 32), heatmap_eps(224, 224), round(attack_eps(224, 224) * 255, 2)
-    (4.0, 15.7, 1.09)
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,22 +31,11 @@ from typing import Any
 
 import typer
 
-from freqlens.analyses import audit_analyses, get_analysis, registered_analyses
+from freqlens.analyses import audit_analyses, get_analysis
 from freqlens.errors import FreqlensError
 
 # Every default below is derived from the analyses' own declarations (:func:`freqlens.contract.register_analysis`).
 DEFAULT_ANALYSES = audit_analyses()
-# Images the costly analyses use at 224x224; scaled by 224^2 / (H W) at other sizes, capped by MAX_IMAGES and -n.
-IMAGES_AT_224 = {name: s.images_at_224 for name, s in registered_analyses().items() if s.images_at_224 is not None}
-MAX_IMAGES = {name: s.max_images for name, s in registered_analyses().items() if s.max_images is not None}
-EXACT_LOGITS_MAX = 10  # sensitivity sums every logit's gradient up to this many classes; beyond, random projections
-PROJECTIONS = 4  # random projections of the logits per image for the sensitivity estimate
-# Heat-map eps: Yin et al.'s L2 norms, 4 for CIFAR-10 (32x32) and 15.7 for ImageNet (224x224), joined by the power law
-# eps = 4 (side / 32)^a through both (side = sqrt(H W)); our interpolation between and beyond their two sizes.
-HEATMAP_EPS = {32: 4.0, 224: 15.7}
-# Attack eps (L-inf, pixels in [0, 1]): 0.03 at 32x32, scaled by 32 / side so a perturbation of that L-inf size has the
-# same L2 norm at every size (0.0043, about 1.1/255, at 224x224, where 0.03 fooled every band of a pretrained model).
-ATTACK_EPS_AT_32 = 0.03
 
 
 @dataclass(frozen=True)
@@ -100,23 +88,6 @@ def parse_model_spec(text: str, defaults: ModelSpec | None = None) -> ModelSpec:
     return replace(base, spec=spec, kwargs=kwargs, **fields)
 
 
-def heatmap_eps(h: int, w: int) -> float:
-    """The heat map's L2 norm for ``h`` x ``w`` images (see :data:`HEATMAP_EPS`), to 3 decimals."""
-    (s0, e0), (s1, e1) = sorted(HEATMAP_EPS.items())
-    power = math.log(e1 / e0) / math.log(s1 / s0)
-    return round(e0 * (math.sqrt(h * w) / s0) ** power, 3)
-
-
-def attack_eps(h: int, w: int) -> float:
-    """The attacks' L∞ budget for ``h`` x ``w`` images (see :data:`ATTACK_EPS_AT_32`), to 5 decimals."""
-    return round(ATTACK_EPS_AT_32 * 32 / math.sqrt(h * w), 5)
-
-
-def _images(name: str, h: int, w: int, n: int) -> int:
-    base = IMAGES_AT_224[name]
-    return min(n, MAX_IMAGES[name], max(base, round(base * 224 * 224 / (h * w))))
-
-
 def default_params(
     name: str,
     h: int,
@@ -126,35 +97,12 @@ def default_params(
     radii: Sequence[float] | None = None,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """The audit's parameters for analysis ``name`` on ``n`` images of ``h`` x ``w`` with ``num_classes`` classes.
-
-    On a CPU the heat map's batches shrink with the image size (256 perturbed images at 32 px, 32 at 224 px: they
-    stay in cache); elsewhere the analysis' own device default applies."""
-    from freqlens.analyses.heatmap_plan import default_plan
-    from freqlens.radii import default_radii
-
-    if name == "hfc":
-        return {"radii": list(radii) if radii else default_radii(h, w), "batch_size": 64}
-    if name == "heatmap":
-        plan = default_plan(h, w)
-        eps = heatmap_eps(h, w)
-        batch = min(256, max(32, round(256 * 32 * 32 / (h * w)))) if device == "cpu" else None
-        return {
-            "eps": eps,
-            "n": _images(name, h, w, n),
-            "window": plan.window,
-            "stride": plan.stride,
-            "batch_size": batch,
-        }
-    if name == "sensitivity":
-        target = "logits" if num_classes <= EXACT_LOGITS_MAX else "projection"
-        extra: dict[str, Any] = {"projections": PROJECTIONS, "metric": "rms"} if target == "projection" else {}
-        return {"n": _images(name, h, w, n), "target": target, "batch_size": 16, **extra}
-    if name in ("perturbations", "band_attacks"):
-        return {"n": _images(name, h, w, n), "eps": attack_eps(h, w), "steps": 5, "batch_size": 32}
-    if name == "feature_spectra":
-        return {"n": _images(name, h, w, n), "batch_size": 16}
-    return {}
+    """The audit's parameters for analysis ``name`` on ``n`` images of ``h`` x ``w`` with ``num_classes`` classes:
+    its declared defaults (:meth:`freqlens.contract.AnalysisSpec.default_params`), ``radii`` replacing HFC's."""
+    params = get_analysis(name).default_params(h, w, n, num_classes, device)
+    if radii and "radii" in params:
+        params["radii"] = list(radii)
+    return params
 
 
 def model_label(model: ModelSpec) -> str:

@@ -289,6 +289,8 @@ AnalysisFn = TypeVar("AnalysisFn", bound=Analysis)
 
 # Why an analysis does not apply: ``applies(model, images, params) -> reason | None`` (None: it applies).
 Applies = Callable[[Any, Any, Mapping[str, Any]], "str | None"]
+# Size-aware parameters: ``defaults(h, w, classes, device) -> params`` for images of h x w with that many classes.
+Defaults = Callable[[int, int, int, str], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -298,7 +300,8 @@ class AnalysisSpec:
 
     ``audit_order``: its place in the default audit (None: not in it). ``images_at_224`` / ``max_images``: the images
     the audit gives it at 224x224 (scaled by 224^2 / (H W) at other sizes) and at most (None: all of ``-n``).
-    ``applies``: why it does not apply to a model (None: always applies).
+    ``applies``: why it does not apply to a model (None: always applies). ``defaults``: its size-aware parameters
+    (:meth:`default_params` adds the image count).
     """
 
     name: str
@@ -310,6 +313,27 @@ class AnalysisSpec:
     images_at_224: int | None = None
     max_images: int | None = None
     applies: Applies | None = None
+    defaults: Defaults | None = None
+
+    def images(self, h: int, w: int, n: int) -> int | None:
+        """The images it takes of ``n`` at ``h`` x ``w``: :attr:`images_at_224` scaled by 224^2 / (H W), never
+        fewer, capped by :attr:`max_images` and ``n`` (None: no count declared, all ``n``).
+
+        Example:
+            >>> spec = AnalysisSpec("demo", lambda *a: AnalysisResult("demo"), "", images_at_224=24, max_images=64)
+            >>> spec.images(224, 224, 500), spec.images(32, 32, 500), spec.images(32, 32, 10)
+            (24, 64, 10)
+        """
+        if self.images_at_224 is None:
+            return None
+        base = self.images_at_224
+        return min(n, self.max_images or n, max(base, round(base * 224 * 224 / (h * w))))
+
+    def default_params(self, h: int, w: int, n: int, classes: int, device: str = "cpu") -> dict[str, Any]:
+        """Its one set of default parameters for ``n`` images of ``h`` x ``w`` with ``classes`` classes."""
+        params = dict(self.defaults(h, w, classes, device)) if self.defaults else {}
+        count = self.images(h, w, n)
+        return params if count is None else {"n": count, **params}
 
     def skip_reason(self, model: Any, images: Any, params: Mapping[str, Any]) -> str | None:
         """Why this analysis does not apply to ``model`` on ``images`` (None: it does)."""
@@ -334,6 +358,7 @@ def register_analysis(
     images_at_224: int | None = None,
     max_images: int | None = None,
     applies: Applies | None = None,
+    defaults: Defaults | None = None,
 ) -> Callable[[AnalysisFn], AnalysisFn]:
     """Decorator adding ``fn(model, images, labels, **params) -> AnalysisResult`` to the analysis registry.
 
@@ -354,6 +379,7 @@ def register_analysis(
             images_at_224,
             max_images,
             applies,
+            defaults,
         )
         return fn
 

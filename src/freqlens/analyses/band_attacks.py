@@ -59,6 +59,7 @@ def bands_figure(
     audit_order=5,
     images_at_224=24,
     max_images=200,
+    defaults=lambda h, w, classes, device: {"eps": attacks.attack_eps(h, w), "steps": 5, "batch_size": 32},
 )
 def band_attacks_analysis(
     model: nn.Module,

@@ -198,6 +198,7 @@ def applies(model: Any, images: Any, params: Mapping[str, Any]) -> str | None:
     audit_order=6,
     images_at_224=64,
     max_images=500,
+    defaults=lambda h, w, classes, device: {"batch_size": 16},
     applies=applies,
 )
 def run_feature_spectra(

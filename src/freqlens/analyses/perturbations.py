@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from freqlens import fourier
-from freqlens.attacks import Attack, resolve_attack
+from freqlens.attacks import Attack, attack_eps, resolve_attack
 from freqlens.checks import check_labels, check_logits
 from freqlens.contract import (
     AnalysisResult,
@@ -176,6 +176,7 @@ def spectrum_figure(spectra: Mapping[str, PerturbationSpectrum]) -> Figure:
     audit_order=4,
     images_at_224=32,
     max_images=200,
+    defaults=lambda h, w, classes, device: {"eps": attack_eps(h, w), "steps": 5, "batch_size": 32},
 )
 def perturbations_analysis(
     model: nn.Module,

@@ -65,6 +65,8 @@ __all__ = [
     "model_vs_data",
 ]
 
+EXACT_LOGITS_MAX = 10  # the audit sums every logit's gradient up to this many classes; beyond, random projections
+PROJECTIONS = 4  # random projections of the logits per image for the audit's sensitivity estimate
 TARGETS: tuple[str, ...] = ("logits", "loss", "true_logit", "projection")
 TARGET_DEFINITIONS = {
     "logits": "every logit: sum_k |FFT_ortho(grad_x f_k)|^2 (exact)",
@@ -331,6 +333,14 @@ def model_vs_data(
     return result
 
 
+def defaults(h: int, w: int, classes: int, device: str) -> dict[str, Any]:
+    """The audit's sensitivity parameters: every logit's gradient up to :data:`EXACT_LOGITS_MAX` classes, beyond
+    :data:`PROJECTIONS` random projections per image."""
+    if classes <= EXACT_LOGITS_MAX:
+        return {"target": "logits", "batch_size": 16}
+    return {"target": "projection", "batch_size": 16, "projections": PROJECTIONS, "metric": "rms"}
+
+
 register_analysis(
     "sensitivity",
     "Fourier gradient sensitivity of the model against the data's spectrum (Godfrey et al.)",
@@ -338,6 +348,7 @@ register_analysis(
     audit_order=2,
     images_at_224=64,
     max_images=500,
+    defaults=defaults,
 )(model_vs_data)
 
 
