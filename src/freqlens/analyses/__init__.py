@@ -1,8 +1,8 @@
 """Analyses built on the spectral core: one concept per module, each registered with the analysis contract.
 
-Importing this package imports every module in it (:mod:`pkgutil`), so an analysis module registers itself just by
-being here; :func:`list_analyses` and :func:`get_analysis` look them up, :func:`audit_analyses` lists those of the
-default audit.
+Importing this package imports every module on its path (:func:`discover`, through :mod:`pkgutil`), so an analysis
+module registers itself just by being here; :func:`list_analyses` and :func:`get_analysis` look them up,
+:func:`audit_analyses` lists those of the default audit.
 
 Example:
     >>> audit_analyses()[:3]
@@ -17,10 +17,20 @@ import pkgutil
 from freqlens.contract import AnalysisSpec, registered_analyses
 from freqlens.errors import FreqlensError
 
-__all__ = ["audit_analyses", "get_analysis", "list_analyses"]
+__all__ = ["audit_analyses", "discover", "get_analysis", "list_analyses"]
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+
+def discover() -> list[str]:
+    """Import every module on this package's ``__path__`` (each registers its analysis); the modules' names.
+
+    Run once on import; again after a folder was added to ``__path__`` (how a test adds an analysis module)."""
+    names = [m.name for m in pkgutil.iter_modules(__path__)]
+    for name in names:
+        importlib.import_module(f"{__name__}.{name}")
+    return names
+
+
+discover()
 
 
 def list_analyses() -> list[str]:
