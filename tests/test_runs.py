@@ -100,6 +100,12 @@ def test_index_filters_by_config_path(ctx: Context) -> None:
     assert index.query(kind="nope") == []
     with pytest.raises(FreqlensError, match="dotted config path"):
         index.query(where={"a') OR 1=1 --": 1})
+    with pytest.raises(FreqlensError, match="config keys are: ") as raised:
+        index.query(kind="toy", where={"train.value": 1})
+    suggested = str(raised.value).split("config keys are: ")[1].split(", ")
+    assert "value" in suggested  # every key it suggests is one the filter accepts
+    for key in suggested:
+        index.query(kind="toy", where={key: 1})
 
 
 def test_save_arrays_merges_and_is_atomic(tmp_path: Path) -> None:

@@ -388,10 +388,8 @@ class Index:
         hit = f"SELECT 1 FROM runs WHERE {scope} AND json_type(config, ?) IS NOT NULL LIMIT 1"
         if db.execute(hit, [*params, f"$.{dotted}"]).fetchone() is not None:
             return
-        top = f"SELECT DISTINCT j.key FROM runs, json_each(runs.config) j WHERE {scope}"
-        keys = [row[0] for row in db.execute(top, params)]
+        leaves = f"SELECT DISTINCT j.fullkey FROM runs, json_tree(runs.config) j WHERE {scope} AND j.atom IS NOT NULL"
+        keys = sorted({row[0].removeprefix("$.") for row in db.execute(leaves, params) if "[" not in row[0]})
         whose = f"{kind} run" if kind else "run"
-        raise FreqlensError(
-            f"no {whose} has the config key {dotted!r}; top-level keys are: {', '.join(sorted(keys))} "
-            "(nest with dots, e.g. train.model)"
-        )
+        shown = ", ".join(keys[:40]) + (f", ... ({len(keys) - 40} more)" if len(keys) > 40 else "")
+        raise FreqlensError(f"no {whose} has the config key {dotted!r}; its config keys are: {shown}")
