@@ -4,6 +4,7 @@ contract tests."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 import freqlens.analyses
 import test_analysis_contract as contract_tests
 from freqlens import contract
-from freqlens.analyses import discover, get_analysis
+from freqlens.analyses import discover, get_analysis, list_analyses
 from freqlens.audit import ModelSpec, audit, default_params
 from test_audit import make_folder
 
@@ -112,3 +113,13 @@ def test_audit_help_lists_it(package: Path) -> None:
     )
     shown = subprocess.run([sys.executable, "-c", code, str(package)], capture_output=True, text=True, check=True)
     assert NAME in shown.stdout.replace("\n", "").replace(" ", "").replace("│", "")
+
+
+@pytest.mark.parametrize("name", list_analyses())
+@pytest.mark.parametrize(("size", "classes"), [(32, 10), (224, 1000)])
+def test_every_declared_default_is_a_parameter_of_the_analysis(name: str, size: int, classes: int) -> None:
+    spec = get_analysis(name)
+    params = inspect.signature(spec.run).parameters
+    declared = default_params(name, size, size, 500, classes)
+    assert set(declared) <= set(params), f"{name} declares defaults for {set(declared) - set(params)}"
+    assert ("n" in declared) == (spec.images_at_224 is not None)

@@ -32,7 +32,14 @@ from typing import Any
 import typer
 
 from freqlens.analyses import audit_analyses, get_analysis
+from freqlens.analyses.heatmap_plan import cost_line, make_plan, probe_seconds
 from freqlens.errors import FreqlensError
+from freqlens.executors import InlineExecutor
+from freqlens.experiments.audit import Audit, data_config, load_images, load_model, model_config
+from freqlens.experiments.base import Cell, Context
+from freqlens.radii import parse_radii
+from freqlens.runner import reproduce
+from freqlens.sources import default_label, parse_model_args
 
 # Every default below is derived from the analyses' own declarations (:func:`freqlens.contract.register_analysis`).
 DEFAULT_ANALYSES = audit_analyses()
@@ -66,7 +73,6 @@ def parse_model_spec(text: str, defaults: ModelSpec | None = None) -> ModelSpec:
         >>> m.spec, m.weights, m.label, dict(m.kwargs)
         ('torchvision:mobilenet_v2', 'IMAGENET1K_V1', 'pretrained', {'width_mult': 1.0})
     """
-    from freqlens.sources import parse_model_args
 
     base = defaults or ModelSpec(text)
     if "," not in text or Path(text).exists():
@@ -108,7 +114,6 @@ def default_params(
 def model_label(model: ModelSpec) -> str:
     """The model's name in tables, run folders and figure files: ``--label``, else its source's short name with its
     weights (``torchvision:mobilenet_v2@IMAGENET1K_V1``)."""
-    from freqlens.sources import default_label
 
     text = model.label or default_label(model.spec)
     if not model.label and model.weights is not None:
@@ -139,9 +144,6 @@ def plan(
     analysis' defaults (``{"heatmap": {"n": 50}}``); ``labels="predicted"`` audits without labels (each model
     against its own clean predictions).
     """
-    from freqlens.experiments.audit import data_config, load_images, load_model, model_config
-    from freqlens.experiments.base import Cell
-    from freqlens.radii import parse_radii
 
     if not models:
         raise FreqlensError("no model to audit; name at least one")
@@ -169,8 +171,6 @@ def plan(
 
 def print_cost(cells: Sequence[Any], data_dir: Path | None, device: str) -> None:
     """Print, per model, the heat map's plan, forward passes and the time a probe batch predicts (stderr)."""
-    from freqlens.analyses.heatmap_plan import cost_line, make_plan, probe_seconds
-    from freqlens.experiments.audit import load_images, load_model
 
     for cell in cells:
         if cell.config["analysis"] != "heatmap":
@@ -199,10 +199,6 @@ def audit(
     """Plan (:func:`plan`, ``options`` are its keywords), print the heat map's cost, run every cell, write the report
     into ``out_dir``; returns the :class:`~freqlens.runner.Reproduction`. Run folders go to ``runs_root`` (default
     ``out_dir / "runs"``)."""
-    from freqlens.executors import InlineExecutor
-    from freqlens.experiments.audit import Audit
-    from freqlens.experiments.base import Context
-    from freqlens.runner import reproduce
 
     cells = plan(models, data, data_dir=data_dir, device=device, **options)
     print_cost(cells, data_dir, device)

@@ -43,8 +43,10 @@ import torch
 
 from freqlens.analyses import get_analysis
 from freqlens.contract import Estimate
+from freqlens.data import ImageSet, open_images
 from freqlens.errors import FreqlensError
 from freqlens.experiments.base import Cell, CellResult, Context, Figure, Recipe, Summary, Table, register_recipe
+from freqlens.sources import ModelOptions, load_model_source, resolve_weights
 from freqlens.weights import file_sha256, weights_kind
 
 SKIPPED = "skipped"
@@ -60,7 +62,6 @@ def model_config(
 ) -> dict[str, Any]:
     """The ``"model"`` entry of a cell: ``weights`` resolved (:func:`freqlens.sources.resolve_weights`), and the
     SHA-256 of the file that holds the weights (the spec's or the weights file), so a changed file is a new cell."""
-    from freqlens.sources import resolve_weights
 
     weights = resolve_weights(spec, weights)
     holder = spec if Path(spec).is_file() else weights if weights_kind(weights) == "file" else None
@@ -107,7 +108,6 @@ def data_config(
 
 @functools.lru_cache(maxsize=2)
 def _images(data_json: str, data_dir: str | None) -> Any:
-    from freqlens.data import open_images
 
     d = json.loads(data_json)
     labelled = d.get("labels", "dataset") == "dataset"
@@ -124,7 +124,6 @@ def load_images(data: dict[str, Any], data_dir: Path | None) -> Any:
 
 def load_model(model: dict[str, Any], images: Any, device: str) -> tuple[Any, dict[str, Any]]:
     """The model a cell's ``"model"`` entry names, for ``images``, checked against the recorded file hash."""
-    from freqlens.sources import ModelOptions, load_model_source
 
     if model.get("sha256") is not None:
         holder = model["spec"] if Path(model["spec"]).is_file() else model["weights"]
@@ -153,7 +152,6 @@ def predictions(model: Any, images: Any, device: str, batch_size: int = 64) -> t
 
 def with_predicted_labels(model: Any, images: Any, device: str) -> Any:
     """``images`` labelled by the model's own clean predictions (a label-free audit)."""
-    from freqlens.data import ImageSet
 
     meta = {**images.meta, "labels": "the model's clean top-1 predictions"}
     return ImageSet(images.images, predictions(model, images, device), images.classes, images.name, meta)
