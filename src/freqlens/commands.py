@@ -36,7 +36,7 @@ from freqlens.experiments.base import Cell, Context, Recipe
 from freqlens.experiments.training import Training
 from freqlens.runner import reproduce
 from freqlens.train import TrainConfig
-from freqlens.trained import train_key_config, train_label, train_run
+from freqlens.trained import train_key_config, train_label, train_run, train_run_dir
 
 
 @dataclass(frozen=True)
@@ -160,16 +160,16 @@ def _run_cells(
     """Run the recipe's planned cells through the runner into a staging folder; move its summaries and report into
     ``out_dir`` only when every cell succeeded and ``check`` (if any) accepted them."""
 
+    paths = {c.name: runs.run_dir(ctx.runs_root, recipe.name, c.name, c.config) for c in recipe.cells(ctx.profile)}
+    reused = [name for name, path in paths.items() if runs.is_done(path)]
     with tempfile.TemporaryDirectory(prefix="freqlens-") as staging:
         result = reproduce([recipe], ctx, InlineExecutor(), Path(staging))
         for outcome in result.outcomes:
             if outcome.errors:
                 raise FreqlensError(_message(outcome.errors[0]))
-        done = [
-            CellRun(c.name, path, runs.read_summary(path))
-            for c in recipe.cells(ctx.profile)
-            for path in [runs.run_dir(ctx.runs_root, recipe.name, c.name, c.config)]
-        ]
+        done = [CellRun(name, path, runs.read_summary(path)) for name, path in paths.items()]
+        for name in reused:
+            typer.echo(f"{name}: reused the finished run {paths[name]} (delete it to recompute)", err=True)
         if check is not None:
             check(done)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -198,6 +198,10 @@ def run_training(
     device = str(resolve_device(settings["device"]))
     data_dir = Path(settings["data_dir"]) if settings["data_dir"] else None
     train = train_key_config(settings)
+    if runs.is_done(train_run_dir(runs_root, train)):
+        typer.echo(
+            f"reused the finished training run {train_run_dir(runs_root, train)} (delete it to retrain)", err=True
+        )
     path, finished = train_run(train, runs_root, device, data_dir, progress, stop_after)
     if not finished:
         return path, None
