@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import freqlens
 from freqlens.cli import main
 
 
@@ -70,3 +71,8 @@ def test_unknown_dataset_and_command(capsys):
     assert main(["spectrum", "--data", "nope"]) == 2
     assert "unknown dataset" in capsys.readouterr().err
     assert main(["frobnicate"]) == 2
+
+
+def test_version_prints_the_installed_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"freqlens {freqlens.__version__}"

@@ -184,3 +184,11 @@ def test_a_checkpoint_with_too_few_classes_exits_2(folder, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: model ") and "has 2 outputs but the image set has 3 classes; map" in err
     assert not out.exists()
+
+
+def test_a_reused_run_says_so(folder, tmp_path, capsys):
+    args = ["evaluate", *STAND_IN, "--data", str(folder), "--radii", "2,4", "--device", "cpu", "--runs", str(tmp_path)]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 0
+    assert "reused" not in capsys.readouterr().err
+    assert main([*args, "-o", str(tmp_path / "b")]) == 0
+    assert "reused the finished run" in capsys.readouterr().err

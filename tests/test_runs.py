@@ -15,6 +15,7 @@ import pytest
 import slurm_work
 import toy_recipe
 from freqlens import runs
+from freqlens.cli import main
 from freqlens.errors import FreqlensError
 from freqlens.executors import JobFailed, SubmititExecutor, make_executor
 from freqlens.experiments import Cell, Comparison, Context, get_recipe, list_recipes
@@ -100,6 +101,12 @@ def test_index_filters_by_config_path(ctx: Context) -> None:
     assert index.query(kind="nope") == []
     with pytest.raises(FreqlensError, match="dotted config path"):
         index.query(where={"a') OR 1=1 --": 1})
+    with pytest.raises(FreqlensError, match="config keys are: ") as raised:
+        index.query(kind="toy", where={"train.value": 1})
+    suggested = str(raised.value).split("config keys are: ")[1].split(", ")
+    assert "value" in suggested  # every key it suggests is one the filter accepts
+    for key in suggested:
+        index.query(kind="toy", where={key: 1})
 
 
 def test_save_arrays_merges_and_is_atomic(tmp_path: Path) -> None:
@@ -193,3 +200,17 @@ def test_a_killed_local_job_is_a_named_failure(tmp_path: Path, monkeypatch: pyte
     assert short == {"name": "short", "restarts": 0}
     assert isinstance(long, JobFailed) and long.message.startswith("long: job ")
     assert " LOST: left the queue without a result" in long.message and "\n" not in long.message
+
+
+def test_runs_lists_the_config_keys_that_tell_same_named_runs_apart(ctx: Context, capsys) -> None:
+    recipe = get_recipe("toy")
+    for seed in (0, 7):
+        execute_cell(recipe, Cell("twin", {"value": 3, "seed": seed}), ctx)
+    execute_cell(recipe, Cell("single", {"value": 1, "seed": 0}), ctx)
+    capsys.readouterr()
+    assert main(["runs", "--runs", str(ctx.runs_root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    shown = [lines[i + 1].strip() for i, line in enumerate(lines) if " twin " in line]
+    assert sorted(shown) == ["seed=0", "seed=7"]  # only the key that differs, as --where takes it
+    single = next(i for i, line in enumerate(lines) if " single " in line)
+    assert not lines[single + 1].startswith("    ")  # a run alone under its name gets no such line

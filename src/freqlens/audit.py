@@ -6,25 +6,24 @@ resolves each analysis' parameters for the image size (:func:`default_params`) a
 the seconds a timed probe batch predicts), runs the cells through :func:`freqlens.runner.reproduce` (run folders in
 the runs root, indexed; finished cells are skipped) and writes ``report.html`` with the models side by side.
 
-Defaults scale with the image size: radii at fixed fractions of the Nyquist radius (:func:`freqlens.radii.
-default_radii`), the heat map full up to 64x64 and sampled beyond (:func:`freqlens.analyses.heatmap_plan.
-default_plan`), its ε through Yin et al.'s two values (:func:`heatmap_eps`), the attacks' ε at a fixed L2 size
-(:func:`attack_eps`), and the number of images of the costly analyses (heat map,
-sensitivity, attacks, feature spectra) shrinking with the pixel count (:data:`IMAGES_AT_224`), so an audit of a
-ResNet-18 on 500 images at 224x224 fits in minutes on a CPU.
+Defaults are the analyses' own declarations (``defaults`` and the image counts of
+:func:`freqlens.contract.register_analysis`) and scale with the image size: radii at fixed fractions of the Nyquist
+radius (:func:`freqlens.radii.default_radii`), the heat map full up to 64x64 and sampled beyond
+(:func:`freqlens.analyses.heatmap_plan.default_plan`), its ε through Yin et al.'s two values
+(:func:`freqlens.analyses.heatmap.heatmap_eps`), the attacks' ε at a fixed L2 size (:func:`freqlens.attacks.
+attack_eps`), and the number of images of the costly analyses (heat map, sensitivity, attacks, feature spectra)
+shrinking with the pixel count (:meth:`freqlens.contract.AnalysisSpec.images`), so an audit of a ResNet-18 on 500
+images at 224x224 fits in minutes on a CPU.
 
 Example:
     >>> default_params("hfc", 224, 224, 500, 1000)["radii"]
     [28.0, 56.0, 84.0, 112.0]
     >>> default_params("heatmap", 224, 224, 500, 1000)["n"], default_params("heatmap", 32, 32, 500, 10)["n"]
     (24, 64)
-    >>> heatmap_eps(32, 32), heatmap_eps(224, 224), round(attack_eps(224, 224) * 255, 2)
-    (4.0, 15.7, 1.09)
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,20 +31,18 @@ from typing import Any
 
 import typer
 
+from freqlens.analyses import audit_analyses, get_analysis
+from freqlens.analyses.heatmap_plan import cost_line, make_plan, probe_seconds
 from freqlens.errors import FreqlensError
+from freqlens.executors import InlineExecutor
+from freqlens.experiments.audit import Audit, data_config, load_images, load_model, model_config
+from freqlens.experiments.base import Cell, Context
+from freqlens.radii import parse_radii
+from freqlens.runner import reproduce
+from freqlens.sources import default_label, parse_model_args
 
-DEFAULT_ANALYSES = ("hfc", "heatmap", "sensitivity", "kernels", "perturbations", "band_attacks", "feature_spectra")
-# Images the costly analyses use at 224x224; scaled by 224^2 / (H W) at other sizes, capped by MAX_IMAGES and -n.
-IMAGES_AT_224 = {"heatmap": 24, "sensitivity": 64, "perturbations": 32, "band_attacks": 24, "feature_spectra": 64}
-MAX_IMAGES = {"heatmap": 64, "sensitivity": 500, "perturbations": 200, "band_attacks": 200, "feature_spectra": 500}
-EXACT_LOGITS_MAX = 10  # sensitivity sums every logit's gradient up to this many classes; beyond, random projections
-PROJECTIONS = 4  # random projections of the logits per image for the sensitivity estimate
-# Heat-map eps: Yin et al.'s L2 norms, 4 for CIFAR-10 (32x32) and 15.7 for ImageNet (224x224), joined by the power law
-# eps = 4 (side / 32)^a through both (side = sqrt(H W)); our interpolation between and beyond their two sizes.
-HEATMAP_EPS = {32: 4.0, 224: 15.7}
-# Attack eps (L-inf, pixels in [0, 1]): 0.03 at 32x32, scaled by 32 / side so a perturbation of that L-inf size has the
-# same L2 norm at every size (0.0043, about 1.1/255, at 224x224, where 0.03 fooled every band of a pretrained model).
-ATTACK_EPS_AT_32 = 0.03
+# Every default below is derived from the analyses' own declarations (:func:`freqlens.contract.register_analysis`).
+DEFAULT_ANALYSES = audit_analyses()
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,6 @@ def parse_model_spec(text: str, defaults: ModelSpec | None = None) -> ModelSpec:
         >>> m.spec, m.weights, m.label, dict(m.kwargs)
         ('torchvision:mobilenet_v2', 'IMAGENET1K_V1', 'pretrained', {'width_mult': 1.0})
     """
-    from freqlens.sources import parse_model_args
 
     base = defaults or ModelSpec(text)
     if "," not in text or Path(text).exists():
@@ -98,23 +94,6 @@ def parse_model_spec(text: str, defaults: ModelSpec | None = None) -> ModelSpec:
     return replace(base, spec=spec, kwargs=kwargs, **fields)
 
 
-def heatmap_eps(h: int, w: int) -> float:
-    """The heat map's L2 norm for ``h`` x ``w`` images (see :data:`HEATMAP_EPS`), to 3 decimals."""
-    (s0, e0), (s1, e1) = sorted(HEATMAP_EPS.items())
-    power = math.log(e1 / e0) / math.log(s1 / s0)
-    return round(e0 * (math.sqrt(h * w) / s0) ** power, 3)
-
-
-def attack_eps(h: int, w: int) -> float:
-    """The attacks' L∞ budget for ``h`` x ``w`` images (see :data:`ATTACK_EPS_AT_32`), to 5 decimals."""
-    return round(ATTACK_EPS_AT_32 * 32 / math.sqrt(h * w), 5)
-
-
-def _images(name: str, h: int, w: int, n: int) -> int:
-    base = IMAGES_AT_224[name]
-    return min(n, MAX_IMAGES[name], max(base, round(base * 224 * 224 / (h * w))))
-
-
 def default_params(
     name: str,
     h: int,
@@ -124,41 +103,17 @@ def default_params(
     radii: Sequence[float] | None = None,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """The audit's parameters for analysis ``name`` on ``n`` images of ``h`` x ``w`` with ``num_classes`` classes.
-
-    On a CPU the heat map's batches shrink with the image size (256 perturbed images at 32 px, 32 at 224 px: they
-    stay in cache); elsewhere the analysis' own device default applies."""
-    from freqlens.analyses.heatmap_plan import default_plan
-    from freqlens.radii import default_radii
-
-    if name == "hfc":
-        return {"radii": list(radii) if radii else default_radii(h, w), "batch_size": 64}
-    if name == "heatmap":
-        plan = default_plan(h, w)
-        eps = heatmap_eps(h, w)
-        batch = min(256, max(32, round(256 * 32 * 32 / (h * w)))) if device == "cpu" else None
-        return {
-            "eps": eps,
-            "n": _images(name, h, w, n),
-            "window": plan.window,
-            "stride": plan.stride,
-            "batch_size": batch,
-        }
-    if name == "sensitivity":
-        target = "logits" if num_classes <= EXACT_LOGITS_MAX else "projection"
-        extra: dict[str, Any] = {"projections": PROJECTIONS, "metric": "rms"} if target == "projection" else {}
-        return {"n": _images(name, h, w, n), "target": target, "batch_size": 16, **extra}
-    if name in ("perturbations", "band_attacks"):
-        return {"n": _images(name, h, w, n), "eps": attack_eps(h, w), "steps": 5, "batch_size": 32}
-    if name == "feature_spectra":
-        return {"n": _images(name, h, w, n), "batch_size": 16}
-    return {}
+    """The audit's parameters for analysis ``name`` on ``n`` images of ``h`` x ``w`` with ``num_classes`` classes:
+    its declared defaults (:meth:`freqlens.contract.AnalysisSpec.default_params`), ``radii`` replacing HFC's."""
+    params = get_analysis(name).default_params(h, w, n, num_classes, device)
+    if radii and "radii" in params:
+        params["radii"] = list(radii)
+    return params
 
 
 def model_label(model: ModelSpec) -> str:
     """The model's name in tables, run folders and figure files: ``--label``, else its source's short name with its
     weights (``torchvision:mobilenet_v2@IMAGENET1K_V1``)."""
-    from freqlens.sources import default_label
 
     text = model.label or default_label(model.spec)
     if not model.label and model.weights is not None:
@@ -189,10 +144,6 @@ def plan(
     analysis' defaults (``{"heatmap": {"n": 50}}``); ``labels="predicted"`` audits without labels (each model
     against its own clean predictions).
     """
-    from freqlens.analyses import get_analysis
-    from freqlens.experiments.audit import data_config, load_images, load_model, model_config
-    from freqlens.experiments.base import Cell
-    from freqlens.radii import parse_radii
 
     if not models:
         raise FreqlensError("no model to audit; name at least one")
@@ -220,8 +171,6 @@ def plan(
 
 def print_cost(cells: Sequence[Any], data_dir: Path | None, device: str) -> None:
     """Print, per model, the heat map's plan, forward passes and the time a probe batch predicts (stderr)."""
-    from freqlens.analyses.heatmap_plan import cost_line, make_plan, probe_seconds
-    from freqlens.experiments.audit import load_images, load_model
 
     for cell in cells:
         if cell.config["analysis"] != "heatmap":
@@ -250,10 +199,6 @@ def audit(
     """Plan (:func:`plan`, ``options`` are its keywords), print the heat map's cost, run every cell, write the report
     into ``out_dir``; returns the :class:`~freqlens.runner.Reproduction`. Run folders go to ``runs_root`` (default
     ``out_dir / "runs"``)."""
-    from freqlens.executors import InlineExecutor
-    from freqlens.experiments.audit import Audit
-    from freqlens.experiments.base import Context
-    from freqlens.runner import reproduce
 
     cells = plan(models, data, data_dir=data_dir, device=device, **options)
     print_cost(cells, data_dir, device)

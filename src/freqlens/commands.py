@@ -20,19 +20,23 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import typer
 
 from freqlens import runs
+from freqlens.analyses import get_analysis
 from freqlens.audit import ModelSpec, model_label
 from freqlens.contract import resolve_device
 from freqlens.errors import FreqlensError
-
-if TYPE_CHECKING:
-    from freqlens.experiments.base import Context, Recipe
-    from freqlens.train import TrainConfig
+from freqlens.executors import InlineExecutor
+from freqlens.experiments.audit import Audit, data_config, load_images, load_model, model_config
+from freqlens.experiments.base import Cell, Context, Recipe
+from freqlens.experiments.training import Training
+from freqlens.runner import reproduce
+from freqlens.train import TrainConfig
+from freqlens.trained import train_key_config, train_label, train_run, train_run_dir
 
 
 @dataclass(frozen=True)
@@ -117,9 +121,6 @@ def run_analysis(
     ``label_param`` names the analysis parameter that gets each model's label (for its tables and figures).
     ``check`` may reject the results (raise :class:`FreqlensError`) before anything is written into ``out_dir``.
     """
-    from freqlens.analyses import get_analysis
-    from freqlens.experiments.audit import Audit, data_config, load_images, load_model, model_config
-    from freqlens.experiments.base import Cell, Context
 
     needs_model = get_analysis(analysis).needs_model
     if not models and needs_model:
@@ -158,19 +159,17 @@ def _run_cells(
 ) -> list[CellRun]:
     """Run the recipe's planned cells through the runner into a staging folder; move its summaries and report into
     ``out_dir`` only when every cell succeeded and ``check`` (if any) accepted them."""
-    from freqlens.executors import InlineExecutor
-    from freqlens.runner import reproduce
 
+    paths = {c.name: runs.run_dir(ctx.runs_root, recipe.name, c.name, c.config) for c in recipe.cells(ctx.profile)}
+    reused = [name for name, path in paths.items() if runs.is_done(path)]
     with tempfile.TemporaryDirectory(prefix="freqlens-") as staging:
         result = reproduce([recipe], ctx, InlineExecutor(), Path(staging))
         for outcome in result.outcomes:
             if outcome.errors:
                 raise FreqlensError(_message(outcome.errors[0]))
-        done = [
-            CellRun(c.name, path, runs.read_summary(path))
-            for c in recipe.cells(ctx.profile)
-            for path in [runs.run_dir(ctx.runs_root, recipe.name, c.name, c.config)]
-        ]
+        done = [CellRun(name, path, runs.read_summary(path)) for name, path in paths.items()]
+        for name in reused:
+            typer.echo(f"{name}: reused the finished run {paths[name]} (delete it to recompute)", err=True)
         if check is not None:
             check(done)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -194,14 +193,15 @@ def run_training(
     shared with every recipe that needs the same model; a finished one is reused, an interrupted one resumed), then
     its summary and report into ``out_dir``. Returns the training run folder and the cell (None when ``stop_after``
     stopped the training before its last epoch: running again continues it)."""
-    from freqlens.experiments.base import Cell, Context
-    from freqlens.experiments.training import Training
-    from freqlens.trained import train_key_config, train_label, train_run
 
     settings = config.to_dict()
     device = str(resolve_device(settings["device"]))
     data_dir = Path(settings["data_dir"]) if settings["data_dir"] else None
     train = train_key_config(settings)
+    if runs.is_done(train_run_dir(runs_root, train)):
+        typer.echo(
+            f"reused the finished training run {train_run_dir(runs_root, train)} (delete it to retrain)", err=True
+        )
     path, finished = train_run(train, runs_root, device, data_dir, progress, stop_after)
     if not finished:
         return path, None

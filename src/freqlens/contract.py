@@ -287,32 +287,100 @@ Analysis = Callable[..., AnalysisResult]
 AnalysisFn = TypeVar("AnalysisFn", bound=Analysis)
 
 
+# Why an analysis does not apply: ``applies(model, images, params) -> reason | None`` (None: it applies).
+Applies = Callable[[Any, Any, Mapping[str, Any]], "str | None"]
+# Size-aware parameters: ``defaults(h, w, classes, device) -> params`` for images of h x w with that many classes.
+Defaults = Callable[[int, int, int, str], dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class AnalysisSpec:
-    """A registered analysis: its name, its function, what it needs, and tiny parameters for the contract tests."""
+    """A registered analysis: its name, its function, what it needs, tiny parameters for the contract tests, and how
+    the audit uses it.
+
+    ``audit_order``: its place in the default audit (None: not in it). ``images_at_224`` / ``max_images``: the images
+    the audit gives it at 224x224 (scaled by 224^2 / (H W) at other sizes) and at most (None: all of ``-n``).
+    ``applies``: why it does not apply to a model (None: always applies). ``defaults``: its size-aware parameters
+    (:meth:`default_params` adds the image count).
+    """
 
     name: str
     run: Callable[..., AnalysisResult]  # an :class:`Analysis`, with its own keyword parameters
     description: str
     needs_model: bool = True
     test_params: Mapping[str, Any] = field(default_factory=dict)
+    audit_order: int | None = None
+    images_at_224: int | None = None
+    max_images: int | None = None
+    applies: Applies | None = None
+    defaults: Defaults | None = None
+
+    def images(self, h: int, w: int, n: int) -> int | None:
+        """The images it takes of ``n`` at ``h`` x ``w``: :attr:`images_at_224` scaled by 224^2 / (H W), never
+        fewer, capped by :attr:`max_images` and ``n`` (None: no count declared, all ``n``).
+
+        Example:
+            >>> spec = AnalysisSpec("demo", lambda *a: AnalysisResult("demo"), "", images_at_224=24, max_images=64)
+            >>> spec.images(224, 224, 500), spec.images(32, 32, 500), spec.images(32, 32, 10)
+            (24, 64, 10)
+        """
+        if self.images_at_224 is None:
+            return None
+        base = self.images_at_224
+        return min(n, self.max_images or n, max(base, round(base * 224 * 224 / (h * w))))
+
+    def default_params(self, h: int, w: int, n: int, classes: int, device: str = "cpu") -> dict[str, Any]:
+        """Its one set of default parameters for ``n`` images of ``h`` x ``w`` with ``classes`` classes."""
+        params = dict(self.defaults(h, w, classes, device)) if self.defaults else {}
+        count = self.images(h, w, n)
+        return params if count is None else {"n": count, **params}
+
+    def skip_reason(self, model: Any, images: Any, params: Mapping[str, Any]) -> str | None:
+        """Why this analysis does not apply to ``model`` on ``images`` (None: it does)."""
+        if self.applies is None:
+            return None
+        try:
+            return self.applies(model, images, params)
+        except FreqlensError as exc:
+            return str(exc)
 
 
 _ANALYSES: dict[str, AnalysisSpec] = {}
 
 
 def register_analysis(
-    name: str, description: str, *, needs_model: bool = True, test_params: Mapping[str, Any] | None = None
+    name: str,
+    description: str,
+    *,
+    needs_model: bool = True,
+    test_params: Mapping[str, Any] | None = None,
+    audit_order: int | None = None,
+    images_at_224: int | None = None,
+    max_images: int | None = None,
+    applies: Applies | None = None,
+    defaults: Defaults | None = None,
 ) -> Callable[[AnalysisFn], AnalysisFn]:
     """Decorator adding ``fn(model, images, labels, **params) -> AnalysisResult`` to the analysis registry.
 
-    ``test_params`` are the parameters the generated contract tests call it with on tiny 8x8 inputs.
+    ``test_params`` are the parameters the generated contract tests call it with on tiny 8x8 inputs; the other
+    keywords are :class:`AnalysisSpec`'s fields.
     """
 
     def add(fn: AnalysisFn) -> AnalysisFn:
         if name in _ANALYSES and _ANALYSES[name].run is not fn:
             raise FreqlensError(f"analysis {name!r} is registered twice")
-        _ANALYSES[name] = AnalysisSpec(name, fn, description, needs_model, dict(test_params or {}))
+        _ANALYSES[name] = AnalysisSpec(
+            name,
+            fn,
+            description,
+            needs_model,
+            dict(test_params or {}),
+            audit_order,
+            images_at_224,
+            max_images,
+            applies,
+            defaults,
+        )
         return fn
 
     return add
@@ -322,3 +390,13 @@ def registered_analyses() -> dict[str, AnalysisSpec]:
     """The analyses registered so far, by name (:func:`freqlens.analyses.list_analyses` imports the built-in ones
     first)."""
     return dict(_ANALYSES)
+
+
+def subsample_note(count: int, seed: int) -> str:
+    """The one provenance text of a random image subsample, for an analysis' conventions.
+
+    Example:
+        >>> subsample_note(64, 0)
+        '64 drawn at random with seed 0, in index order'
+    """
+    return f"{count} drawn at random with seed {seed}, in index order"

@@ -231,6 +231,35 @@ CREATE TABLE meta (version INTEGER NOT NULL, fingerprint TEXT NOT NULL);
 _COLUMNS = 12
 
 
+def flat_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as ``{dotted.path: leaf}`` (the keys ``freqlens runs --where`` accepts).
+
+    Example:
+        >>> flat_config({"train": {"model": "small_cnn", "epochs": 2}, "seed": 0})
+        {'train.model': 'small_cnn', 'train.epochs': 2, 'seed': 0}
+    """
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            out.update(flat_config(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def distinguishing(configs: list[Mapping[str, Any] | None]) -> list[dict[str, Any]]:
+    """Per config, its dotted keys whose values differ among ``configs`` (what tells the runs apart).
+
+    Example:
+        >>> distinguishing([{"model": "a", "seed": 0}, {"model": "a", "seed": 1}])
+        [{'seed': 0}, {'seed': 1}]
+    """
+    flat = [flat_config(c or {}) for c in configs]
+    keys = sorted({k for f in flat for k in f})
+    differ = [k for k in keys if len({canonical_json(f.get(k)) for f in flat}) > 1]
+    return [{k: f.get(k) for k in differ if k in f} for f in flat]
+
+
 def _run_folders(root: Path) -> list[Path]:
     """Folders ``<root>/<kind>/<name>`` that hold a run's config or summary (``_``/``.`` kinds are not runs)."""
     return [
@@ -388,10 +417,8 @@ class Index:
         hit = f"SELECT 1 FROM runs WHERE {scope} AND json_type(config, ?) IS NOT NULL LIMIT 1"
         if db.execute(hit, [*params, f"$.{dotted}"]).fetchone() is not None:
             return
-        top = f"SELECT DISTINCT j.key FROM runs, json_each(runs.config) j WHERE {scope}"
-        keys = [row[0] for row in db.execute(top, params)]
+        leaves = f"SELECT DISTINCT j.fullkey FROM runs, json_tree(runs.config) j WHERE {scope} AND j.atom IS NOT NULL"
+        keys = sorted({row[0].removeprefix("$.") for row in db.execute(leaves, params) if "[" not in row[0]})
         whose = f"{kind} run" if kind else "run"
-        raise FreqlensError(
-            f"no {whose} has the config key {dotted!r}; top-level keys are: {', '.join(sorted(keys))} "
-            "(nest with dots, e.g. train.model)"
-        )
+        shown = ", ".join(keys[:40]) + (f", ... ({len(keys) - 40} more)" if len(keys) > 40 else "")
+        raise FreqlensError(f"no {whose} has the config key {dotted!r}; its config keys are: {shown}")

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from freqlens import attacks
-from freqlens.contract import AnalysisResult, Estimate, register_analysis, subsample
+from freqlens.contract import AnalysisResult, Estimate, register_analysis, subsample, subsample_note
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
 from freqlens.radii import nyquist_radius
@@ -56,6 +56,10 @@ def bands_figure(
     "band_attacks",
     "Accuracy under PGD attacks confined to low, middle and high Fourier bands (and unconstrained)",
     test_params={"eps": 0.05, "steps": 2, "n": 4, "batch_size": 4, "bands": ["full", "lfc:2", "hfc:2"]},
+    audit_order=5,
+    images_at_224=24,
+    max_images=200,
+    defaults=lambda h, w, classes, device: {"eps": attacks.attack_eps(h, w), "steps": 5, "batch_size": 32},
 )
 def band_attacks_analysis(
     model: nn.Module,
@@ -103,7 +107,7 @@ def band_attacks_analysis(
             "attack": f"PGD-L∞ eps={eps:g}, {steps} steps, random start, stopped per image at its first success",
             "bands": "view specs in cycles per image: lfc:R |k| < R, band:A:B A <= |k| < B, hfc:R |k| >= R; "
             "full = unconstrained",
-            "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
+            "image_subsample": subsample_note(total, seed),
         },
         params={"bands": chosen, "eps": eps, "steps": steps, "n": total, "seed": seed},
     )

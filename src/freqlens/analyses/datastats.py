@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from freqlens import fourier
-from freqlens.contract import AnalysisResult, register_analysis, subsample
+from freqlens.contract import AnalysisResult, register_analysis, subsample, subsample_note
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
 
@@ -280,7 +280,7 @@ def datastats_analysis(
             "round(|k|) bin",
             "standardized": "z = images standardised per channel over the images" if standardize else "z = images",
             "slope_fit": f"least squares of log power on log radius over {fit_min}..{top}",
-            "image_subsample": f"{x.shape[0]} drawn at random with seed {seed}, in index order",
+            "image_subsample": subsample_note(x.shape[0], seed),
         },
         params={
             "standardize": standardize,

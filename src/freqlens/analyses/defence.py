@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from freqlens import attacks
 from freqlens.analyses import kernels
-from freqlens.contract import AnalysisResult, Estimate, Metric, register_analysis, subsample
+from freqlens.contract import AnalysisResult, Estimate, Metric, register_analysis, subsample, subsample_note
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
 
@@ -203,7 +203,7 @@ def defence_analysis(
             **attacks.conventions(),
             **kernels.conventions(),
             "deviation_from_paper": DEVIATION.format(steps=pgd_steps),
-            "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
+            "image_subsample": subsample_note(total, seed),
         },
         params={"rhos": [float(r) for r in rhos], "eps": [float(e) for e in eps], "pgd_steps": pgd_steps, "n": total},
         details={"table": rows, "markdown": table_markdown(rows), "kernel_panels": list(panels)},

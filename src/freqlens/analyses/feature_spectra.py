@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from freqlens import contract, fourier
-from freqlens.contract import AnalysisResult, Estimate, register_analysis
+from freqlens.contract import AnalysisResult, Estimate, register_analysis, subsample_note
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
 
@@ -183,10 +183,23 @@ def spectra_figure(spectra: FeatureSpectra, title: str = "") -> Figure:
     return fig
 
 
+def applies(model: Any, images: Any, params: Mapping[str, Any]) -> str | None:
+    """Why feature spectra do not apply (None: they do): with no layers named, the model has no spatial feature
+    map."""
+    if params.get("layers") is None:
+        default_layers(model, images.images[:2].to(next(iter(model.parameters())).device))
+    return None
+
+
 @register_analysis(
     "feature_spectra",
     "relative log amplitude of intermediate feature maps against frequency, per layer",
     test_params={"batch_size": 3},
+    audit_order=6,
+    images_at_224=64,
+    max_images=500,
+    defaults=lambda h, w, classes, device: {"batch_size": 16},
+    applies=applies,
 )
 def run_feature_spectra(
     model: nn.Module,
@@ -218,7 +231,7 @@ def run_feature_spectra(
             "token_grids": "(B, N, D) outputs with N or N - 1 square reshaped to (B, D, h, w); a class token dropped",
             "frequency_axis": "units of pi: index i of a layer of size 2m is frequency i/m",
             "precision": contract.precision_name(device, amp, dtype),
-            "image_subsample": f"{spectra.images} drawn at random with seed {seed}, in index order",
+            "image_subsample": subsample_note(spectra.images, seed),
         },
         params={
             "layers": list(spectra.curves),

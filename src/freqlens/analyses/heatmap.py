@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from freqlens import fourier
-from freqlens.analyses.heatmap_plan import HeatmapPlan, make_plan, scatter_pairs
+from freqlens.analyses.heatmap_plan import HeatmapPlan, default_plan, make_plan, scatter_pairs
 from freqlens.checks import check_labels, check_logits
 from freqlens.contract import (
     AnalysisResult,
@@ -46,6 +47,7 @@ from freqlens.contract import (
     precision_name,
     register_analysis,
     subsample,
+    subsample_note,
 )
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
@@ -64,6 +66,9 @@ __all__ = [
 
 # Perturbed images per forward pass. On a CPU small batches win (activations stay in cache; 2048 was 1.7x slower than
 # 256 for the small CNN); on a GPU large ones fill the device.
+# Heat-map eps: Yin et al.'s L2 norms, 4 for CIFAR-10 (32x32) and 15.7 for ImageNet (224x224), joined by the power law
+# eps = 4 (side / 32)^a through both (side = sqrt(H W)); our interpolation between and beyond their two sizes.
+HEATMAP_EPS = {32: 4.0, 224: 15.7}
 CPU_BATCH = 256
 ACCELERATOR_BATCH = 4096
 
@@ -323,10 +328,35 @@ def heatmap_figure(hm: HeatMap, title: str = "", error_name: str = "error rate")
     return fig
 
 
+def heatmap_eps(h: int, w: int) -> float:
+    """The heat map's L2 norm for ``h`` x ``w`` images (see :data:`HEATMAP_EPS`), to 3 decimals.
+
+    Example:
+        >>> heatmap_eps(32, 32), heatmap_eps(224, 224)
+        (4.0, 15.7)
+    """
+    (s0, e0), (s1, e1) = sorted(HEATMAP_EPS.items())
+    power = math.log(e1 / e0) / math.log(s1 / s0)
+    return round(e0 * (math.sqrt(h * w) / s0) ** power, 3)
+
+
+def defaults(h: int, w: int, classes: int, device: str) -> dict[str, Any]:
+    """The audit's heat-map parameters: full up to 64x64 and sampled beyond (:func:`default_plan`), ε by
+    :func:`heatmap_eps`; on a CPU the batches shrink with the image size (256 perturbed images at 32 px, 32 at
+    224 px: they stay in cache); elsewhere the analysis' own device default applies."""
+    plan = default_plan(h, w)
+    batch = min(256, max(32, round(256 * 32 * 32 / (h * w)))) if device == "cpu" else None
+    return {"eps": heatmap_eps(h, w), "window": plan.window, "stride": plan.stride, "batch_size": batch}
+
+
 @register_analysis(
     "heatmap",
     "Fourier heat map: error rate and loss under perturbation by each Fourier basis image (Yin et al. 2019)",
     test_params={"eps": 2.0, "n": 4, "batch_size": 64},
+    audit_order=1,
+    images_at_224=24,
+    max_images=64,
+    defaults=defaults,
 )
 def heatmap_analysis(
     model: Callable[[Tensor], Tensor],
@@ -399,7 +429,7 @@ def heatmap_analysis(
             **fourier.conventions(),
             **{k: v for k, v in hm.summary().items() if isinstance(v, str)},
             "evaluation": "one basis per symmetric pair (row-major first member), mirrored to the full map",
-            "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
+            "image_subsample": subsample_note(total, seed),
             "precision": precision_name(dev, amp, placement(model, x)[1]),
             "device": str(dev),
         },

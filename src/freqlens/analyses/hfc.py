@@ -48,10 +48,12 @@ from freqlens.contract import (
     register_analysis,
     subsample,
     subsample_indices,
+    subsample_note,
 )
 from freqlens.data import ImageSet
 from freqlens.errors import FreqlensError
 from freqlens.plotting import image_grid, plt
+from freqlens.radii import default_radii
 from freqlens.views import EMPTY_DEFINITION, NORMALISATIONS, PARTS, classify_views, empty_views
 
 __all__ = [
@@ -505,10 +507,18 @@ def conventions(inclusive: bool, normalize: str) -> dict[str, str]:
     }
 
 
+def defaults(h: int, w: int, classes: int, device: str) -> dict[str, Any]:
+    """The audit's HFC parameters: radii at fixed fractions of the Nyquist radius (:func:`freqlens.radii.
+    default_radii`)."""
+    return {"radii": default_radii(h, w), "batch_size": 64}
+
+
 @register_analysis(
     "hfc",
     "Accuracy on LFC and HFC views per radius and the HFC-explained images (Wang et al. 2020)",
     test_params={"radii": [2, 3], "n": 6, "batch_size": 4},
+    audit_order=0,
+    defaults=defaults,
 )
 def hfc_analysis(
     model: nn.Module,
@@ -592,7 +602,7 @@ def hfc_analysis(
         figures=figures,
         conventions={
             **conventions(inclusive, normalize),
-            "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
+            "image_subsample": subsample_note(total, seed),
             "precision": result.precision,
             "device": result.device,
         },

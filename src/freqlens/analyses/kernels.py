@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -266,10 +267,18 @@ def kernel_rgb_grid(kernels: Mapping[str, Tensor], per_row: int | None = None) -
     return fig
 
 
+def applies(model: Any, images: Any, params: Mapping[str, Any]) -> str | None:
+    """Why the kernel analysis does not apply (None: it does): the model has no first ``Conv2d`` (or no named one)."""
+    find_conv(model, params.get("layer"))
+    return None
+
+
 @register_analysis(
     "kernels",
     "Smoothness statistics and the kernel grid of the first convolution (or a named Conv2d)",
     test_params={},
+    audit_order=3,
+    applies=applies,
 )
 def kernels_analysis(
     model: nn.Module,

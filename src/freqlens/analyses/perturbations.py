@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from freqlens import fourier
-from freqlens.attacks import Attack, resolve_attack
+from freqlens.attacks import Attack, attack_eps, resolve_attack
 from freqlens.checks import check_labels, check_logits
 from freqlens.contract import (
     AnalysisResult,
@@ -33,6 +33,7 @@ from freqlens.contract import (
     placement,
     register_analysis,
     subsample,
+    subsample_note,
 )
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
@@ -172,6 +173,10 @@ def spectrum_figure(spectra: Mapping[str, PerturbationSpectrum]) -> Figure:
     "perturbations",
     "Spectrum of adversarial perturbations (PGD-L∞ by default): where in frequency the model is attacked",
     test_params={"eps": 0.03, "steps": 2, "n": 4, "batch_size": 4},
+    audit_order=4,
+    images_at_224=32,
+    max_images=200,
+    defaults=lambda h, w, classes, device: {"eps": attack_eps(h, w), "steps": 5, "batch_size": 32},
 )
 def perturbations_analysis(
     model: nn.Module,
@@ -215,7 +220,7 @@ def perturbations_analysis(
             **fourier.conventions(),
             "power": "|FFT_ortho(x_adv - x)|^2 averaged over images and channels; profile: mean per round(|k|) bin",
             "low_energy_fraction": f"share of the perturbation energy at round(|k|) <= {cut}",
-            "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
+            "image_subsample": subsample_note(total, seed),
         },
         params={"attack": attack, "eps": eps, "steps": steps if attack == "pgd" else 1, "norm": norm, "n": total},
     )

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from freqlens import attacks, fourier
 from freqlens.analyses.perturbations import PerturbationSpectrum, perturbation_spectrum, spectrum_figure
-from freqlens.contract import AnalysisResult, Estimate, Metric, register_analysis, subsample
+from freqlens.contract import AnalysisResult, Estimate, Metric, register_analysis, subsample, subsample_note
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
 
@@ -120,7 +120,7 @@ def robustness_analysis(
             **fourier.conventions(),
             **attacks.conventions(),
             "attack": describe(attack, norm, steps, step_size),
-            "image_subsample": f"{total} drawn at random with seed {seed}, in index order",
+            "image_subsample": subsample_note(total, seed),
         },
         params={
             "attack": attack,

@@ -49,6 +49,7 @@ from freqlens.contract import (
     precision_name,
     register_analysis,
     subsample,
+    subsample_note,
 )
 from freqlens.errors import FreqlensError
 from freqlens.plotting import plt
@@ -64,6 +65,8 @@ __all__ = [
     "model_vs_data",
 ]
 
+EXACT_LOGITS_MAX = 10  # the audit sums every logit's gradient up to this many classes; beyond, random projections
+PROJECTIONS = 4  # random projections of the logits per image for the audit's sensitivity estimate
 TARGETS: tuple[str, ...] = ("logits", "loss", "true_logit", "projection")
 TARGET_DEFINITIONS = {
     "logits": "every logit: sum_k |FFT_ortho(grad_x f_k)|^2 (exact)",
@@ -306,7 +309,7 @@ def model_vs_data(
             f"moving average half-width {smooth}, normalised to sum 1",
             "data_spectrum": ("sqrt(E|FFT_ortho(z)|^2)" if data_spectrum == "amplitude" else "E|FFT_ortho(z)|^2")
             + (", z standardised per channel over the data images" if standardize else ", z the raw images"),
-            "image_subsample": f"{x.shape[0]} drawn at random with seed {seed}, in index order",
+            "image_subsample": subsample_note(x.shape[0], seed),
             "mass_in_square": "share of the channel-summed sensitivity map inside the centred square",
             "precision": precision_name(dev, False, placement(model, x)[1]),
             "device": str(dev),
@@ -330,10 +333,22 @@ def model_vs_data(
     return result
 
 
+def defaults(h: int, w: int, classes: int, device: str) -> dict[str, Any]:
+    """The audit's sensitivity parameters: every logit's gradient up to :data:`EXACT_LOGITS_MAX` classes, beyond
+    :data:`PROJECTIONS` random projections per image."""
+    if classes <= EXACT_LOGITS_MAX:
+        return {"target": "logits", "batch_size": 16}
+    return {"target": "projection", "batch_size": 16, "projections": PROJECTIONS, "metric": "rms"}
+
+
 register_analysis(
     "sensitivity",
     "Fourier gradient sensitivity of the model against the data's spectrum (Godfrey et al.)",
     test_params={"n": 6, "batch_size": 4},
+    audit_order=2,
+    images_at_224=64,
+    max_images=500,
+    defaults=defaults,
 )(model_vs_data)
 
 

@@ -13,6 +13,7 @@ import warnings
 
 import typer
 
+from freqlens import __version__
 from freqlens.errors import FreqlensError, Interrupted
 
 INTERRUPTED = 130  # exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it
@@ -24,6 +25,21 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"freqlens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """How convolutional networks use the frequencies of their input images."""
 
 
 _ARGV: list[str] = []  # the arguments of the running command, for the "continue with" line of an interrupt

@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from freqlens.analyses import list_analyses
+from freqlens.audit import DEFAULT_ANALYSES
+from freqlens.audit import audit as run_audit
 from freqlens.cli import app
 from freqlens.cli.common import (
     ArchOpt,
@@ -24,6 +27,7 @@ from freqlens.cli.common import (
     model_specs,
     resolve_device,
 )
+from freqlens.errors import FreqlensError
 
 
 @app.command()
@@ -44,8 +48,8 @@ def audit(
     ] = None,
     analyses: Annotated[
         str,
-        typer.Option(help="Comma-separated analyses (freqlens.analyses.list_analyses())."),
-    ] = "hfc,heatmap,sensitivity,kernels,perturbations,band_attacks,feature_spectra",
+        typer.Option(help=f"Comma-separated analyses, of: {', '.join(list_analyses())}."),
+    ] = ",".join(DEFAULT_ANALYSES),
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: report.html and the figures.")] = Path(
         "out/audit"
     ),
@@ -84,9 +88,6 @@ def audit(
 ) -> None:
     """Audit MODELS on an image set: LFC/HFC accuracy, Fourier heat map, sensitivity vs the data spectrum, first-layer
     kernels, adversarial perturbation spectra, band-limited attacks and feature-map spectra, in one report."""
-    from freqlens.audit import audit as run_audit
-    from freqlens.errors import FreqlensError
-
     specs = model_specs(models, label, arch, model_arg, pretrained, normalize, seed)
     names = [a.strip() for a in analyses.split(",") if a.strip()]
     params: dict[str, dict[str, float]] = {}

@@ -57,11 +57,6 @@ def load(
     return source.sample(limit, seed).materialize()
 
 
-def subsample_note(n: int, seed: int) -> str:
-    """How the images of a result were drawn, for its provenance (the one meaning of ``-n``)."""
-    return f"{n} drawn at random with seed {seed}, in index order"
-
-
 def parse_floats(text: str, what: str) -> list[float]:
     """Parse a comma-separated list such as ``4,8,12``."""
     try:

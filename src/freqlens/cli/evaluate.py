@@ -30,9 +30,9 @@ from freqlens.cli.common import (
     SplitOpt,
     model_specs,
     resolve_device,
-    subsample_note,
 )
 from freqlens.cli.reproduce import RunsOpt, runs_root
+from freqlens.contract import subsample_note
 from freqlens.errors import FreqlensError
 from freqlens.radii import DEFAULT_RADII, parse_radii
 

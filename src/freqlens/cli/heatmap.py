@@ -28,9 +28,9 @@ from freqlens.cli.common import (
     SplitOpt,
     model_specs,
     resolve_device,
-    subsample_note,
 )
 from freqlens.cli.reproduce import RunsOpt, runs_root
+from freqlens.contract import subsample_note
 from freqlens.errors import FreqlensError
 
 

@@ -9,6 +9,7 @@ import typer
 
 from freqlens.cli import app
 from freqlens.cli.reproduce import RunsOpt, parse_pairs, runs_root
+from freqlens.runs import distinguishing
 
 
 @app.command()
@@ -29,6 +30,9 @@ def runs(
     Examples:
       freqlens runs --recipe train --status done
       freqlens runs --recipe hfc-e4 --where train.train_view=lfc:8:max --json
+
+    Runs of one recipe that share a cell name are told apart by a line under each: the config keys (as --where
+    takes them) whose values differ.
     """
     from freqlens.runner import list_runs
 
@@ -40,6 +44,13 @@ def runs(
             row["summary"] = json.loads(row["summary"]) if row["summary"] else None
             typer.echo(json.dumps(row))
         return
+    # under each row, the config keys that tell it apart from the rows of the same recipe and cell name
+    differs: dict[int, dict[str, object]] = {}
+    for group in {(r["kind"], r["name"]) for r in rows}:
+        same = [r for r in rows if (r["kind"], r["name"]) == group]
+        configs = [json.loads(r["config"]) if r["config"] else None for r in same]
+        shown = distinguishing(configs) if len(same) > 1 else [{}]
+        differs.update((id(r), d) for r, d in zip(same, shown, strict=True))
     typer.echo(f"{'recipe':14s} {'cell':28s} {'status':10s} {'seconds':>8s}  key          path")
     for row in rows:
         seconds = f"{row['seconds']:.1f}" if row["seconds"] is not None else "-"
@@ -47,4 +58,6 @@ def runs(
         problem = f"  ({row['problem']})" if row["problem"] else ""
         line = f"{row['kind']:14s} {row['name']:28s} {row['status']:10s} {seconds:>8s}  {key:12s} {row['path']}"
         typer.echo(line + problem)
+        if differs[id(row)]:
+            typer.echo("    " + " ".join(f"{k}={json.dumps(v)}" for k, v in differs[id(row)].items()))
     typer.echo(f"{len(rows)} runs in {root}")

@@ -32,9 +32,9 @@ from freqlens.cli.common import (
     model_specs,
     parse_floats,
     resolve_device,
-    subsample_note,
 )
 from freqlens.cli.reproduce import RunsOpt, runs_root
+from freqlens.contract import subsample_note
 from freqlens.errors import FreqlensError
 
 

@@ -41,9 +41,12 @@ from typing import Any
 
 import torch
 
+from freqlens.analyses import get_analysis
 from freqlens.contract import Estimate
+from freqlens.data import ImageSet, open_images
 from freqlens.errors import FreqlensError
 from freqlens.experiments.base import Cell, CellResult, Context, Figure, Recipe, Summary, Table, register_recipe
+from freqlens.sources import ModelOptions, load_model_source, resolve_weights
 from freqlens.weights import file_sha256, weights_kind
 
 SKIPPED = "skipped"
@@ -59,7 +62,6 @@ def model_config(
 ) -> dict[str, Any]:
     """The ``"model"`` entry of a cell: ``weights`` resolved (:func:`freqlens.sources.resolve_weights`), and the
     SHA-256 of the file that holds the weights (the spec's or the weights file), so a changed file is a new cell."""
-    from freqlens.sources import resolve_weights
 
     weights = resolve_weights(spec, weights)
     holder = spec if Path(spec).is_file() else weights if weights_kind(weights) == "file" else None
@@ -106,7 +108,6 @@ def data_config(
 
 @functools.lru_cache(maxsize=2)
 def _images(data_json: str, data_dir: str | None) -> Any:
-    from freqlens.data import open_images
 
     d = json.loads(data_json)
     labelled = d.get("labels", "dataset") == "dataset"
@@ -123,7 +124,6 @@ def load_images(data: dict[str, Any], data_dir: Path | None) -> Any:
 
 def load_model(model: dict[str, Any], images: Any, device: str) -> tuple[Any, dict[str, Any]]:
     """The model a cell's ``"model"`` entry names, for ``images``, checked against the recorded file hash."""
-    from freqlens.sources import ModelOptions, load_model_source
 
     if model.get("sha256") is not None:
         holder = model["spec"] if Path(model["spec"]).is_file() else model["weights"]
@@ -152,7 +152,6 @@ def predictions(model: Any, images: Any, device: str, batch_size: int = 64) -> t
 
 def with_predicted_labels(model: Any, images: Any, device: str) -> Any:
     """``images`` labelled by the model's own clean predictions (a label-free audit)."""
-    from freqlens.data import ImageSet
 
     meta = {**images.meta, "labels": "the model's clean top-1 predictions"}
     return ImageSet(images.images, predictions(model, images, device), images.classes, images.name, meta)
@@ -164,7 +163,6 @@ def call_analysis(
     """Run the registered analysis ``name`` with ``params``, and what it takes of: ``progress``, the class names, the
     data's name, the image file names, and (``predicted``: labels are the model's clean predictions) the names of
     its scores as agreement with the clean prediction."""
-    from freqlens.analyses import get_analysis
 
     spec = get_analysis(name)
     accepted = inspect.signature(spec.run).parameters
@@ -199,23 +197,6 @@ def per_image(model: Any, images: Any, run_dir: Path, device: str) -> dict[str, 
         "pred": pred,
         "pred_names": pred_names,
     }
-
-
-def skip_reason(name: str, model: Any, images: Any, params: dict[str, Any]) -> str | None:
-    """Why analysis ``name`` does not apply to ``model`` (None: it does): kernels without a first ``Conv2d``, feature
-    spectra of a model without any spatial feature map (when no layers are named)."""
-    try:
-        if name == "kernels":
-            from freqlens.analyses.kernels import find_conv
-
-            find_conv(model, params.get("layer"))
-        elif name == "feature_spectra" and params.get("layers") is None:
-            from freqlens.analyses.feature_spectra import default_layers
-
-            default_layers(model, images.images[:2].to(next(iter(model.parameters())).device))
-    except FreqlensError as exc:
-        return str(exc)
-    return None
 
 
 def _fmt_metric(value: Any) -> str:
@@ -276,7 +257,7 @@ class Audit(Recipe):
         if predicted and model is not None:
             images = with_predicted_labels(model, images, ctx.device)
             sampled["labels"] = "predicted"
-        reason = skip_reason(config["analysis"], model, images, config["params"])
+        reason = get_analysis(config["analysis"]).skip_reason(model, images, config["params"])
         if reason is not None:
             return {"analysis": config["analysis"], SKIPPED: reason, "model": info, "sampled": sampled}
         result = call_analysis(config["analysis"], model, images, dict(config["params"]), ctx.progress, predicted)

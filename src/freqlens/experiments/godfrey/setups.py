@@ -39,8 +39,8 @@ import json
 from typing import Any
 
 from freqlens.errors import FreqlensError
+from freqlens.experiments.base import PROFILES
 
-PROFILES = ("quick", "cpu", "paper")
 HIGHPASS = "hpsquare:8"  # Godfrey's PassFilter(mode='high', ratio=0.5) on 32x32 CIFAR: cutoff 8
 CUTOFF = 8
 LOW_BAND = 8.0  # "low frequencies" for the mass statistics: radii round(|k|) < 8
