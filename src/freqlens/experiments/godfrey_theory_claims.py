@@ -213,9 +213,12 @@ def steepness_claims(cells: Mapping[str, Sequence[CellResult]]) -> list[Comparis
         return []
     estimate = measure(_slope_difference, steep, shallow)
     control = measure(_slope_difference, steep0, shallow0)
+    alphas = sorted({float(r.cell.config["alpha"]) for g in cells.values() for r in g})
+    trained = {a: group(a, "trained") for a in alphas}
     slopes = {
-        f"alpha={a:g}": round(sum(profile_slope(Sample.of(r).profile()) for r in group(a, "trained")) / len(steep), 3)
-        for a in sorted({float(r.cell.config["alpha"]) for g in cells.values() for r in g})
+        f"alpha={a:g}": round(sum(profile_slope(Sample.of(r).profile()) for r in g) / len(g), 3)
+        for a, g in trained.items()
+        if g
     }
     return [
         Comparison.measured(
